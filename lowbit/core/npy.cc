@@ -63,6 +63,20 @@ std::string shape_repr(std::span<const uint64_t> shape) {
   return out;
 }
 
+// The number of elements of `shape`, or nothing if it does not fit in 64
+// bits. Any zero dimension makes the count zero, however large the others
+// are, as numpy computes it with unbounded integers.
+std::optional<uint64_t> element_count(std::span<const uint64_t> shape) {
+  uint64_t count = 1;
+  bool overflow = false;
+  for (uint64_t dim : shape) {
+    if (dim == 0) return 0;
+    if (!overflow && !checked_mul(count, dim, &count)) overflow = true;
+  }
+  if (overflow) return std::nullopt;
+  return count;
+}
+
 uint32_t read_le(const std::byte* p, size_t n) {
   uint32_t v = 0;
   for (size_t i = 0; i < n; ++i) v |= static_cast<uint32_t>(p[i]) << (8 * i);
@@ -309,10 +323,15 @@ Header parse_header(std::span<const std::byte> bytes, std::string_view name) {
   header.descr = canonical_descr(header.descr, name);
   header.data_offset = static_cast<size_t>(data_offset);
 
-  const std::string what = ".npy file '" + std::string(name) + "' shape " + shape_repr(header.shape);
-  uint64_t count = 1;
-  for (uint64_t dim : header.shape) count = mul_or_fail(count, dim, what);
-  const uint64_t need = mul_or_fail(count, npy_descr_itemsize(header.descr), what + " byte size");
+  const std::optional<uint64_t> count = element_count(header.shape);
+  if (!count) {
+    fail("size overflow: shape " + shape_repr(header.shape) + " has more than 2**64 - 1 elements");
+  }
+  uint64_t need;
+  if (!checked_mul(*count, npy_descr_itemsize(header.descr), &need)) {
+    fail("size overflow: shape " + shape_repr(header.shape) + " of '" + header.descr +
+         "' needs more than 2**64 - 1 bytes");
+  }
   const uint64_t have = bytes.size() - header.data_offset;
   if (need != have) {
     fail("shape " + shape_repr(header.shape) + " of '" + header.descr + "' needs " +
@@ -332,9 +351,9 @@ size_t npy_descr_itemsize(std::string_view descr) noexcept {
 }
 
 uint64_t NpyArray::num_elements() const {
-  uint64_t count = 1;
-  for (uint64_t dim : shape) count = mul_or_fail(count, dim, "npy shape " + shape_repr(shape));
-  return count;
+  const std::optional<uint64_t> count = element_count(shape);
+  if (!count) fail_input("size overflow: npy shape " + shape_repr(shape) + " has more than 2**64 - 1 elements");
+  return *count;
 }
 
 size_t NpyArray::itemsize() const {
@@ -404,11 +423,10 @@ namespace {
 std::string checked_header(std::string_view descr, std::span<const uint64_t> shape,
                            size_t data_bytes) {
   std::string header = npy_header(descr, shape);
-  uint64_t need = npy_descr_itemsize(descr);
-  for (uint64_t dim : shape) {
-    if (!checked_mul(need, dim, &need)) {
-      fail_internal("npy write: shape " + shape_repr(shape) + " overflows 64 bits");
-    }
+  const std::optional<uint64_t> count = element_count(shape);
+  uint64_t need;
+  if (!count || !checked_mul(*count, npy_descr_itemsize(descr), &need)) {
+    fail_internal("npy write: the byte size of shape " + shape_repr(shape) + " overflows 64 bits");
   }
   if (need != data_bytes) {
     fail_internal("npy write: shape " + shape_repr(shape) + " of '" + std::string(descr) +

@@ -229,11 +229,11 @@ TEST(NpyTest, ShapeProductOverflow) {
   // (2**40, 2**40) wraps to 0 in 64 bits, which would "match" empty data.
   expect_input_error(
       make_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 1099511627776), }\n", ""),
-      "size overflow");
+      "size overflow: shape (1099511627776, 1099511627776) has more than 2**64 - 1 elements");
   // The element count fits but the byte count does not: 2**62 * 4.
   expect_input_error(
       make_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904,), }\n", ""),
-      "size overflow");
+      "size overflow: shape (4611686018427387904,) of '<f4' needs more than 2**64 - 1 bytes");
   // A dimension that does not fit in 64 bits at all.
   expect_input_error(
       make_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (18446744073709551616,), }\n", ""),
@@ -243,6 +243,11 @@ TEST(NpyTest, ShapeProductOverflow) {
       make_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 18446744073709551615), }\n", ""),
       "t.npy");
   EXPECT_EQ(a.num_elements(), 0u);
+  // ...even when the dimensions before the zero overflow on their own.
+  const NpyArray b = npy_parse(
+      make_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 1099511627776, 0), }\n", ""),
+      "t.npy");
+  EXPECT_EQ(b.num_elements(), 0u);
 }
 
 TEST(NpyTest, BadMagicAndVersion) {
