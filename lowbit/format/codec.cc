@@ -25,13 +25,6 @@ std::shared_ptr<const ValueTable> cached_table(const std::string& key, uint32_t 
   return slot;
 }
 
-std::string table_key(const Format& f) {
-  std::string key = f.name + "|" + std::to_string(f.bits) + "|" + std::to_string(f.posit_es);
-  if (f.table) {
-    for (float v : *f.table) key += "|" + std::to_string(std::bit_cast<uint32_t>(v));
-  }
-  return key;
-}
 
 bool rounds_toward_zero(Rounding mode, bool negative) {
   return mode == Rounding::kTowardZero || mode == Rounding::kOdd ||
@@ -93,7 +86,7 @@ Codec::Codec(Format f) : f_(std::move(f)) {
     }
     case Family::kPosit: {
       const int n = f_.bits, es = f_.posit_es;
-      table_ = cached_table(table_key(f_), f_.num_codes(),
+      table_ = cached_table(f_.key(), f_.num_codes(),
                             [n, es](uint32_t c) { return family::posit_decode(n, es, c); });
       max_value_ = table_->max();
       max_code_ = table_->max_entry().code;
@@ -105,7 +98,7 @@ Codec::Codec(Format f) : f_(std::move(f)) {
       break;
     }
     case Family::kHiFloat8: {
-      table_ = cached_table(table_key(f_), 256, family::hifloat8_decode);
+      table_ = cached_table(f_.key(), 256, family::hifloat8_decode);
       max_value_ = table_->max();
       max_code_ = table_->max_entry().code;
       lowest_value_ = table_->min();
@@ -125,7 +118,7 @@ Codec::Codec(Format f) : f_(std::move(f)) {
     }
     case Family::kCodebook: {
       auto values = f_.table;
-      table_ = cached_table(table_key(f_), static_cast<uint32_t>(values->size()),
+      table_ = cached_table(f_.key(), static_cast<uint32_t>(values->size()),
                             [values](uint32_t c) { return static_cast<double>((*values)[c]); });
       max_value_ = table_->max();
       max_code_ = table_->max_entry().code;

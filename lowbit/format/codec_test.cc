@@ -284,6 +284,10 @@ TEST(Overflow, DirectedModesFollowIeee) {
   EXPECT_TRUE(std::isnan(fq("e4m3fn", 465, Rounding::kNearestEven, Overflow::kIeee)));
   EXPECT_EQ(fq("e4m3fn", 464, Rounding::kNearestEven, Overflow::kIeee), 448.0);  // tie to even
   EXPECT_EQ(fq("e4m3fn", 1e9), 448.0);
+  // 480 is exactly where the next value would be; it is still not a value.
+  EXPECT_EQ(fq("e4m3fn", 480, Rounding::kTowardZero, Overflow::kIeee), 448.0);
+  EXPECT_TRUE(std::isinf(fq("e5m2", 65536, Rounding::kNearestEven, Overflow::kIeee)));
+  EXPECT_EQ(fq("e5m2", 65536, Rounding::kDown, Overflow::kIeee), 57344.0);
   EXPECT_EQ(fq("e2m1", 100, Rounding::kUp, Overflow::kIeee), 6.0);  // no inf, no NaN
   (void)ieee_rtz;
 }

@@ -1,5 +1,6 @@
 #include "lowbit/format/format.h"
 
+#include <bit>
 #include <cmath>
 #include <limits>
 
@@ -83,6 +84,15 @@ double Format::min_subnormal() const {
   if (family == Family::kInteger) return 1.0;
   const family::MinifloatLayout L(*this);
   return subnormals ? std::ldexp(1.0, L.emin - L.m) : std::ldexp(1.0, L.emin);
+}
+
+std::string Format::key() const {
+  std::string k = name;
+  k.append("|").append(std::to_string(bits)).append("|").append(std::to_string(posit_es));
+  if (table) {
+    for (float v : *table) k.append("|").append(std::to_string(std::bit_cast<uint32_t>(v)));
+  }
+  return k;
 }
 
 std::string Format::kind_name() const {

@@ -76,6 +76,9 @@ struct Format {
   std::string kind_name() const;
   // "e4m3"-style field summary or a short description for the table.
   std::string fields_summary() const;
+  // A string that identifies the format's definition (including a codebook's
+  // values), for caches of derived tables.
+  std::string key() const;
   // Bytes one unpacked code takes in files: 1 up to 8 bits, 2 up to 16, 4 else.
   int code_bytes() const { return bits <= 8 ? 1 : bits <= 16 ? 2 : 4; }
 };

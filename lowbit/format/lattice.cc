@@ -28,8 +28,10 @@ uint64_t stochastic_fraction(double x, double near, double far, int bits) {
 }
 
 bool pick_hi(const Bracket& b, double x, const RoundOptions& opt, uint64_t index) {
-  if (x == b.lo) return false;
-  if (x == b.hi) return true;
+  // A virtual neighbour is never exact: x equal to it still overflows only
+  // under the modes that round away.
+  if (x == b.lo && !b.lo_virtual) return false;
+  if (x == b.hi && !b.hi_virtual) return true;
   switch (opt.mode) {
     case Rounding::kNearestEven:
       if (x < b.mid) return false;

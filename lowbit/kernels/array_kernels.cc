@@ -1,0 +1,496 @@
+// SIMD kernels for encode, decode and fakequant, compiled once per target by
+// Highway (EMU128, AVX2, AVX-512) and selected at run time.
+//
+// One generic routine, Lattice<>, rounds every binade format (minifloats,
+// integers, posits, HiFloat8); only where the shift s comes from differs
+// (closed form or table, see kernel_plan.h). The rounding decision is
+// integer arithmetic on the dropped bits `rem` of the significand, which is
+// exactly what the scalar model's bracket decides:
+//   rne: rem > half, or rem == half and the lower code is odd
+//   rna: rem >= half        odd: inexact and the lower code is even
+//   up/down: inexact and the sign says away from zero
+//   stochastic: the dropped bits, aligned to the top of a 32-bit word and
+//   truncated to r bits, plus r random bits carry out.
+// All arithmetic stays in int32 lanes on non-negative values below 2^31, so
+// signed compares are exact and arithmetic shifts are logical shifts.
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "lowbit/kernels/array_kernels.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+#include <bit>
+// clang-format: keep the project headers after Highway's.
+#include "lowbit/format/stochastic_bits.h"
+#include "lowbit/kernels/array_kernels.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace lowbit {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DI = hn::ScalableTag<int32_t>;
+using DU = hn::RebindToUnsigned<DI>;
+using DF = hn::RebindToFloat<DI>;
+using VI = hn::Vec<DI>;
+using MI = hn::Mask<DI>;
+
+constexpr int kRne = static_cast<int>(Rounding::kNearestEven);
+constexpr int kRna = static_cast<int>(Rounding::kNearestAway);
+constexpr int kRtz = static_cast<int>(Rounding::kTowardZero);
+constexpr int kUp = static_cast<int>(Rounding::kUp);
+constexpr int kDown = static_cast<int>(Rounding::kDown);
+constexpr int kOdd = static_cast<int>(Rounding::kOdd);
+constexpr int kSr = static_cast<int>(Rounding::kStochastic);
+
+enum Fam { kClosed = 0, kTable = 1 };
+
+// Broadcast constants of one plan.
+struct Ctx {
+  explicit Ctx(const KernelPlan& p, uint32_t sr_key)
+      : p(p),
+        man_bits(static_cast<int>(p.man_bits)),
+        emin(hn::Set(di, p.emin_biased)),
+        s_closed_base(hn::Set(di, 23 - p.man_bits)),
+        tiny(hn::Set(di, static_cast<int32_t>(p.tiny_bits))),
+        max_pos(hn::Set(di, static_cast<int32_t>(p.max_mag_bits[0]))),
+        max_neg(hn::Set(di, static_cast<int32_t>(p.max_mag_bits[1]))),
+        sign_bit(hn::Set(di, static_cast<int32_t>(p.sign_bit))),
+        code_mask(hn::Set(di, static_cast<int32_t>(p.code_mask))),
+        clamp_lo(hn::Set(di, static_cast<int32_t>(p.clamp_lo_bits))),
+        clamp_hi(hn::Set(di, static_cast<int32_t>(p.clamp_hi_bits))),
+        top_mask(hn::Set(di, static_cast<int32_t>(0xffffffffu << (32 - p.opt.sr_bits)))),
+        key(hn::Set(du, sr_key)) {
+    for (int s = 0; s < 2; ++s) {
+      clamp_code[s] = hn::Set(di, static_cast<int32_t>(p.clamp_code[s]));
+      clamp_bits[s] = hn::Set(di, static_cast<int32_t>(p.clamp_bits[s]));
+      away_code[s] = hn::Set(di, static_cast<int32_t>(p.away_code[s]));
+      away_bits[s] = hn::Set(di, static_cast<int32_t>(p.away_bits[s]));
+      nan_code[s] = hn::Set(di, static_cast<int32_t>(p.nan_code[s]));
+      nan_bits[s] = hn::Set(di, static_cast<int32_t>(p.nan_bits[s]));
+      inf_code[s] = hn::Set(di, static_cast<int32_t>(p.inf_code[s]));
+      inf_bits[s] = hn::Set(di, static_cast<int32_t>(p.inf_bits[s]));
+    }
+  }
+  DI di;
+  DU du;
+  const KernelPlan& p;
+  int man_bits;
+  VI emin, s_closed_base, tiny, max_pos, max_neg, sign_bit, code_mask, clamp_lo, clamp_hi, top_mask;
+  hn::Vec<DU> key;
+  VI clamp_code[2], clamp_bits[2], away_code[2], away_bits[2], nan_code[2], nan_bits[2],
+      inf_code[2], inf_bits[2];
+};
+
+HWY_INLINE VI Sel(MI m, VI yes, VI no) { return hn::IfThenElse(m, yes, no); }
+
+HWY_INLINE MI Ge(VI a, VI b) { return hn::Not(a < b); }
+
+// The stochastic-rounding bits of the lanes' element indices (mix32 of
+// index ^ key, as stochastic_bits.h).
+HWY_INLINE VI RandomBits(const Ctx& c, hn::Vec<DU> index_lo) {
+  const DU du;
+  auto x = hn::Xor(index_lo, c.key);
+  x = hn::Xor(x, hn::ShiftRight<16>(x));
+  x = hn::operator*(x, hn::Set(du, 0x7feb352dU));
+  x = hn::Xor(x, hn::ShiftRight<15>(x));
+  x = hn::operator*(x, hn::Set(du, 0x846ca68bU));
+  x = hn::Xor(x, hn::ShiftRight<16>(x));
+  return hn::BitCast(DI(), x);
+}
+
+struct LatticeOut {
+  VI value;   // float32 bits of the rounded value
+  VI code;    // the code
+  MI fallback;  // lanes the scalar model must redo
+};
+
+template <int kMode, int kFam, bool kWantCode>
+HWY_INLINE LatticeOut Lattice(const Ctx& c, VI xb, hn::Vec<DU> index_lo) {
+  const DI di;
+  const VI zero = hn::Zero(di);
+  const VI one = hn::Set(di, 1);
+  const VI sign = hn::And(xb, hn::Set(di, static_cast<int32_t>(0x80000000u)));
+  const MI neg = hn::Ne(sign, zero);
+  VI a = hn::And(xb, hn::Set(di, 0x7fffffff));
+  const MI special = Ge(a, hn::Set(di, 0x7f800000));
+  if (kFam == kTable && c.p.clamp_input) {
+    // Posits: never 0 from nonzero, never past maxpos.
+    const MI clampable = hn::AndNot(special, hn::Ne(a, zero));
+    a = Sel(clampable, hn::Min(hn::Max(a, c.clamp_lo), c.clamp_hi), a);
+  }
+  const VI eb = hn::ShiftRight<23>(a);
+  const MI normal = hn::Ne(eb, zero);
+  const VI sig = hn::Or(hn::And(a, hn::Set(di, 0x7fffff)), hn::IfThenElseZero(normal, hn::Set(di, 0x800000)));
+  VI s, base;
+  MI fallback = hn::FirstN(di, 0);
+  if (kFam == kClosed) {
+    const VI ebp = hn::Max(eb, one);
+    s = hn::Max(zero, hn::Add(c.s_closed_base, hn::Max(zero, hn::Sub(c.emin, ebp))));
+    base = hn::ShiftLeftSame(hn::Sub(hn::Max(ebp, c.emin), c.emin), c.man_bits);
+  } else {
+    s = hn::GatherIndex(di, c.p.s_tab.data(), eb);
+    fallback = hn::AndNot(special, s < zero);
+    s = hn::Max(s, zero);
+    base = hn::BitCast(di, hn::GatherIndex(DU(), c.p.code_tab.data(), eb));
+  }
+  const VI sc = hn::Min(s, hn::Set(di, 31));
+  const VI rem = hn::And(sig, hn::Sub((one << sc), one));  // sig mod 2^s
+  const VI k = (sig >> sc);
+  const VI code_lo = hn::Add(base, k);
+  const MI inexact = hn::Ne(rem, zero);
+
+  MI up;
+  if constexpr (kMode == kRne || kMode == kRna) {
+    // 2^(s-1); s = 0 has no dropped bits (rem = 0, never inexact).
+    const VI half = one << hn::Max(hn::Sub(sc, one), zero);
+    if constexpr (kMode == kRne) {
+      const MI odd = hn::Ne(hn::And(code_lo, one), zero);
+      up = hn::And(inexact, hn::Or(rem > half, hn::And(hn::Eq(rem, half), odd)));
+    } else {
+      up = hn::And(inexact, Ge(rem, half));
+    }
+  } else if constexpr (kMode == kRtz) {
+    up = hn::FirstN(di, 0);
+  } else if constexpr (kMode == kUp) {
+    up = hn::AndNot(neg, inexact);
+  } else if constexpr (kMode == kDown) {
+    up = hn::And(neg, inexact);
+  } else if constexpr (kMode == kOdd) {
+    up = hn::And(inexact, hn::Eq(hn::And(code_lo, one), zero));
+  } else {  // stochastic
+    const VI n32 = hn::Set(di, 32);
+    const VI shl = hn::Min(hn::Max(hn::Sub(n32, s), zero), hn::Set(di, 31));
+    const VI shr = hn::Min(hn::Max(hn::Sub(s, n32), zero), hn::Set(di, 31));
+    const MI left = hn::Not(s > n32);
+    VI t = Sel(left, (rem << shl), (rem >> shr));
+    t = hn::And(t, c.top_mask);
+    const VI r = hn::And(RandomBits(c, index_lo), c.top_mask);
+    const VI flip = hn::Set(di, static_cast<int32_t>(0x80000000u));
+    const VI sum = hn::Add(t, r);
+    up = hn::Xor(sum, flip) < hn::Xor(t, flip);  // unsigned carry out of t + r
+  }
+  const VI up1 = hn::IfThenElseZero(up, one);
+  const MI tiny = Ge(s, hn::Set(di, 24));
+  const VI dense = hn::Add(hn::Sub(a, rem), (up1 << sc));
+  const VI r = Sel(tiny, hn::IfThenElseZero(up, c.tiny), dense);
+
+  const MI over = r > Sel(neg, c.max_neg, c.max_pos);
+  MI toward;
+  if constexpr (kMode == kRtz || kMode == kOdd) {
+    toward = hn::Not(hn::FirstN(di, 0));
+  } else if constexpr (kMode == kUp) {
+    toward = neg;
+  } else if constexpr (kMode == kDown) {
+    toward = hn::Not(neg);
+  } else {
+    toward = hn::FirstN(di, 0);
+  }
+  const MI isnan = a > hn::Set(di, 0x7f800000);
+
+  LatticeOut out;
+  out.fallback = fallback;
+  {
+    const MI keep_sign = hn::And(neg, c.p.negative_zero ? hn::Not(hn::FirstN(di, 0)) : hn::Ne(r, zero));
+    VI v = hn::Or(r, hn::IfThenElseZero(keep_sign, sign));
+    const VI ovf = Sel(toward, Sel(neg, c.clamp_bits[1], c.clamp_bits[0]),
+                       Sel(neg, c.away_bits[1], c.away_bits[0]));
+    v = Sel(over, ovf, v);
+    const VI spec = Sel(isnan, Sel(neg, c.nan_bits[1], c.nan_bits[0]), Sel(neg, c.inf_bits[1], c.inf_bits[0]));
+    out.value = Sel(special, spec, v);
+  }
+  if constexpr (kWantCode) {
+    VI mag;
+    if (kFam == kTable && !c.p.codes_monotonic) {
+      // HiFloat8: a carry into the next binade does not add 1 to the code;
+      // look the result's code up from its own binade.
+      const VI er = hn::ShiftRight<23>(r);
+      const VI s2 = hn::Min(hn::Max(hn::GatherIndex(di, c.p.s_tab.data(), er), zero), hn::Set(di, 31));
+      const VI sig_r = hn::Or(hn::And(r, hn::Set(di, 0x7fffff)),
+                              hn::IfThenElseZero(hn::Ne(er, zero), hn::Set(di, 0x800000)));
+      mag = hn::Add(hn::BitCast(di, hn::GatherIndex(DU(), c.p.code_tab.data(), er)), (sig_r >> s2));
+    } else {
+      mag = hn::Add(code_lo, up1);
+    }
+    VI code;
+    if (c.p.twos_complement) {
+      code = Sel(neg, hn::And(hn::Sub(zero, mag), c.code_mask), mag);
+    } else {
+      const MI keep_sign = hn::And(neg, c.p.negative_zero ? hn::Not(hn::FirstN(di, 0)) : hn::Ne(r, zero));
+      code = hn::Or(mag, hn::IfThenElseZero(keep_sign, c.sign_bit));
+    }
+    const VI ovf = Sel(toward, Sel(neg, c.clamp_code[1], c.clamp_code[0]),
+                       Sel(neg, c.away_code[1], c.away_code[0]));
+    code = Sel(over, ovf, code);
+    const VI spec = Sel(isnan, Sel(neg, c.nan_code[1], c.nan_code[0]), Sel(neg, c.inf_code[1], c.inf_code[0]));
+    out.code = Sel(special, spec, code);
+  }
+  return out;
+}
+
+// Codebooks: binary search for the largest entry <= x, then the pair's
+// precomputed decisions (kernel_plan.cc derives them from the shared rule).
+template <int kMode>
+HWY_INLINE LatticeOut Codebook(const KernelPlan& p, VI xb) {
+  const DI di;
+  const DF df;
+  const VI zero = hn::Zero(di);
+  const auto x = hn::BitCast(df, xb);
+  const int32_t n = static_cast<int32_t>(p.cb_values.size());
+  const VI last = hn::Set(di, n - 1);
+  VI idx = zero;
+  for (int32_t step = static_cast<int32_t>(p.cb_size_pow2 / 2); step >= 1; step /= 2) {
+    const VI cand = hn::Add(idx, hn::Set(di, step));
+    const auto v = hn::GatherIndex(df, p.cb_values.data(), hn::Min(cand, last));
+    const MI ok = hn::And(cand < hn::Set(di, n), hn::RebindMask(di, v <= x));
+    idx = Sel(ok, cand, idx);
+  }
+  const auto lo_v = hn::GatherIndex(df, p.cb_values.data(), idx);
+  const MI exact = hn::Or(hn::RebindMask(di, hn::Or(lo_v == x, x < lo_v)), hn::Eq(idx, last));
+  const VI flags = hn::GatherIndex(di, reinterpret_cast<const int32_t*>(p.cb_pair_flags.data()), idx);
+  auto flag = [&](uint32_t f) { return hn::Ne(hn::And(flags, hn::Set(di, static_cast<int32_t>(f))), zero); };
+  MI hi;
+  if constexpr (kMode == kRne || kMode == kRna) {
+    const auto mid = hn::GatherIndex(df, p.cb_mid_floor.data(), idx);
+    const MI gt = hn::RebindMask(di, x > mid);
+    const MI tie = hn::And(flag(KernelPlan::kPairMidExact), hn::RebindMask(di, x == mid));
+    hi = hn::Or(gt, hn::And(tie, flag(kMode == kRne ? KernelPlan::kPairRneTieHi : KernelPlan::kPairRnaTieHi)));
+  } else if constexpr (kMode == kRtz) {
+    hi = flag(KernelPlan::kPairRtzHi);
+  } else if constexpr (kMode == kUp) {
+    hi = hn::Not(hn::FirstN(di, 0));
+  } else if constexpr (kMode == kDown) {
+    hi = hn::FirstN(di, 0);
+  } else {
+    hi = flag(KernelPlan::kPairOddHi);
+  }
+  const VI pick = Sel(hn::AndNot(exact, hi), hn::Add(idx, hn::Set(di, 1)), idx);
+  LatticeOut out;
+  out.fallback = hn::FirstN(di, 0);
+  out.value = hn::BitCast(di, hn::GatherIndex(df, p.cb_values.data(), pick));
+  out.code = hn::GatherIndex(di, reinterpret_cast<const int32_t*>(p.cb_codes.data()), pick);
+  const VI a = hn::And(xb, hn::Set(di, 0x7fffffff));
+  const MI special = Ge(a, hn::Set(di, 0x7f800000));
+  const MI isnan = a > hn::Set(di, 0x7f800000);
+  const MI neg = hn::Ne(hn::And(xb, hn::Set(di, static_cast<int32_t>(0x80000000u))), zero);
+  const auto ns = [&](const uint32_t (&arr)[2]) {
+    return Sel(neg, hn::Set(di, static_cast<int32_t>(arr[1])), hn::Set(di, static_cast<int32_t>(arr[0])));
+  };
+  out.value = Sel(special, Sel(isnan, ns(p.nan_bits), ns(p.inf_bits)), out.value);
+  out.code = Sel(special, Sel(isnan, ns(p.nan_code), ns(p.inf_code)), out.code);
+  return out;
+}
+
+template <int kMode, int kFam, bool kWantCode>
+HWY_INLINE LatticeOut Round(const Ctx& c, VI xb, hn::Vec<DU> index_lo) {
+  if constexpr (kFam == 2) {
+    return Codebook<kMode == kSr ? kRne : kMode>(c.p, xb);
+  } else {
+    return Lattice<kMode, kFam, kWantCode>(c, xb, index_lo);
+  }
+}
+
+template <typename TOut>
+HWY_INLINE void StoreCodes(VI code, TOut* HWY_RESTRICT out) {
+  const DI di;
+  if constexpr (sizeof(TOut) == 4) {
+    hn::StoreU(code, di, reinterpret_cast<int32_t*>(out));
+  } else if constexpr (sizeof(TOut) == 2) {
+    const hn::Rebind<uint16_t, DI> d16;
+    hn::StoreU(hn::DemoteTo(d16, code), d16, reinterpret_cast<uint16_t*>(out));
+  } else {
+    const hn::Rebind<uint8_t, DI> d8;
+    hn::StoreU(hn::DemoteTo(d8, code), d8, reinterpret_cast<uint8_t*>(out));
+  }
+}
+
+// Runs the scalar model on the lanes marked for fallback.
+template <bool kEncode, typename TOut>
+HWY_NOINLINE void FixLanes(const KernelPlan& p, const float* in, MI fallback, size_t lanes,
+                           uint64_t index, TOut* out_codes, float* out_values) {
+  const DI di;
+  HWY_ALIGN int32_t flags[HWY_MAX_BYTES / 4];
+  hn::Store(hn::VecFromMask(di, fallback), di, flags);
+  for (size_t i = 0; i < lanes; ++i) {
+    if (!flags[i]) continue;
+    const uint32_t code = p.codec->encode(in[i], p.opt, index + i);
+    if constexpr (kEncode) {
+      out_codes[i] = static_cast<TOut>(code);
+    } else {
+      out_values[i] = static_cast<float>(p.codec->decode(code));
+    }
+  }
+}
+
+template <int kMode, int kFam, bool kEncode, typename TOut>
+HWY_NOINLINE void RunChunk(const KernelPlan& p, const float* HWY_RESTRICT in, TOut* HWY_RESTRICT codes,
+                           float* HWY_RESTRICT values, size_t n, uint64_t index0) {
+  const DI di;
+  const DU du;
+  const DF df;
+  const size_t N = hn::Lanes(di);
+  const Ctx c(p, stochastic_key(p.opt.seed, static_cast<uint32_t>(index0 >> 32)));
+  auto idx = hn::Add(hn::Iota(du, 0), hn::Set(du, static_cast<uint32_t>(index0)));
+  const auto step = hn::Set(du, static_cast<uint32_t>(N));
+  size_t i = 0;
+  for (; i + N <= n; i += N) {
+    const VI xb = hn::BitCast(di, hn::LoadU(df, in + i));
+    const LatticeOut o = Round<kMode, kFam, kEncode>(c, xb, idx);
+    if constexpr (kEncode) {
+      StoreCodes(o.code, codes + i);
+    } else {
+      hn::StoreU(hn::BitCast(df, o.value), df, values + i);
+    }
+    if (kFam == kTable && HWY_UNLIKELY(!hn::AllFalse(di, o.fallback))) {
+      FixLanes<kEncode>(p, in + i, o.fallback, N, index0 + i, kEncode ? codes + i : nullptr,
+                        kEncode ? nullptr : values + i);
+    }
+    idx = hn::Add(idx, step);
+  }
+  if (i < n) {
+    // The tail goes through a padded buffer so every lane sees defined input.
+    HWY_ALIGN float buf_in[HWY_MAX_BYTES / 4] = {};
+    HWY_ALIGN float buf_out[HWY_MAX_BYTES / 4];
+    HWY_ALIGN TOut buf_codes[HWY_MAX_BYTES / 4];
+    const size_t rest = n - i;
+    for (size_t j = 0; j < rest; ++j) buf_in[j] = in[i + j];
+    const VI xb = hn::BitCast(di, hn::Load(df, buf_in));
+    const LatticeOut o = Round<kMode, kFam, kEncode>(c, xb, idx);
+    if constexpr (kEncode) {
+      StoreCodes(o.code, buf_codes);
+    } else {
+      hn::Store(hn::BitCast(df, o.value), df, buf_out);
+    }
+    if (kFam == kTable && !hn::AllFalse(di, o.fallback)) {
+      FixLanes<kEncode>(p, buf_in, hn::And(o.fallback, hn::FirstN(di, rest)), N, index0 + i, buf_codes, buf_out);
+    }
+    for (size_t j = 0; j < rest; ++j) {
+      if constexpr (kEncode) {
+        codes[i + j] = buf_codes[j];
+      } else {
+        values[i + j] = buf_out[j];
+      }
+    }
+  }
+}
+
+template <int kFam, bool kEncode, typename TOut>
+void ByMode(const KernelPlan& p, const float* in, TOut* codes, float* values, size_t n, uint64_t index0) {
+  switch (static_cast<int>(p.opt.mode)) {
+    case kRne:
+      return RunChunk<kRne, kFam, kEncode>(p, in, codes, values, n, index0);
+    case kRna:
+      return RunChunk<kRna, kFam, kEncode>(p, in, codes, values, n, index0);
+    case kRtz:
+      return RunChunk<kRtz, kFam, kEncode>(p, in, codes, values, n, index0);
+    case kUp:
+      return RunChunk<kUp, kFam, kEncode>(p, in, codes, values, n, index0);
+    case kDown:
+      return RunChunk<kDown, kFam, kEncode>(p, in, codes, values, n, index0);
+    case kOdd:
+      return RunChunk<kOdd, kFam, kEncode>(p, in, codes, values, n, index0);
+    default:
+      if constexpr (kFam != 2) return RunChunk<kSr, kFam, kEncode>(p, in, codes, values, n, index0);
+  }
+}
+
+template <bool kEncode, typename TOut>
+void ByFamily(const KernelPlan& p, const float* in, TOut* codes, float* values, size_t n, uint64_t index0) {
+  switch (p.family) {
+    case SimdFamily::kClosedForm:
+      return ByMode<kClosed, kEncode>(p, in, codes, values, n, index0);
+    case SimdFamily::kBinadeTable:
+      return ByMode<kTable, kEncode>(p, in, codes, values, n, index0);
+    case SimdFamily::kCodebook:
+      return ByMode<2, kEncode>(p, in, codes, values, n, index0);
+    case SimdFamily::kScalarOnly:
+      break;
+  }
+}
+
+void FakequantChunk(const KernelPlan& p, const float* in, float* out, size_t n, uint64_t index0) {
+  ByFamily<false, uint32_t>(p, in, nullptr, out, n, index0);
+}
+
+void EncodeChunk(const KernelPlan& p, const float* in, void* out, int code_bytes, size_t n,
+                 uint64_t index0) {
+  if (code_bytes == 1) return ByFamily<true>(p, in, static_cast<uint8_t*>(out), nullptr, n, index0);
+  if (code_bytes == 2) return ByFamily<true>(p, in, static_cast<uint16_t*>(out), nullptr, n, index0);
+  ByFamily<true>(p, in, static_cast<uint32_t*>(out), nullptr, n, index0);
+}
+
+// Decode is a table lookup: the table holds the scalar decoder's output for
+// every code, so it is exact by construction.
+template <typename TIn>
+HWY_NOINLINE void DecodeLut(const uint32_t* HWY_RESTRICT lut, uint32_t mask, const TIn* HWY_RESTRICT codes,
+                            float* HWY_RESTRICT out, size_t n) {
+  const DI di;
+  const DF df;
+  const size_t N = hn::Lanes(di);
+  const VI m = hn::Set(di, static_cast<int32_t>(mask));
+  const hn::Rebind<TIn, DI> dn;
+  size_t i = 0;
+  for (; i + N <= n; i += N) {
+    const VI c = hn::And(hn::BitCast(di, hn::PromoteTo(DU(), hn::LoadU(dn, codes + i))), m);
+    const VI v = hn::GatherIndex(di, reinterpret_cast<const int32_t*>(lut), c);
+    hn::StoreU(hn::BitCast(df, v), df, out + i);
+  }
+  for (; i < n; ++i) out[i] = std::bit_cast<float>(lut[codes[i] & mask]);
+}
+
+void DecodeChunk(const KernelPlan& p, const void* codes, int code_bytes, float* out, size_t n) {
+  const uint32_t* lut = p.decode_lut->data();
+  const uint32_t mask = p.code_mask;
+  // Codes wider than the format decode through the mask; codes that are
+  // out of range for a codebook map to entries past its end, which the
+  // caller rules out by validating input codes first.
+  if (code_bytes == 1) return DecodeLut(lut, mask, static_cast<const uint8_t*>(codes), out, n);
+  DecodeLut(lut, mask, static_cast<const uint16_t*>(codes), out, n);
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace lowbit
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace lowbit::kernels {
+
+HWY_EXPORT(FakequantChunk);
+HWY_EXPORT(EncodeChunk);
+HWY_EXPORT(DecodeChunk);
+
+void fakequant_chunk(const KernelPlan& p, const float* in, float* out, size_t n, uint64_t index0) {
+  if (p.family == SimdFamily::kScalarOnly) {
+    for (size_t i = 0; i < n; ++i) {
+      out[i] = static_cast<float>(p.codec->fakequant(in[i], p.opt, index0 + i));
+    }
+    return;
+  }
+  HWY_DYNAMIC_DISPATCH(FakequantChunk)(p, in, out, n, index0);
+}
+
+void encode_chunk(const KernelPlan& p, const float* in, void* out, int code_bytes, size_t n,
+                  uint64_t index0) {
+  if (p.family == SimdFamily::kScalarOnly) {
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t code = p.codec->encode(in[i], p.opt, index0 + i);
+      if (code_bytes == 1) static_cast<uint8_t*>(out)[i] = static_cast<uint8_t>(code);
+      else if (code_bytes == 2) static_cast<uint16_t*>(out)[i] = static_cast<uint16_t>(code);
+      else static_cast<uint32_t*>(out)[i] = code;
+    }
+    return;
+  }
+  HWY_DYNAMIC_DISPATCH(EncodeChunk)(p, in, out, code_bytes, n, index0);
+}
+
+void decode_chunk(const KernelPlan& p, const void* codes, int code_bytes, float* out, size_t n) {
+  if (!p.decode_lut) {
+    const auto* c = static_cast<const uint32_t*>(codes);
+    for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(p.codec->decode(c[i]));
+    return;
+  }
+  HWY_DYNAMIC_DISPATCH(DecodeChunk)(p, codes, code_bytes, out, n);
+}
+
+}  // namespace lowbit::kernels
+#endif  // HWY_ONCE

@@ -1,0 +1,239 @@
+#include "lowbit/kernels/array_ops.h"
+
+#include <algorithm>
+#include <atomic>
+#include <optional>
+#include <string>
+
+#include "hwy/highway.h"
+#include "hwy/targets.h"
+#include "lowbit/core/error.h"
+#include "lowbit/core/thread_pool.h"
+#include "lowbit/format/packing.h"
+#include "lowbit/format/registry.h"
+#include "lowbit/kernels/array_kernels.h"
+#include "lowbit/kernels/kernel_plan.h"
+
+namespace lowbit {
+
+namespace {
+
+std::atomic<bool> g_force_scalar{false};
+std::atomic<int> g_forced_target{-1};
+
+KernelPlan make_plan(const Format& f, const RoundOptions& round) {
+  if (round.sr_bits < 1 || round.sr_bits > 32) {
+    fail_usage("stochastic rounding needs 1..32 random bits, got " + std::to_string(round.sr_bits));
+  }
+  KernelPlan p(f, round);
+  if (g_force_scalar.load()) p.family = SimdFamily::kScalarOnly;
+  return p;
+}
+
+int thread_count(const ArrayOptions& opt) {
+  return opt.threads > 0 ? opt.threads : default_thread_count();
+}
+
+// Runs fn(begin, end) over fixed chunks in parallel. The chunking never
+// depends on the thread count, so neither do the results.
+template <class Fn>
+void for_chunks(size_t n, const ArrayOptions& opt, Fn&& fn) {
+  const size_t chunks = (n + kChunkElements - 1) / kChunkElements;
+  ThreadPool::global().parallel_for(chunks, thread_count(opt), [&](size_t c) {
+    const size_t begin = c * kChunkElements;
+    fn(begin, std::min(n, begin + kChunkElements));
+  });
+}
+
+// Calls fn(begin, end) on sub-ranges of [begin, end) that do not cross a
+// multiple of 2^32 in global element index (the SIMD kernels keep the
+// stochastic-rounding key of the index's high half fixed per call).
+template <class Fn>
+void split_at_index_blocks(size_t begin, size_t end, uint64_t index_offset, Fn&& fn) {
+  while (begin < end) {
+    const uint64_t g = index_offset + begin;
+    const uint64_t to_boundary = ((g >> 32) + 1) * (uint64_t{1} << 32) - g;
+    const size_t len = static_cast<size_t>(std::min<uint64_t>(end - begin, to_boundary));
+    fn(begin, begin + len);
+    begin += len;
+  }
+}
+
+const Format& float16_format() {
+  static const Format f = parse_format("float16");
+  return f;
+}
+const Format& bfloat16_format() {
+  static const Format f = parse_format("bfloat16");
+  return f;
+}
+
+}  // namespace
+
+uint64_t encoded_bytes(const Format& f, uint64_t n, bool packed) {
+  return packed ? packed_bytes(f, n) : n * static_cast<uint64_t>(f.code_bytes());
+}
+
+void encode_array(const Format& f, InputType type, const void* in, uint8_t* out, size_t n,
+                  bool packed, const ArrayOptions& opt) {
+  const KernelPlan plan = make_plan(f, opt.round);
+  const bool pack = packed && has_packed_layout(f);
+  const int cb = f.code_bytes();
+  // Float16/bfloat16 inputs are widened (exactly) through their decode table.
+  std::optional<KernelPlan> widen;
+  if (type == InputType::kFloat16) widen.emplace(float16_format(), RoundOptions{});
+  if (type == InputType::kBFloat16) widen.emplace(bfloat16_format(), RoundOptions{});
+  for_chunks(n, opt, [&](size_t begin, size_t end) {
+    const size_t len = end - begin;
+    thread_local std::vector<float> widened;
+    thread_local std::vector<uint8_t> tile;
+    const float* src = nullptr;
+    if (type == InputType::kFloat32) {
+      src = static_cast<const float*>(in) + begin;
+    } else if (widen) {
+      widened.resize(len);
+      kernels::decode_chunk(*widen, static_cast<const uint16_t*>(in) + begin, 2, widened.data(), len);
+      src = widened.data();
+    }
+    uint8_t* dst = out + begin * cb;
+    if (pack) {
+      tile.resize(len);
+      dst = tile.data();
+    }
+    if (type == InputType::kFloat64) {
+      const double* d = static_cast<const double*>(in) + begin;
+      for (size_t i = 0; i < len; ++i) {
+        const uint32_t code = plan.codec->encode(d[i], opt.round, opt.index_offset + begin + i);
+        for (int b = 0; b < (pack ? 1 : cb); ++b) dst[i * (pack ? 1 : cb) + b] = static_cast<uint8_t>(code >> (8 * b));
+      }
+    } else {
+      split_at_index_blocks(0, len, opt.index_offset + begin, [&](size_t b, size_t e) {
+        kernels::encode_chunk(plan, src + b, dst + b * (pack ? 1 : cb), pack ? 1 : cb, e - b,
+                              opt.index_offset + begin + b);
+      });
+    }
+    if (pack) pack_codes(f, tile.data(), len, out + packed_bytes(f, begin));
+  });
+}
+
+void encode_array(const Format& f, const float* in, uint8_t* out, size_t n, bool packed,
+                  const ArrayOptions& opt) {
+  encode_array(f, InputType::kFloat32, in, out, n, packed, opt);
+}
+
+void decode_array(const Format& f, const uint8_t* in, float* out, size_t n, bool packed,
+                  const ArrayOptions& opt) {
+  KernelPlan plan = make_plan(f, RoundOptions{});
+  const bool pack = packed && has_packed_layout(f);
+  const int cb = f.code_bytes();
+  const uint64_t limit = f.bits >= 32 ? ~uint64_t{0} : (uint64_t{1} << f.bits);
+  if (!pack) {
+    // Codes that do not fit the format's width are not codes of it at all.
+    for (size_t i = 0; i < n; ++i) {
+      uint64_t c = 0;
+      for (int b = 0; b < cb; ++b) c |= static_cast<uint64_t>(in[i * cb + b]) << (8 * b);
+      if (c >= limit) {
+        fail_input("code " + std::to_string(c) + " at element " + std::to_string(i) + " does not fit the " +
+                   std::to_string(f.bits) + "-bit format " + f.name);
+      }
+    }
+  }
+  const bool scalar = g_force_scalar.load() || !plan.decode_lut;
+  for_chunks(n, opt, [&](size_t begin, size_t end) {
+    const size_t len = end - begin;
+    thread_local std::vector<uint8_t> tile;
+    const uint8_t* codes = in + begin * cb;
+    int width = cb;
+    if (pack) {
+      tile.resize(len);
+      unpack_codes(f, in + packed_bytes(f, begin), len, tile.data());
+      codes = tile.data();
+      width = 1;
+    }
+    if (scalar) {
+      for (size_t i = 0; i < len; ++i) {
+        uint32_t c = 0;
+        for (int b = 0; b < width; ++b) c |= static_cast<uint32_t>(codes[i * width + b]) << (8 * b);
+        out[begin + i] = static_cast<float>(plan.codec->decode(c));
+      }
+      return;
+    }
+    kernels::decode_chunk(plan, codes, width, out + begin, len);
+  });
+}
+
+void fakequant_array(const Format& f, const float* in, float* out, size_t n,
+                     const ArrayOptions& opt) {
+  const KernelPlan plan = make_plan(f, opt.round);
+  for_chunks(n, opt, [&](size_t begin, size_t end) {
+    split_at_index_blocks(begin, end, opt.index_offset, [&](size_t b, size_t e) {
+      kernels::fakequant_chunk(plan, in + b, out + b, e - b, opt.index_offset + b);
+    });
+  });
+}
+
+void fakequant_array(const Format& f, const double* in, double* out, size_t n,
+                     const ArrayOptions& opt) {
+  const KernelPlan plan = make_plan(f, opt.round);
+  for_chunks(n, opt, [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) out[i] = plan.codec->fakequant(in[i], opt.round, opt.index_offset + i);
+  });
+}
+
+// ---------------------------------------------------------------- targets
+
+namespace {
+struct TargetInfo {
+  KernelTarget target;
+  int64_t hwy_bit;
+};
+constexpr TargetInfo kTargets[] = {
+    {KernelTarget::kEmu128, HWY_EMU128},
+    {KernelTarget::kAvx2, HWY_AVX2},
+    {KernelTarget::kAvx512, HWY_AVX3},
+};
+}  // namespace
+
+const char* kernel_target_name(KernelTarget t) {
+  switch (t) {
+    case KernelTarget::kScalar:
+      return "scalar";
+    case KernelTarget::kEmu128:
+      return "emu128";
+    case KernelTarget::kAvx2:
+      return "avx2";
+    case KernelTarget::kAvx512:
+      return "avx512";
+  }
+  return "?";
+}
+
+std::vector<KernelTarget> available_targets() {
+  std::vector<KernelTarget> v = {KernelTarget::kScalar};
+  const int64_t supported = hwy::SupportedTargets();
+  for (const auto& t : kTargets) {
+    if ((HWY_TARGETS & t.hwy_bit) && (supported & t.hwy_bit)) v.push_back(t.target);
+  }
+  return v;
+}
+
+void set_kernel_target(KernelTarget t) {
+  g_force_scalar = t == KernelTarget::kScalar;
+  g_forced_target = static_cast<int>(t);
+  for (const auto& info : kTargets) {
+    if (info.target == t) hwy::SetSupportedTargetsForTest(info.hwy_bit);
+  }
+}
+
+void reset_kernel_target() {
+  g_force_scalar = false;
+  g_forced_target = -1;
+  hwy::SetSupportedTargetsForTest(0);
+}
+
+KernelTarget current_kernel_target() {
+  if (g_forced_target >= 0) return static_cast<KernelTarget>(g_forced_target.load());
+  return available_targets().back();
+}
+
+}  // namespace lowbit

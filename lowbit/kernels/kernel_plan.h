@@ -1,0 +1,91 @@
+// KernelPlan: everything the SIMD kernels need to reproduce the scalar model
+// of one format and one set of rounding options, precomputed once per call.
+//
+// The kernels work on the float32 bit pattern of |x|. Write Eb for its biased
+// exponent and sig for its significand (with the implicit bit). Every format
+// with a binade structure (minifloats, integers, posits, HiFloat8) is then
+// described per Eb by one shift s: the quantum at |x| is 2^(Eb-150+s), the
+// lower neighbour keeps sig >> s, and rounding decides from the s dropped bits.
+// Two ways to get s:
+//  - closed form (minifloats with subnormals, integers):
+//      s = 23 - M + max(0, Emin - max(Eb, 1)), the code of the lower
+//      neighbour is ((max(Eb, Emin) - Emin) << M) + (sig >> s);
+//    integers are the special case M = 31, Emin = 158 (all "subnormal",
+//    quantum 1);
+//  - a 256-entry table (posits, HiFloat8), built and checked from the scalar
+//    model's value table; binades the shift cannot describe (posit regions
+//    where the regime pushed out exponent bits) are marked for the scalar
+//    fallback, lane by lane.
+// Lanes with s >= 24 lie below the smallest positive value and round to 0 or
+// to it ("tiny" lanes). Codebooks use a sorted-table search instead.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "lowbit/format/codec.h"
+#include "lowbit/format/rounding.h"
+
+namespace lowbit {
+
+enum class SimdFamily : uint8_t {
+  kScalarOnly,  // E8M0, float32/tf32 targets, stochastic codebooks: the scalar model
+  kClosedForm,
+  kBinadeTable,
+  kCodebook,
+};
+
+struct KernelPlan {
+  KernelPlan(const Format& f, const RoundOptions& opt);
+
+  std::shared_ptr<const Codec> codec;
+  RoundOptions opt;
+  SimdFamily family = SimdFamily::kScalarOnly;
+
+  // ---- binade families (closed form and table) ----
+  int32_t man_bits = 0;       // M (closed form)
+  int32_t emin_biased = 0;    // Emin (closed form)
+  bool twos_complement = false;  // negative codes are -code (ints, posits)
+  uint32_t sign_bit = 0;      // sign bit of sign-magnitude codes
+  uint32_t code_mask = 0;     // all bits of a code
+  bool negative_zero = false; // the format keeps -0
+  uint32_t tiny_bits = 0;     // float32 bits of the smallest positive value
+  // Per sign (0: +, 1: -): the largest magnitude (float32 bits), what an
+  // overflowing lane becomes when the mode rounds toward zero (clamp) and
+  // otherwise (away: the overflow policy's result), as codes and as float32.
+  uint32_t max_mag_bits[2] = {0, 0};
+  uint32_t clamp_code[2] = {0, 0}, clamp_bits[2] = {0, 0};
+  uint32_t away_code[2] = {0, 0}, away_bits[2] = {0, 0};
+  uint32_t nan_code[2] = {0, 0}, nan_bits[2] = {0, 0};
+  uint32_t inf_code[2] = {0, 0}, inf_bits[2] = {0, 0};
+  // Posits clamp |x| into [minpos, maxpos] before rounding.
+  bool clamp_input = false;
+  uint32_t clamp_lo_bits = 0, clamp_hi_bits = 0;
+  // Table family: shift per Eb (-1: scalar fallback) and the code of the
+  // binade's lower neighbour is code_tab[Eb] + (sig >> s).
+  std::array<int32_t, 256> s_tab{};
+  std::array<uint32_t, 256> code_tab{};
+  bool codes_monotonic = true;  // code of 2^(e+1) == last code of binade e, plus 1
+
+  // ---- codebooks: values sorted ascending ----
+  std::vector<float> cb_values;
+  std::vector<uint32_t> cb_codes;
+  std::vector<float> cb_mid_floor;   // largest float32 <= midpoint of (i, i+1)
+  std::vector<uint32_t> cb_pair_flags;  // per pair i: see kPair* below
+  uint32_t cb_size_pow2 = 1;            // search steps cover this many entries
+
+  static constexpr uint32_t kPairMidExact = 1, kPairRneTieHi = 2, kPairRnaTieHi = 4,
+                            kPairRtzHi = 8, kPairOddHi = 16;
+
+  // ---- decode ----
+  // Every code's value as float32 bits, for formats of up to 16 bits.
+  std::shared_ptr<const std::vector<uint32_t>> decode_lut;
+};
+
+// Float32 bit pattern of a value the format can represent (NaN: the quiet NaN
+// with the value's sign, as the scalar decoder returns it).
+uint32_t float_bits_of(double v);
+
+}  // namespace lowbit
