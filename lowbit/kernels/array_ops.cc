@@ -188,7 +188,9 @@ struct TargetInfo {
   int64_t hwy_bit;
 };
 constexpr TargetInfo kTargets[] = {
-    {KernelTarget::kEmu128, HWY_EMU128},
+    // Highway's portable baseline: EMU128, or SCALAR where SSE2 is all that
+    // the compiler may assume.
+    {KernelTarget::kBaseline, HWY_EMU128 | HWY_SCALAR},
     {KernelTarget::kAvx2, HWY_AVX2},
     {KernelTarget::kAvx512, HWY_AVX3},
 };
@@ -198,8 +200,8 @@ const char* kernel_target_name(KernelTarget t) {
   switch (t) {
     case KernelTarget::kScalar:
       return "scalar";
-    case KernelTarget::kEmu128:
-      return "emu128";
+    case KernelTarget::kBaseline:
+      return "baseline";
     case KernelTarget::kAvx2:
       return "avx2";
     case KernelTarget::kAvx512:
@@ -212,7 +214,7 @@ std::vector<KernelTarget> available_targets() {
   std::vector<KernelTarget> v = {KernelTarget::kScalar};
   const int64_t supported = hwy::SupportedTargets();
   for (const auto& t : kTargets) {
-    if ((HWY_TARGETS & t.hwy_bit) && (supported & t.hwy_bit)) v.push_back(t.target);
+    if ((HWY_TARGETS & t.hwy_bit) & supported) v.push_back(t.target);
   }
   return v;
 }
@@ -221,7 +223,7 @@ void set_kernel_target(KernelTarget t) {
   g_force_scalar = t == KernelTarget::kScalar;
   g_forced_target = static_cast<int>(t);
   for (const auto& info : kTargets) {
-    if (info.target == t) hwy::SetSupportedTargetsForTest(info.hwy_bit);
+    if (info.target == t) hwy::SetSupportedTargetsForTest(info.hwy_bit & HWY_TARGETS);
   }
 }
 

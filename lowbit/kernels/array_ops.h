@@ -53,7 +53,9 @@ void fakequant_array(const Format& f, const double* in, double* out, size_t n,
                      const ArrayOptions& opt);
 
 // ---- SIMD target control (tests and benchmarks) ----
-enum class KernelTarget : uint8_t { kScalar, kEmu128, kAvx2, kAvx512 };
+// kScalar is lowbit's reference model itself; kBaseline is Highway's portable
+// target (EMU128 or SCALAR), then the x86 SIMD targets.
+enum class KernelTarget : uint8_t { kScalar, kBaseline, kAvx2, kAvx512 };
 const char* kernel_target_name(KernelTarget t);
 // Targets this build has and this CPU runs, kScalar (the reference model)
 // first.

@@ -64,6 +64,11 @@ void build_binade_table(KernelPlan& p) {
       continue;
     }
     if (eb == 0) continue;
+    if (lo > c.max_finite()) {
+      // Entirely past max: r = |x| exactly (s = 0) and the lane overflows.
+      p.s_tab[eb] = 0;
+      continue;
+    }
     size_t i = 0;
     while (i < pos.size() && pos[i].value < lo) ++i;
     size_t j = i;
