@@ -20,6 +20,9 @@
 #include "hwy/highway.h"
 
 #include <bit>
+#if HWY_ARCH_X86
+#include <immintrin.h>
+#endif
 // clang-format: keep the project headers after Highway's.
 #include "lowbit/format/stochastic_bits.h"
 #include "lowbit/kernels/array_kernels.h"
@@ -105,7 +108,10 @@ struct LatticeOut {
   MI fallback;  // lanes the scalar model must redo
 };
 
-template <int kMode, int kFam, bool kWantCode>
+// kParityFromK: the lower neighbour's code has the parity of k = sig >> s
+// (minifloats with a mantissa, integers), so the code base is not needed to
+// round. Otherwise (M = 0 minifloats, tables) parity comes from base + k.
+template <int kMode, int kFam, bool kWantCode, bool kParityFromK>
 HWY_INLINE LatticeOut Lattice(const Ctx& c, VI xb, hn::Vec<DU> index_lo) {
   const DI di;
   const VI zero = hn::Zero(di);
@@ -113,67 +119,82 @@ HWY_INLINE LatticeOut Lattice(const Ctx& c, VI xb, hn::Vec<DU> index_lo) {
   const VI sign = hn::And(xb, hn::Set(di, static_cast<int32_t>(0x80000000u)));
   const MI neg = hn::Ne(sign, zero);
   VI a = hn::And(xb, hn::Set(di, 0x7fffffff));
-  const MI special = Ge(a, hn::Set(di, 0x7f800000));
+  const MI special = a > hn::Set(di, 0x7f7fffff);  // inf or NaN
   if (kFam == kTable && c.p.clamp_input) {
     // Posits: never 0 from nonzero, never past maxpos.
     const MI clampable = hn::AndNot(special, hn::Ne(a, zero));
     a = Sel(clampable, hn::Min(hn::Max(a, c.clamp_lo), c.clamp_hi), a);
   }
   const VI eb = hn::ShiftRight<23>(a);
-  const MI normal = hn::Ne(eb, zero);
-  const VI sig = hn::Or(hn::And(a, hn::Set(di, 0x7fffff)), hn::IfThenElseZero(normal, hn::Set(di, 0x800000)));
-  VI s, base;
+  const VI sig = hn::Or(hn::And(a, hn::Set(di, 0x7fffff)), hn::IfThenElseZero(hn::Ne(eb, zero), hn::Set(di, 0x800000)));
+  VI s, base = zero;
   MI fallback = hn::FirstN(di, 0);
+  constexpr bool kNeedBase = kWantCode || (!kParityFromK && (kMode == kRne || kMode == kOdd));
   if (kFam == kClosed) {
     const VI ebp = hn::Max(eb, one);
     s = hn::Max(zero, hn::Add(c.s_closed_base, hn::Max(zero, hn::Sub(c.emin, ebp))));
-    base = hn::ShiftLeftSame(hn::Sub(hn::Max(ebp, c.emin), c.emin), c.man_bits);
+    if (kNeedBase) base = hn::ShiftLeftSame(hn::Sub(hn::Max(ebp, c.emin), c.emin), c.man_bits);
   } else {
     s = hn::GatherIndex(di, c.p.s_tab.data(), eb);
     fallback = hn::AndNot(special, s < zero);
     s = hn::Max(s, zero);
-    base = hn::BitCast(di, hn::GatherIndex(DU(), c.p.code_tab.data(), eb));
+    if (kNeedBase) base = hn::BitCast(di, hn::GatherIndex(DU(), c.p.code_tab.data(), eb));
   }
   const VI sc = hn::Min(s, hn::Set(di, 31));
-  const VI rem = hn::And(sig, hn::Sub((one << sc), one));  // sig mod 2^s
-  const VI k = (sig >> sc);
-  const VI code_lo = hn::Add(base, k);
-  const MI inexact = hn::Ne(rem, zero);
-
-  MI up;
-  if constexpr (kMode == kRne || kMode == kRna) {
-    // 2^(s-1); s = 0 has no dropped bits (rem = 0, never inexact).
-    const VI half = one << hn::Max(hn::Sub(sc, one), zero);
-    if constexpr (kMode == kRne) {
-      const MI odd = hn::Ne(hn::And(code_lo, one), zero);
-      up = hn::And(inexact, hn::Or(rem > half, hn::And(hn::Eq(rem, half), odd)));
-    } else {
-      up = hn::And(inexact, Ge(rem, half));
-    }
+  const VI mask = hn::Sub(one << sc, one);  // the s dropped bits
+  const VI k = sig >> sc;                   // quanta in the lower neighbour
+  const VI parity = hn::And(kParityFromK ? k : hn::Add(base, k), one);
+  const VI trunc = hn::AndNot(mask, a);
+  // Dense lanes (s <= 23) round by adding a bias to |x|'s bits and dropping
+  // the low s bits: the carry runs into the exponent exactly as the next
+  // quantum up. Tiny lanes (s >= 24, below the smallest positive value)
+  // become 0 or that value, per tiny_up.
+  VI dense;
+  MI tiny_up;
+  const VI s24 = hn::Set(di, 24);
+  if constexpr (kMode == kRne) {
+    // (mask + parity) >> 1 is half - 1 + parity, and 0 when s = 0.
+    dense = hn::AndNot(mask, hn::Add(a, hn::ShiftRight<1>(hn::Add(mask, parity))));
+    tiny_up = hn::And(hn::Eq(s, s24), sig > hn::Set(di, 0x800000));
+  } else if constexpr (kMode == kRna) {
+    dense = hn::AndNot(mask, hn::Add(a, hn::ShiftRight<1>(hn::Add(mask, one))));
+    tiny_up = hn::And(hn::Eq(s, s24), Ge(sig, hn::Set(di, 0x800000)));
   } else if constexpr (kMode == kRtz) {
-    up = hn::FirstN(di, 0);
+    dense = trunc;
+    tiny_up = hn::FirstN(di, 0);
   } else if constexpr (kMode == kUp) {
-    up = hn::AndNot(neg, inexact);
+    dense = hn::AndNot(mask, hn::Add(a, hn::IfThenZeroElse(neg, mask)));
+    tiny_up = hn::AndNot(neg, hn::Ne(sig, zero));
   } else if constexpr (kMode == kDown) {
-    up = hn::And(neg, inexact);
+    dense = hn::AndNot(mask, hn::Add(a, hn::IfThenElseZero(neg, mask)));
+    tiny_up = hn::And(neg, hn::Ne(sig, zero));
   } else if constexpr (kMode == kOdd) {
-    up = hn::And(inexact, hn::Eq(hn::And(code_lo, one), zero));
+    dense = hn::AndNot(mask, hn::Add(a, hn::IfThenElseZero(hn::Eq(parity, zero), mask)));
+    tiny_up = hn::Ne(sig, zero);
   } else {  // stochastic
+    // The dropped bits aligned to the top of a 32-bit word, truncated to r
+    // bits, plus r random bits: a carry out rounds away from zero. Lanes
+    // with s > 32 (far below the smallest value) need a right shift instead.
+    const VI rem = hn::And(sig, mask);
     const VI n32 = hn::Set(di, 32);
-    const VI shl = hn::Min(hn::Max(hn::Sub(n32, s), zero), hn::Set(di, 31));
-    const VI shr = hn::Min(hn::Max(hn::Sub(s, n32), zero), hn::Set(di, 31));
-    const MI left = hn::Not(s > n32);
-    VI t = Sel(left, (rem << shl), (rem >> shr));
-    t = hn::And(t, c.top_mask);
-    const VI r = hn::And(RandomBits(c, index_lo), c.top_mask);
-    const VI flip = hn::Set(di, static_cast<int32_t>(0x80000000u));
-    const VI sum = hn::Add(t, r);
-    up = hn::Xor(sum, flip) < hn::Xor(t, flip);  // unsigned carry out of t + r
+    VI t = rem << hn::Min(hn::Sub(n32, s), hn::Set(di, 31));
+    const MI far = s > n32;
+    if (HWY_UNLIKELY(!hn::AllFalse(di, far))) {
+      t = Sel(far, rem >> hn::Min(hn::Sub(s, n32), hn::Set(di, 31)), t);
+    }
+    VI rnd = RandomBits(c, index_lo);
+    if (c.p.opt.sr_bits < 32) {
+      t = hn::And(t, c.top_mask);
+      rnd = hn::And(rnd, c.top_mask);
+    }
+    const DU du;
+    const MI up = hn::RebindMask(di, hn::BitCast(du, hn::Add(t, rnd)) < hn::BitCast(du, t));  // carry out
+    dense = hn::Add(trunc, hn::IfThenElseZero(up, one) << sc);
+    tiny_up = up;
   }
-  const VI up1 = hn::IfThenElseZero(up, one);
-  const MI tiny = Ge(s, hn::Set(di, 24));
-  const VI dense = hn::Add(hn::Sub(a, rem), (up1 << sc));
-  const VI r = Sel(tiny, hn::IfThenElseZero(up, c.tiny), dense);
+  (void)parity;
+  const MI tiny = s > hn::Set(di, 23);
+  const VI r = Sel(tiny, hn::IfThenElseZero(tiny_up, c.tiny), dense);
 
   const MI over = r > Sel(neg, c.max_neg, c.max_pos);
   MI toward;
@@ -186,18 +207,22 @@ HWY_INLINE LatticeOut Lattice(const Ctx& c, VI xb, hn::Vec<DU> index_lo) {
   } else {
     toward = hn::FirstN(di, 0);
   }
+  const MI rare = hn::Or(special, over);
+  const bool any_rare = !hn::AllFalse(di, rare);
   const MI isnan = a > hn::Set(di, 0x7f800000);
 
   LatticeOut out;
   out.fallback = fallback;
+  const MI keep_sign = c.p.negative_zero ? neg : hn::And(neg, hn::Ne(r, zero));
   {
-    const MI keep_sign = hn::And(neg, c.p.negative_zero ? hn::Not(hn::FirstN(di, 0)) : hn::Ne(r, zero));
     VI v = hn::Or(r, hn::IfThenElseZero(keep_sign, sign));
-    const VI ovf = Sel(toward, Sel(neg, c.clamp_bits[1], c.clamp_bits[0]),
-                       Sel(neg, c.away_bits[1], c.away_bits[0]));
-    v = Sel(over, ovf, v);
-    const VI spec = Sel(isnan, Sel(neg, c.nan_bits[1], c.nan_bits[0]), Sel(neg, c.inf_bits[1], c.inf_bits[0]));
-    out.value = Sel(special, spec, v);
+    if (HWY_UNLIKELY(any_rare)) {
+      const VI ovf = Sel(toward, Sel(neg, c.clamp_bits[1], c.clamp_bits[0]), Sel(neg, c.away_bits[1], c.away_bits[0]));
+      v = Sel(over, ovf, v);
+      const VI spec = Sel(isnan, Sel(neg, c.nan_bits[1], c.nan_bits[0]), Sel(neg, c.inf_bits[1], c.inf_bits[0]));
+      v = Sel(special, spec, v);
+    }
+    out.value = v;
   }
   if constexpr (kWantCode) {
     VI mag;
@@ -208,22 +233,25 @@ HWY_INLINE LatticeOut Lattice(const Ctx& c, VI xb, hn::Vec<DU> index_lo) {
       const VI s2 = hn::Min(hn::Max(hn::GatherIndex(di, c.p.s_tab.data(), er), zero), hn::Set(di, 31));
       const VI sig_r = hn::Or(hn::And(r, hn::Set(di, 0x7fffff)),
                               hn::IfThenElseZero(hn::Ne(er, zero), hn::Set(di, 0x800000)));
-      mag = hn::Add(hn::BitCast(di, hn::GatherIndex(DU(), c.p.code_tab.data(), er)), (sig_r >> s2));
+      mag = hn::Add(hn::BitCast(di, hn::GatherIndex(DU(), c.p.code_tab.data(), er)), sig_r >> s2);
     } else {
-      mag = hn::Add(code_lo, up1);
+      // dense - trunc is 0 or 2^s: one more quantum, one more code.
+      const VI up1 = Sel(tiny, hn::IfThenElseZero(tiny_up, one), hn::Sub(dense, trunc) >> sc);
+      mag = hn::Add(hn::Add(base, k), up1);
     }
     VI code;
     if (c.p.twos_complement) {
       code = Sel(neg, hn::And(hn::Sub(zero, mag), c.code_mask), mag);
     } else {
-      const MI keep_sign = hn::And(neg, c.p.negative_zero ? hn::Not(hn::FirstN(di, 0)) : hn::Ne(r, zero));
       code = hn::Or(mag, hn::IfThenElseZero(keep_sign, c.sign_bit));
     }
-    const VI ovf = Sel(toward, Sel(neg, c.clamp_code[1], c.clamp_code[0]),
-                       Sel(neg, c.away_code[1], c.away_code[0]));
-    code = Sel(over, ovf, code);
-    const VI spec = Sel(isnan, Sel(neg, c.nan_code[1], c.nan_code[0]), Sel(neg, c.inf_code[1], c.inf_code[0]));
-    out.code = Sel(special, spec, code);
+    if (HWY_UNLIKELY(any_rare)) {
+      const VI ovf = Sel(toward, Sel(neg, c.clamp_code[1], c.clamp_code[0]), Sel(neg, c.away_code[1], c.away_code[0]));
+      code = Sel(over, ovf, code);
+      const VI spec = Sel(isnan, Sel(neg, c.nan_code[1], c.nan_code[0]), Sel(neg, c.inf_code[1], c.inf_code[0]));
+      code = Sel(special, spec, code);
+    }
+    out.code = code;
   }
   return out;
 }
@@ -281,12 +309,19 @@ HWY_INLINE LatticeOut Codebook(const KernelPlan& p, VI xb) {
   return out;
 }
 
+// kFam: kClosed with the parity of k, kClosedM0 (parity from the code), kTable, kCodebook.
+enum FamSel { kClosedK = 0, kTableSel = 1, kCodebookSel = 2, kClosedM0 = 3 };
+
 template <int kMode, int kFam, bool kWantCode>
 HWY_INLINE LatticeOut Round(const Ctx& c, VI xb, hn::Vec<DU> index_lo) {
-  if constexpr (kFam == 2) {
+  if constexpr (kFam == kCodebookSel) {
     return Codebook<kMode == kSr ? kRne : kMode>(c.p, xb);
+  } else if constexpr (kFam == kClosedM0) {
+    return Lattice<kMode, kClosed, kWantCode, false>(c, xb, index_lo);
+  } else if constexpr (kFam == kTableSel) {
+    return Lattice<kMode, kTable, kWantCode, false>(c, xb, index_lo);
   } else {
-    return Lattice<kMode, kFam, kWantCode>(c, xb, index_lo);
+    return Lattice<kMode, kClosed, kWantCode, true>(c, xb, index_lo);
   }
 }
 
@@ -322,6 +357,38 @@ HWY_NOINLINE void FixLanes(const KernelPlan& p, const float* in, MI fallback, si
   }
 }
 
+// Rounds elements [i, i + count) with count < one vector, through padded
+// buffers so that every lane sees defined input.
+template <int kMode, int kFam, bool kEncode, typename TOut>
+HWY_INLINE void RunPartial(const Ctx& c, const float* HWY_RESTRICT in, TOut* HWY_RESTRICT codes,
+                           float* HWY_RESTRICT values, size_t i, size_t count, uint64_t index0) {
+  const DI di;
+  const DU du;
+  const DF df;
+  HWY_ALIGN float buf_in[HWY_MAX_BYTES / 4] = {};
+  HWY_ALIGN float buf_out[HWY_MAX_BYTES / 4];
+  HWY_ALIGN TOut buf_codes[HWY_MAX_BYTES / 4];
+  for (size_t j = 0; j < count; ++j) buf_in[j] = in[i + j];
+  const auto idx = hn::Add(hn::Iota(du, 0), hn::Set(du, static_cast<uint32_t>(index0 + i)));
+  const LatticeOut o = Round<kMode, kFam, kEncode>(c, hn::BitCast(di, hn::Load(df, buf_in)), idx);
+  if constexpr (kEncode) {
+    StoreCodes(o.code, buf_codes);
+  } else {
+    hn::Store(hn::BitCast(df, o.value), df, buf_out);
+  }
+  if (kFam == kTableSel && !hn::AllFalse(di, o.fallback)) {
+    FixLanes<kEncode>(c.p, buf_in, hn::And(o.fallback, hn::FirstN(di, count)), count, index0 + i, buf_codes,
+                      buf_out);
+  }
+  for (size_t j = 0; j < count; ++j) {
+    if constexpr (kEncode) {
+      codes[i + j] = buf_codes[j];
+    } else {
+      values[i + j] = buf_out[j];
+    }
+  }
+}
+
 template <int kMode, int kFam, bool kEncode, typename TOut>
 HWY_NOINLINE void RunChunk(const KernelPlan& p, const float* HWY_RESTRICT in, TOut* HWY_RESTRICT codes,
                            float* HWY_RESTRICT values, size_t n, uint64_t index0) {
@@ -330,48 +397,39 @@ HWY_NOINLINE void RunChunk(const KernelPlan& p, const float* HWY_RESTRICT in, TO
   const DF df;
   const size_t N = hn::Lanes(di);
   const Ctx c(p, stochastic_key(p.opt.seed, static_cast<uint32_t>(index0 >> 32)));
-  auto idx = hn::Add(hn::Iota(du, 0), hn::Set(du, static_cast<uint32_t>(index0)));
-  const auto step = hn::Set(du, static_cast<uint32_t>(N));
   size_t i = 0;
+  const bool stream = !kEncode && p.stream_stores;
+  if (stream) {
+    // Peel elements until the output is vector-aligned, as Stream needs.
+    const size_t mis = (reinterpret_cast<uintptr_t>(values) / 4) % N;
+    const size_t head = std::min(n, mis == 0 ? 0 : N - mis);
+    if (head) RunPartial<kMode, kFam, kEncode>(c, in, codes, values, 0, head, index0);
+    i = head;
+  }
+  auto idx = hn::Add(hn::Iota(du, 0), hn::Set(du, static_cast<uint32_t>(index0 + i)));
+  const auto step = hn::Set(du, static_cast<uint32_t>(N));
   for (; i + N <= n; i += N) {
     const VI xb = hn::BitCast(di, hn::LoadU(df, in + i));
     const LatticeOut o = Round<kMode, kFam, kEncode>(c, xb, idx);
     if constexpr (kEncode) {
       StoreCodes(o.code, codes + i);
     } else {
-      hn::StoreU(hn::BitCast(df, o.value), df, values + i);
+      if (stream) {
+        hn::Stream(hn::BitCast(df, o.value), df, values + i);
+      } else {
+        hn::StoreU(hn::BitCast(df, o.value), df, values + i);
+      }
     }
-    if (kFam == kTable && HWY_UNLIKELY(!hn::AllFalse(di, o.fallback))) {
+    if (kFam == kTableSel && HWY_UNLIKELY(!hn::AllFalse(di, o.fallback))) {
       FixLanes<kEncode>(p, in + i, o.fallback, N, index0 + i, kEncode ? codes + i : nullptr,
                         kEncode ? nullptr : values + i);
     }
     idx = hn::Add(idx, step);
   }
-  if (i < n) {
-    // The tail goes through a padded buffer so every lane sees defined input.
-    HWY_ALIGN float buf_in[HWY_MAX_BYTES / 4] = {};
-    HWY_ALIGN float buf_out[HWY_MAX_BYTES / 4];
-    HWY_ALIGN TOut buf_codes[HWY_MAX_BYTES / 4];
-    const size_t rest = n - i;
-    for (size_t j = 0; j < rest; ++j) buf_in[j] = in[i + j];
-    const VI xb = hn::BitCast(di, hn::Load(df, buf_in));
-    const LatticeOut o = Round<kMode, kFam, kEncode>(c, xb, idx);
-    if constexpr (kEncode) {
-      StoreCodes(o.code, buf_codes);
-    } else {
-      hn::Store(hn::BitCast(df, o.value), df, buf_out);
-    }
-    if (kFam == kTable && !hn::AllFalse(di, o.fallback)) {
-      FixLanes<kEncode>(p, buf_in, hn::And(o.fallback, hn::FirstN(di, rest)), N, index0 + i, buf_codes, buf_out);
-    }
-    for (size_t j = 0; j < rest; ++j) {
-      if constexpr (kEncode) {
-        codes[i + j] = buf_codes[j];
-      } else {
-        values[i + j] = buf_out[j];
-      }
-    }
-  }
+#if HWY_ARCH_X86
+  if (stream) _mm_sfence();  // order the non-temporal stores before returning
+#endif
+  if (i < n) RunPartial<kMode, kFam, kEncode>(c, in, codes, values, i, n - i, index0);
 }
 
 template <int kFam, bool kEncode, typename TOut>
@@ -390,7 +448,7 @@ void ByMode(const KernelPlan& p, const float* in, TOut* codes, float* values, si
     case kOdd:
       return RunChunk<kOdd, kFam, kEncode>(p, in, codes, values, n, index0);
     default:
-      if constexpr (kFam != 2) return RunChunk<kSr, kFam, kEncode>(p, in, codes, values, n, index0);
+      if constexpr (kFam != kCodebookSel) return RunChunk<kSr, kFam, kEncode>(p, in, codes, values, n, index0);
   }
 }
 
@@ -398,11 +456,12 @@ template <bool kEncode, typename TOut>
 void ByFamily(const KernelPlan& p, const float* in, TOut* codes, float* values, size_t n, uint64_t index0) {
   switch (p.family) {
     case SimdFamily::kClosedForm:
-      return ByMode<kClosed, kEncode>(p, in, codes, values, n, index0);
+      if (p.man_bits == 0) return ByMode<kClosedM0, kEncode>(p, in, codes, values, n, index0);
+      return ByMode<kClosedK, kEncode>(p, in, codes, values, n, index0);
     case SimdFamily::kBinadeTable:
-      return ByMode<kTable, kEncode>(p, in, codes, values, n, index0);
+      return ByMode<kTableSel, kEncode>(p, in, codes, values, n, index0);
     case SimdFamily::kCodebook:
-      return ByMode<2, kEncode>(p, in, codes, values, n, index0);
+      return ByMode<kCodebookSel, kEncode>(p, in, codes, values, n, index0);
     case SimdFamily::kScalarOnly:
       break;
   }
@@ -417,6 +476,22 @@ void EncodeChunk(const KernelPlan& p, const float* in, void* out, int code_bytes
   if (code_bytes == 1) return ByFamily<true>(p, in, static_cast<uint8_t*>(out), nullptr, n, index0);
   if (code_bytes == 2) return ByFamily<true>(p, in, static_cast<uint16_t*>(out), nullptr, n, index0);
   ByFamily<true>(p, in, static_cast<uint32_t*>(out), nullptr, n, index0);
+}
+
+void PackNibbles(const uint8_t* HWY_RESTRICT codes, size_t n, uint8_t* HWY_RESTRICT out) {
+  const hn::ScalableTag<uint16_t> d16;
+  const hn::Rebind<uint8_t, decltype(d16)> d8;
+  const hn::RebindToSigned<decltype(d16)> di16;
+  const size_t N = hn::Lanes(d16);
+  size_t i = 0;  // pairs done
+  for (; i + N <= n / 2; i += N) {
+    // Each u16 lane holds (c0 | c1 << 8); fold c1 down to bits 4..7.
+    const auto v = hn::LoadU(d16, reinterpret_cast<const uint16_t*>(codes + 2 * i));
+    const auto p = hn::And(hn::Or(v, hn::ShiftRight<4>(v)), hn::Set(d16, 0xFF));
+    hn::StoreU(hn::DemoteTo(d8, hn::BitCast(di16, p)), d8, out + i);
+  }
+  for (; i < n / 2; ++i) out[i] = static_cast<uint8_t>((codes[2 * i] & 0xF) | (codes[2 * i + 1] << 4));
+  if (n & 1) out[n / 2] = codes[n - 1] & 0xF;
 }
 
 // Decode is a table lookup: the table holds the scalar decoder's output for
@@ -458,6 +533,11 @@ namespace lowbit::kernels {
 HWY_EXPORT(FakequantChunk);
 HWY_EXPORT(EncodeChunk);
 HWY_EXPORT(DecodeChunk);
+HWY_EXPORT(PackNibbles);
+
+void pack_nibbles(const uint8_t* codes, size_t n, uint8_t* out) {
+  HWY_DYNAMIC_DISPATCH(PackNibbles)(codes, n, out);
+}
 
 void fakequant_chunk(const KernelPlan& p, const float* in, float* out, size_t n, uint64_t index0) {
   if (p.family == SimdFamily::kScalarOnly) {

@@ -34,6 +34,8 @@ int thread_count(const ArrayOptions& opt) {
   return opt.threads > 0 ? opt.threads : default_thread_count();
 }
 
+constexpr size_t kStreamingBytes = size_t{32} << 20;
+
 // Runs fn(begin, end) over fixed chunks in parallel. The chunking never
 // depends on the thread count, so neither do the results.
 template <class Fn>
@@ -112,7 +114,14 @@ void encode_array(const Format& f, InputType type, const void* in, uint8_t* out,
                               opt.index_offset + begin + b);
       });
     }
-    if (pack) pack_codes(f, tile.data(), len, out + packed_bytes(f, begin));
+    if (pack) {
+      uint8_t* o = out + packed_bytes(f, begin);
+      if (f.bits == 4 && !f.ternary && !g_force_scalar.load()) {
+        kernels::pack_nibbles(tile.data(), len, o);
+      } else {
+        pack_codes(f, tile.data(), len, o);
+      }
+    }
   });
 }
 
@@ -164,7 +173,9 @@ void decode_array(const Format& f, const uint8_t* in, float* out, size_t n, bool
 
 void fakequant_array(const Format& f, const float* in, float* out, size_t n,
                      const ArrayOptions& opt) {
-  const KernelPlan plan = make_plan(f, opt.round);
+  KernelPlan plan = make_plan(f, opt.round);
+  // Past the last-level cache a normal store costs a read of the line first.
+  plan.stream_stores = n * sizeof(float) >= kStreamingBytes && in != out;
   for_chunks(n, opt, [&](size_t begin, size_t end) {
     split_at_index_blocks(begin, end, opt.index_offset, [&](size_t b, size_t e) {
       kernels::fakequant_chunk(plan, in + b, out + b, e - b, opt.index_offset + b);

@@ -79,6 +79,11 @@ struct KernelPlan {
   static constexpr uint32_t kPairMidExact = 1, kPairRneTieHi = 2, kPairRnaTieHi = 4,
                             kPairRtzHi = 8, kPairOddHi = 16;
 
+  // Fakequant writes its float32 output with non-temporal stores (set for
+  // arrays far larger than the caches, where the output is not read back
+  // soon and a normal store would first read every line it writes).
+  bool stream_stores = false;
+
   // ---- decode ----
   // Every code's value as float32 bits, for formats of up to 16 bits.
   std::shared_ptr<const std::vector<uint32_t>> decode_lut;

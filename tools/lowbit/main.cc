@@ -1,1 +1,53 @@
-int main() { return 0; }
+// lowbit: the command-line program. Exit status 0 on success, 2 for usage
+// errors (unknown flags, format or rounding names), 1 for anything else; the
+// reason goes to stderr, and a failed command leaves no output file.
+#include <cstdio>
+#include <exception>
+#include <map>
+#include <string>
+
+#include "lowbit/core/error.h"
+#include "lowbit/core/file_io.h"
+#include "tools/lowbit/commands.h"
+
+int main(int argc, char** argv) {
+  // A file-size limit must surface as a write error, not kill the process.
+  lowbit::ignore_sigxfsz();
+  CLI::App app{"lowbit: exact low-precision number formats, quantization and fast kernels"};
+  app.name("lowbit");
+  app.require_subcommand(1);
+  std::map<const CLI::App*, lowbit::cli::Action> actions;
+  const auto reg = [&](lowbit::cli::Action (*add)(CLI::App&)) {
+    const size_t before = app.get_subcommands({}).size();
+    lowbit::cli::Action a = add(app);
+    actions[app.get_subcommands({})[before]] = std::move(a);
+  };
+  reg(lowbit::cli::add_formats_command);
+  reg(lowbit::cli::add_encode_command);
+  reg(lowbit::cli::add_decode_command);
+  reg(lowbit::cli::add_fakequant_command);
+  reg(lowbit::cli::add_bench_command);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "lowbit: error: %s\nRun 'lowbit --help' or 'lowbit SUBCOMMAND --help'.\n", e.what());
+    return 2;
+  }
+  try {
+    for (const auto* sub : app.get_subcommands()) actions.at(sub)();
+  } catch (const lowbit::Error& e) {
+    std::fprintf(stderr, "lowbit: error: %s\n", e.what());
+    return e.exit_code();
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "lowbit: error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lowbit: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,168 @@
+// `lowbit bench [--json]`: throughput of fakequant, encode and decode for
+// several formats and rounding modes, at 1 thread and at all threads, each
+// as a ratio to the copy bandwidth measured in the same run (memcpy of the
+// same array, split across the same threads the same way). Medians of
+// several repetitions, because these machines are shared and noisy.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "lowbit/core/error.h"
+#include "lowbit/core/thread_pool.h"
+#include "lowbit/format/registry.h"
+#include "lowbit/kernels/array_ops.h"
+#include "tools/lowbit/commands.h"
+
+namespace lowbit::cli {
+
+namespace {
+
+struct BenchArgs {
+  bool json = false;
+  uint64_t elements = uint64_t{1} << 25;
+  int reps = 7;
+  int threads = 0;
+};
+
+double median_seconds(int reps, const std::function<void()>& fn) {
+  fn();  // warm-up: page faults, thread start-up
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+struct Case {
+  const char* format;
+  Rounding round;
+  const char* op;  // fakequant, encode, encode-packed, decode, decode-packed
+  double scale;    // input ~ N(0, 1) * scale
+};
+
+const Case kCases[] = {
+    {"float8_e4m3fn", Rounding::kNearestEven, "fakequant", 1},
+    {"float8_e4m3fn", Rounding::kStochastic, "fakequant", 1},
+    {"float8_e4m3fn", Rounding::kTowardZero, "fakequant", 1},
+    {"float8_e5m2", Rounding::kNearestEven, "fakequant", 1},
+    {"bfloat16", Rounding::kNearestEven, "fakequant", 1},
+    {"float4_e2m1fn", Rounding::kNearestEven, "fakequant", 2},
+    {"int8", Rounding::kNearestEven, "fakequant", 32},
+    {"posit8_0", Rounding::kNearestEven, "fakequant", 1},
+    {"posit8_1", Rounding::kNearestEven, "fakequant", 1},
+    {"posit16_1", Rounding::kNearestEven, "fakequant", 1},
+    {"hifloat8", Rounding::kNearestEven, "fakequant", 1},
+    {"nf4", Rounding::kNearestEven, "fakequant", 0.4},
+    {"float8_e4m3fn", Rounding::kNearestEven, "encode", 1},
+    {"float8_e4m3fn", Rounding::kStochastic, "encode", 1},
+    {"float4_e2m1fn", Rounding::kNearestEven, "encode-packed", 2},
+    {"int4", Rounding::kNearestEven, "encode-packed", 3},
+    {"hifloat8", Rounding::kNearestEven, "encode", 1},
+    {"float8_e4m3fn", Rounding::kNearestEven, "decode", 1},
+    {"float4_e2m1fn", Rounding::kNearestEven, "decode-packed", 2},
+    {"bfloat16", Rounding::kNearestEven, "decode", 1},
+};
+
+void run_bench(const BenchArgs& a) {
+  if (a.elements < kChunkElements) fail_usage("--elements must be at least " + std::to_string(kChunkElements));
+  if (a.reps < 1) fail_usage("--reps must be at least 1");
+  const size_t n = a.elements;
+  const int all = a.threads > 0 ? a.threads : default_thread_count();
+  std::vector<float> src(n), dst(n), x(n);
+  std::vector<uint8_t> codes(n * 2);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd(0, 1);
+  for (auto& v : src) v = nd(rng);
+  std::vector<int> thread_counts = {1};
+  if (all > 1) thread_counts.push_back(all);
+
+  std::map<int, double> copy_bw;
+  for (int t : thread_counts) {
+    const size_t chunks = (n + kChunkElements - 1) / kChunkElements;
+    const double s = median_seconds(a.reps, [&] {
+      ThreadPool::global().parallel_for(chunks, t, [&](size_t c) {
+        const size_t b = c * kChunkElements, e = std::min(n, b + kChunkElements);
+        std::memcpy(dst.data() + b, src.data() + b, (e - b) * 4);
+      });
+    });
+    copy_bw[t] = 8.0 * n / s;
+  }
+
+  nlohmann::json records = nlohmann::json::array();
+  const std::string target = kernel_target_name(current_kernel_target());
+  if (!a.json) {
+    std::printf("lowbit bench: %zu elements, median of %d, SIMD target %s\n", n, a.reps, target.c_str());
+    for (int t : thread_counts) std::printf("copy (memcpy), %d thread(s): %.2f GB/s read+write\n", t, copy_bw[t] / 1e9);
+    std::printf("\n%-16s %-10s %-14s %7s %12s %10s %8s\n", "format", "round", "op", "threads", "G elem/s", "GB/s",
+                "vs copy");
+  }
+  for (const Case& c : kCases) {
+    const Format f = parse_format(c.format);
+    for (size_t i = 0; i < n; ++i) x[i] = src[i] * static_cast<float>(c.scale);
+    const std::string op = c.op;
+    const bool packed = op.ends_with("packed");
+    // Bytes one element moves: 4 read, plus what is written (or the reverse).
+    const double code_bytes = static_cast<double>(encoded_bytes(f, n, packed)) / n;
+    double bytes_per_elem = op == "fakequant" ? 8.0 : 4.0 + code_bytes;
+    if (op.starts_with("decode")) encode_array(f, x.data(), codes.data(), n, packed, {});
+    for (int t : thread_counts) {
+      ArrayOptions opt;
+      opt.threads = t;
+      opt.round.mode = c.round;
+      opt.round.seed = 1;
+      double s = 0;
+      if (op == "fakequant") {
+        s = median_seconds(a.reps, [&] { fakequant_array(f, x.data(), dst.data(), n, opt); });
+      } else if (op.starts_with("encode")) {
+        s = median_seconds(a.reps, [&] { encode_array(f, x.data(), codes.data(), n, packed, opt); });
+      } else {
+        s = median_seconds(a.reps, [&] { decode_array(f, codes.data(), dst.data(), n, packed, opt); });
+      }
+      const double eps = n / s, bps = eps * bytes_per_elem, ratio = bps / copy_bw[t];
+      records.push_back({{"format", f.name},
+                         {"round", rounding_name(c.round)},
+                         {"op", op},
+                         {"threads", t},
+                         {"elements_per_s", eps},
+                         {"bytes_per_s", bps},
+                         {"ratio_to_copy", ratio}});
+      if (!a.json) {
+        std::printf("%-16s %-10s %-14s %7d %12.3f %10.2f %7.0f%%\n", f.name.c_str(), rounding_name(c.round),
+                    op.c_str(), t, eps / 1e9, bps / 1e9, 100 * ratio);
+        std::fflush(stdout);
+      }
+    }
+  }
+  if (a.json) {
+    nlohmann::json copy = nlohmann::json::array();
+    for (auto [t, bw] : copy_bw) copy.push_back({{"threads", t}, {"bytes_per_s", bw}});
+    const nlohmann::json doc = {{"elements", n}, {"repetitions", a.reps}, {"target", target},
+                                {"copy", copy},  {"records", records}};
+    std::printf("%s\n", doc.dump(2).c_str());
+  }
+}
+
+}  // namespace
+
+Action add_bench_command(CLI::App& app) {
+  auto a = std::make_shared<BenchArgs>();
+  auto* cmd = app.add_subcommand("bench", "Measure kernel throughput against copy bandwidth");
+  cmd->add_flag("--json", a->json, "machine-readable output");
+  cmd->add_option("--elements", a->elements, "array length (default 2^25: larger than the caches)");
+  cmd->add_option("--reps", a->reps, "repetitions; the median is reported")->capture_default_str();
+  cmd->add_option("--threads", a->threads, "the 'all threads' count (default: all cores)");
+  return [a] { run_bench(*a); };
+}
+
+}  // namespace lowbit::cli

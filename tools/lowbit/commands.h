@@ -1,0 +1,20 @@
+// The `lowbit` subcommands. Each add_*_command registers its options on the
+// app and returns the action to run once parsing succeeded; actions throw
+// lowbit::Error, which main() turns into a message and an exit status.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace lowbit::cli {
+
+using Action = std::function<void()>;
+
+Action add_formats_command(CLI::App& app);
+Action add_encode_command(CLI::App& app);
+Action add_decode_command(CLI::App& app);
+Action add_fakequant_command(CLI::App& app);
+Action add_bench_command(CLI::App& app);
+
+}  // namespace lowbit::cli

@@ -1,0 +1,24 @@
+// The rounding flags shared by `encode` and `fakequant`.
+#pragma once
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "lowbit/kernels/array_ops.h"
+
+namespace lowbit::cli {
+
+struct RoundFlags {
+  std::string round = "rne";
+  std::string overflow = "saturate";
+  uint64_t seed = 0;
+  int sr_bits = 32;
+  int threads = 0;
+
+  void add_to(CLI::App* cmd);
+  // Validates the names (usage errors list the valid ones).
+  ArrayOptions resolve() const;
+};
+
+}  // namespace lowbit::cli
