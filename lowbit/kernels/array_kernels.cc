@@ -20,10 +20,13 @@
 #include "hwy/highway.h"
 
 #include <bit>
+#include <type_traits>
+#include <vector>
 #if HWY_ARCH_X86
 #include <immintrin.h>
 #endif
 // clang-format: keep the project headers after Highway's.
+#include "lowbit/core/error.h"
 #include "lowbit/format/stochastic_bits.h"
 #include "lowbit/kernels/array_kernels.h"
 
@@ -48,6 +51,16 @@ constexpr int kSr = static_cast<int>(Rounding::kStochastic);
 
 enum Fam { kClosed = 0, kTable = 1 };
 
+// The fast path's float addition relies on round-to-nearest-even without
+// flush-to-zero or denormals-are-zero; anything else takes the generic path.
+inline bool DefaultFloatEnvironment() {
+#if HWY_ARCH_X86
+  return (_mm_getcsr() & 0xE040u) == 0;  // RC = nearest, FTZ and DAZ off
+#else
+  return false;
+#endif
+}
+
 // Broadcast constants of one plan.
 struct Ctx {
   explicit Ctx(const KernelPlan& p, uint32_t sr_key)
@@ -63,7 +76,16 @@ struct Ctx {
         clamp_lo(hn::Set(di, static_cast<int32_t>(p.clamp_lo_bits))),
         clamp_hi(hn::Set(di, static_cast<int32_t>(p.clamp_hi_bits))),
         top_mask(hn::Set(di, static_cast<int32_t>(0xffffffffu << (32 - p.opt.sr_bits)))),
-        key(hn::Set(du, sr_key)) {
+        key(hn::Set(du, sr_key)),
+        fast(p.fast_minifloat && DefaultFloatEnvironment()),
+        s0(23 - p.man_bits),
+        mask0(hn::Set(di, static_cast<int32_t>((1u << s0) - 1))),
+        half_m1(hn::Set(di, s0 > 0 ? static_cast<int32_t>((1u << (s0 - 1)) - 1) : 0)),
+        step0(hn::Set(di, static_cast<int32_t>(1u << s0))),
+        min_normal(hn::Set(di, static_cast<int32_t>(p.min_normal_bits))),
+        magic_bits(hn::Set(di, static_cast<int32_t>(p.magic_bits))),
+        magic(hn::BitCast(DF(), magic_bits)),
+        code_off(hn::Set(di, p.fast_minifloat ? (p.emin_biased - 1) << p.man_bits : 0)) {
     for (int s = 0; s < 2; ++s) {
       clamp_code[s] = hn::Set(di, static_cast<int32_t>(p.clamp_code[s]));
       clamp_bits[s] = hn::Set(di, static_cast<int32_t>(p.clamp_bits[s]));
@@ -81,11 +103,17 @@ struct Ctx {
   int man_bits;
   VI emin, s_closed_base, tiny, max_pos, max_neg, sign_bit, code_mask, clamp_lo, clamp_hi, top_mask;
   hn::Vec<DU> key;
+  bool fast;
+  int s0;
+  VI mask0, half_m1, step0, min_normal, magic_bits;
+  hn::Vec<DF> magic;
+  VI code_off;
   VI clamp_code[2], clamp_bits[2], away_code[2], away_bits[2], nan_code[2], nan_bits[2],
       inf_code[2], inf_bits[2];
 };
 
 HWY_INLINE VI Sel(MI m, VI yes, VI no) { return hn::IfThenElse(m, yes, no); }
+
 
 HWY_INLINE MI Ge(VI a, VI b) { return hn::Not(a < b); }
 
@@ -309,6 +337,53 @@ HWY_INLINE LatticeOut Codebook(const KernelPlan& p, VI xb) {
   return out;
 }
 
+// The fast path for minifloats with a mantissa under rne and stochastic
+// rounding. Returns false when some lane needs the generic routine: a NaN,
+// inf or overflowing lane, or (stochastic) a lane below the smallest normal.
+template <int kMode, bool kWantCode>
+HWY_INLINE bool FastMinifloat(const Ctx& c, VI xb, hn::Vec<DU> index_lo, LatticeOut& out) {
+  const DI di;
+  const DF df;
+  const VI zero = hn::Zero(di);
+  const VI one = hn::Set(di, 1);
+  const VI sign = hn::And(xb, hn::Set(di, static_cast<int32_t>(0x80000000u)));
+  const MI neg = hn::Ne(sign, zero);
+  const VI a = hn::And(xb, hn::Set(di, 0x7fffffff));
+  const MI sub = a < c.min_normal;
+  VI r, y_bits;
+  if constexpr (kMode == kRne) {
+    const VI parity = hn::And(hn::ShiftRightSame(a, c.s0), one);
+    const VI rn = hn::AndNot(c.mask0, hn::Add(a, hn::Add(c.half_m1, parity)));
+    const auto y = hn::Add(hn::BitCast(df, a), c.magic);  // exact rne to the subnormal quantum
+    y_bits = hn::BitCast(di, y);
+    r = Sel(sub, hn::BitCast(di, hn::Sub(y, c.magic)), rn);
+  } else {  // stochastic
+    if (!hn::AllFalse(di, sub)) return false;
+    VI t = hn::ShiftLeftSame(hn::And(a, c.mask0), std::min(32 - c.s0, 31));
+    VI rnd = RandomBits(c, index_lo);
+    if (c.p.opt.sr_bits < 32) {
+      t = hn::And(t, c.top_mask);
+      rnd = hn::And(rnd, c.top_mask);
+    }
+    const DU du;
+    const MI up = hn::RebindMask(di, hn::BitCast(du, hn::Add(t, rnd)) < hn::BitCast(du, t));
+    r = hn::Add(hn::AndNot(c.mask0, a), hn::IfThenElseZero(up, c.step0));
+  }
+  const MI rare = hn::Or(r > Sel(neg, c.max_neg, c.max_pos), a > hn::Set(di, 0x7f7fffff));
+  if (HWY_UNLIKELY(!hn::AllFalse(di, rare))) return false;
+  const MI keep_sign = c.p.negative_zero ? neg : hn::And(neg, hn::Ne(r, zero));
+  out.value = hn::Or(r, hn::IfThenElseZero(keep_sign, sign));
+  out.fallback = hn::FirstN(di, 0);
+  if constexpr (kWantCode) {
+    // Normal results: (exponent, mantissa) bits re-biased; subnormal ones:
+    // the quanta above the magic constant.
+    VI mag = hn::Sub(hn::ShiftRightSame(r, c.s0), c.code_off);
+    if constexpr (kMode == kRne) mag = Sel(sub, hn::Sub(y_bits, c.magic_bits), mag);
+    out.code = hn::Or(mag, hn::IfThenElseZero(keep_sign, c.sign_bit));
+  }
+  return true;
+}
+
 // kFam: kClosed with the parity of k, kClosedM0 (parity from the code), kTable, kCodebook.
 enum FamSel { kClosedK = 0, kTableSel = 1, kCodebookSel = 2, kClosedM0 = 3 };
 
@@ -321,14 +396,37 @@ HWY_INLINE LatticeOut Round(const Ctx& c, VI xb, hn::Vec<DU> index_lo) {
   } else if constexpr (kFam == kTableSel) {
     return Lattice<kMode, kTable, kWantCode, false>(c, xb, index_lo);
   } else {
+    if constexpr (kMode == kRne || kMode == kSr) {
+      LatticeOut o;
+      if (c.fast && FastMinifloat<kMode, kWantCode>(c, xb, index_lo, o)) return o;
+    }
     return Lattice<kMode, kClosed, kWantCode, true>(c, xb, index_lo);
   }
 }
 
+// Output tag: 4-bit codes packed two per byte (low nibble first).
+struct Nibbles {
+  uint8_t byte;
+};
+
 template <typename TOut>
 HWY_INLINE void StoreCodes(VI code, TOut* HWY_RESTRICT out) {
   const DI di;
-  if constexpr (sizeof(TOut) == 4) {
+  if constexpr (std::is_same_v<TOut, Nibbles>) {
+#if HWY_TARGET == HWY_SCALAR
+    (void)code;
+    (void)out;  // EncodeChunk never packs on the one-lane target
+#else
+    // out points at the element, i.e. byte index * 2 for the packed layout;
+    // callers pass the byte pointer reinterpreted. Each i64 lane holds two
+    // codes c0 | c1 << 32; fold c1 down next to c0 and keep the low byte.
+    const hn::Repartition<uint64_t, DI> d64;
+    const hn::Rebind<uint8_t, decltype(d64)> d8;
+    const auto v = hn::BitCast(d64, code);
+    const auto p = hn::Or(v, hn::ShiftRight<28>(v));
+    hn::StoreU(hn::TruncateTo(d8, p), d8, reinterpret_cast<uint8_t*>(out));
+#endif
+  } else if constexpr (sizeof(TOut) == 4) {
     hn::StoreU(code, di, reinterpret_cast<int32_t*>(out));
   } else if constexpr (sizeof(TOut) == 2) {
     const hn::Rebind<uint16_t, DI> d16;
@@ -350,10 +448,21 @@ HWY_NOINLINE void FixLanes(const KernelPlan& p, const float* in, MI fallback, si
     if (!flags[i]) continue;
     const uint32_t code = p.codec->encode(in[i], p.opt, index + i);
     if constexpr (kEncode) {
-      out_codes[i] = static_cast<TOut>(code);
+      if constexpr (!std::is_same_v<TOut, Nibbles>) out_codes[i] = static_cast<TOut>(code);
     } else {
       out_values[i] = static_cast<float>(p.codec->decode(code));
     }
+  }
+}
+
+// Where element i's code goes: element i of the output, or for packed
+// nibbles byte i / 2 (i is always even at a vector boundary).
+template <typename TOut>
+HWY_INLINE TOut* CodeAt(TOut* codes, size_t i) {
+  if constexpr (std::is_same_v<TOut, Nibbles>) {
+    return reinterpret_cast<TOut*>(reinterpret_cast<uint8_t*>(codes) + i / 2);
+  } else {
+    return codes + i;
   }
 }
 
@@ -362,12 +471,13 @@ HWY_NOINLINE void FixLanes(const KernelPlan& p, const float* in, MI fallback, si
 template <int kMode, int kFam, bool kEncode, typename TOut>
 HWY_INLINE void RunPartial(const Ctx& c, const float* HWY_RESTRICT in, TOut* HWY_RESTRICT codes,
                            float* HWY_RESTRICT values, size_t i, size_t count, uint64_t index0) {
+  using TBuf = std::conditional_t<std::is_same_v<TOut, Nibbles>, uint8_t, TOut>;
   const DI di;
   const DU du;
   const DF df;
   HWY_ALIGN float buf_in[HWY_MAX_BYTES / 4] = {};
   HWY_ALIGN float buf_out[HWY_MAX_BYTES / 4];
-  HWY_ALIGN TOut buf_codes[HWY_MAX_BYTES / 4];
+  HWY_ALIGN TBuf buf_codes[HWY_MAX_BYTES / 4];
   for (size_t j = 0; j < count; ++j) buf_in[j] = in[i + j];
   const auto idx = hn::Add(hn::Iota(du, 0), hn::Set(du, static_cast<uint32_t>(index0 + i)));
   const LatticeOut o = Round<kMode, kFam, kEncode>(c, hn::BitCast(di, hn::Load(df, buf_in)), idx);
@@ -380,11 +490,19 @@ HWY_INLINE void RunPartial(const Ctx& c, const float* HWY_RESTRICT in, TOut* HWY
     FixLanes<kEncode>(c.p, buf_in, hn::And(o.fallback, hn::FirstN(di, count)), count, index0 + i, buf_codes,
                       buf_out);
   }
-  for (size_t j = 0; j < count; ++j) {
-    if constexpr (kEncode) {
-      codes[i + j] = buf_codes[j];
-    } else {
-      values[i + j] = buf_out[j];
+  if constexpr (std::is_same_v<TOut, Nibbles>) {
+    uint8_t* bytes = reinterpret_cast<uint8_t*>(codes) + i / 2;
+    for (size_t j = 0; j < count; j += 2) {
+      const unsigned hi = j + 1 < count ? buf_codes[j + 1] & 0xFu : 0u;  // pad with code 0
+      bytes[j / 2] = static_cast<uint8_t>((buf_codes[j] & 0xFu) | (hi << 4));
+    }
+  } else {
+    for (size_t j = 0; j < count; ++j) {
+      if constexpr (kEncode) {
+        codes[i + j] = buf_codes[j];
+      } else {
+        values[i + j] = buf_out[j];
+      }
     }
   }
 }
@@ -412,7 +530,7 @@ HWY_NOINLINE void RunChunk(const KernelPlan& p, const float* HWY_RESTRICT in, TO
     const VI xb = hn::BitCast(di, hn::LoadU(df, in + i));
     const LatticeOut o = Round<kMode, kFam, kEncode>(c, xb, idx);
     if constexpr (kEncode) {
-      StoreCodes(o.code, codes + i);
+      StoreCodes(o.code, CodeAt(codes, i));
     } else {
       if (stream) {
         hn::Stream(hn::BitCast(df, o.value), df, values + i);
@@ -420,9 +538,11 @@ HWY_NOINLINE void RunChunk(const KernelPlan& p, const float* HWY_RESTRICT in, TO
         hn::StoreU(hn::BitCast(df, o.value), df, values + i);
       }
     }
-    if (kFam == kTableSel && HWY_UNLIKELY(!hn::AllFalse(di, o.fallback))) {
-      FixLanes<kEncode>(p, in + i, o.fallback, N, index0 + i, kEncode ? codes + i : nullptr,
-                        kEncode ? nullptr : values + i);
+    if constexpr (kFam == kTableSel) {
+      if (HWY_UNLIKELY(!hn::AllFalse(di, o.fallback))) {
+        FixLanes<kEncode>(p, in + i, o.fallback, N, index0 + i, kEncode ? codes + i : nullptr,
+                          kEncode ? nullptr : values + i);
+      }
     }
     idx = hn::Add(idx, step);
   }
@@ -473,9 +593,38 @@ void FakequantChunk(const KernelPlan& p, const float* in, float* out, size_t n, 
 
 void EncodeChunk(const KernelPlan& p, const float* in, void* out, int code_bytes, size_t n,
                  uint64_t index0) {
+  if (code_bytes == 0) {
+#if HWY_TARGET == HWY_SCALAR
+    // One lane cannot fill a byte: round to a tile, then pack.
+    std::vector<uint8_t> tile(n);
+    ByFamily<true>(p, in, tile.data(), nullptr, n, index0);
+    uint8_t* o = static_cast<uint8_t*>(out);
+    for (size_t j = 0; j < n; j += 2) {
+      o[j / 2] = static_cast<uint8_t>((tile[j] & 0xFu) | (j + 1 < n ? (tile[j + 1] & 0xFu) << 4 : 0u));
+    }
+    return;
+#else
+    return ByFamily<true>(p, in, static_cast<Nibbles*>(out), nullptr, n, index0);
+#endif
+  }
   if (code_bytes == 1) return ByFamily<true>(p, in, static_cast<uint8_t*>(out), nullptr, n, index0);
   if (code_bytes == 2) return ByFamily<true>(p, in, static_cast<uint16_t*>(out), nullptr, n, index0);
   ByFamily<true>(p, in, static_cast<uint32_t*>(out), nullptr, n, index0);
+}
+
+void StreamCopy(const float* HWY_RESTRICT in, float* HWY_RESTRICT out, size_t n) {
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  size_t i = 0;
+  while (i < n && reinterpret_cast<uintptr_t>(out + i) % (N * sizeof(float)) != 0) {
+    out[i] = in[i];
+    ++i;
+  }
+  for (; i + N <= n; i += N) hn::Stream(hn::LoadU(df, in + i), df, out + i);
+#if HWY_ARCH_X86
+  _mm_sfence();
+#endif
+  for (; i < n; ++i) out[i] = in[i];
 }
 
 void PackNibbles(const uint8_t* HWY_RESTRICT codes, size_t n, uint8_t* HWY_RESTRICT out) {
@@ -534,6 +683,9 @@ HWY_EXPORT(FakequantChunk);
 HWY_EXPORT(EncodeChunk);
 HWY_EXPORT(DecodeChunk);
 HWY_EXPORT(PackNibbles);
+HWY_EXPORT(StreamCopy);
+
+void stream_copy(const float* in, float* out, size_t n) { HWY_DYNAMIC_DISPATCH(StreamCopy)(in, out, n); }
 
 void pack_nibbles(const uint8_t* codes, size_t n, uint8_t* out) {
   HWY_DYNAMIC_DISPATCH(PackNibbles)(codes, n, out);
@@ -551,7 +703,8 @@ void fakequant_chunk(const KernelPlan& p, const float* in, float* out, size_t n,
 
 void encode_chunk(const KernelPlan& p, const float* in, void* out, int code_bytes, size_t n,
                   uint64_t index0) {
-  if (p.family == SimdFamily::kScalarOnly) {
+  if (p.family == SimdFamily::kScalarOnly || (code_bytes == 0 && p.family == SimdFamily::kBinadeTable)) {
+    if (code_bytes == 0) fail_internal("packed nibbles need a SIMD family without fallback lanes");
     for (size_t i = 0; i < n; ++i) {
       const uint32_t code = p.codec->encode(in[i], p.opt, index0 + i);
       if (code_bytes == 1) static_cast<uint8_t*>(out)[i] = static_cast<uint8_t>(code);

@@ -16,12 +16,17 @@
 namespace lowbit::kernels {
 
 void fakequant_chunk(const KernelPlan& p, const float* in, float* out, size_t n, uint64_t index0);
-// Codes of code_bytes (1, 2 or 4) bytes each, little-endian.
+// Codes of code_bytes (1, 2 or 4) bytes each, little-endian; code_bytes 0
+// packs 4-bit codes two per byte (low nibble first) directly, for formats
+// without scalar-fallback lanes (not posits), with n even unless the chunk
+// ends the array.
 void encode_chunk(const KernelPlan& p, const float* in, void* out, int code_bytes, size_t n,
                   uint64_t index0);
 // Packs n 4-bit codes (one per byte, high nibble zero) two per byte, low
 // nibble first; the SIMD twin of pack_codes for the common width.
 void pack_nibbles(const uint8_t* codes, size_t n, uint8_t* out);
+// Copy with non-temporal stores: the bandwidth baseline of `lowbit bench`.
+void stream_copy(const float* in, float* out, size_t n);
 void decode_chunk(const KernelPlan& p, const void* codes, int code_bytes, float* out, size_t n);
 
 }  // namespace lowbit::kernels

@@ -61,6 +61,15 @@ void split_at_index_blocks(size_t begin, size_t end, uint64_t index_offset, Fn&&
   }
 }
 
+bool crosses_index_block(uint64_t first, size_t len) {
+  return len > 0 && (first >> 32) != ((first + len - 1) >> 32);
+}
+
+// Whether packed 4-bit output can be written straight from the SIMD kernel.
+bool nibbles_direct(const Format& f, const KernelPlan& plan) {
+  return f.bits == 4 && !f.ternary && (plan.family == SimdFamily::kClosedForm || plan.family == SimdFamily::kCodebook);
+}
+
 const Format& float16_format() {
   static const Format f = parse_format("float16");
   return f;
@@ -98,7 +107,9 @@ void encode_array(const Format& f, InputType type, const void* in, uint8_t* out,
       src = widened.data();
     }
     uint8_t* dst = out + begin * cb;
-    if (pack) {
+    const bool direct = pack && type != InputType::kFloat64 && nibbles_direct(f, plan) &&
+                        !crosses_index_block(opt.index_offset + begin, len);
+    if (pack && !direct) {
       tile.resize(len);
       dst = tile.data();
     }
@@ -108,6 +119,10 @@ void encode_array(const Format& f, InputType type, const void* in, uint8_t* out,
         const uint32_t code = plan.codec->encode(d[i], opt.round, opt.index_offset + begin + i);
         for (int b = 0; b < (pack ? 1 : cb); ++b) dst[i * (pack ? 1 : cb) + b] = static_cast<uint8_t>(code >> (8 * b));
       }
+    } else if (direct) {
+      // 4-bit codes packed in registers, no tile pass.
+      kernels::encode_chunk(plan, src, out + packed_bytes(f, begin), 0, len, opt.index_offset + begin);
+      return;
     } else {
       split_at_index_blocks(0, len, opt.index_offset + begin, [&](size_t b, size_t e) {
         kernels::encode_chunk(plan, src + b, dst + b * (pack ? 1 : cb), pack ? 1 : cb, e - b,

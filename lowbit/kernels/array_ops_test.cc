@@ -121,6 +121,13 @@ TEST_P(KernelExactness, EveryTargetModeAndPolicyMatchesScalarModel) {
           }
         }
         ASSERT_EQ(bad, 0u);
+        if (has_packed_layout(f)) {
+          std::vector<uint8_t> want_codes8(n), want_packed(encoded_bytes(f, n, true)), got_packed(want_packed.size());
+          for (size_t i = 0; i < n; ++i) want_codes8[i] = static_cast<uint8_t>(want_code[i]);
+          pack_codes(f, want_codes8.data(), n, want_packed.data());
+          encode_array(f, x.data(), got_packed.data(), n, true, opt);
+          ASSERT_EQ(got_packed, want_packed) << f.name << " packed, " << kernel_target_name(t);
+        }
       }
     }
   }

@@ -166,6 +166,10 @@ KernelPlan::KernelPlan(const Format& f, const RoundOptions& o)
       emin_biased = L.emin + 127;
       sign_bit = L.sign_bit;
       tiny_bits = float_bits_of(f.min_subnormal());
+      // The magic constant must be a normal float32 for the addition trick.
+      fast_minifloat = L.m >= 1 && L.m <= 22 && L.emin - L.m + 23 >= -126;
+      min_normal_bits = float_bits_of(std::ldexp(1.0, L.emin));
+      if (fast_minifloat) magic_bits = float_bits_of(std::ldexp(1.0, L.emin - L.m + 23));
       break;
     }
     case Family::kInteger:

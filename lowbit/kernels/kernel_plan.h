@@ -60,6 +60,13 @@ struct KernelPlan {
   uint32_t away_code[2] = {0, 0}, away_bits[2] = {0, 0};
   uint32_t nan_code[2] = {0, 0}, nan_bits[2] = {0, 0};
   uint32_t inf_code[2] = {0, 0}, inf_bits[2] = {0, 0};
+  // Fast path for minifloats with a mantissa (M >= 1): lanes at or above
+  // the smallest normal round with constant shifts; subnormal lanes under
+  // rne round by the exact float32 addition |x| + 2^(emin-M+23), whose
+  // hardware round-to-nearest-even is exactly the format's rounding there.
+  bool fast_minifloat = false;
+  uint32_t min_normal_bits = 0;
+  uint32_t magic_bits = 0;   // 2^(emin - M + 23): its ulp is the subnormal quantum
   // Posits clamp |x| into [minpos, maxpos] before rounding.
   bool clamp_input = false;
   uint32_t clamp_lo_bits = 0, clamp_hi_bits = 0;
