@@ -151,6 +151,14 @@ double Codec::decode(uint32_t code) const {
   return std::numeric_limits<double>::quiet_NaN();
 }
 
+bool Codec::is_valid_code(uint32_t code) const {
+  if (f_.bits < 32 && code >= (1u << f_.bits)) return false;
+  if (!std::isnan(decode(code))) return true;
+  if (!f_.has_nan()) return false;
+  if (f_.family == Family::kMinifloat && !f_.is_signed) return code <= family::MinifloatLayout(f_).mag_mask;
+  return true;
+}
+
 Bracket Codec::bracket(double x) const {
   switch (f_.family) {
     case Family::kMinifloat:

@@ -45,6 +45,12 @@ class Codec {
     return decode(encode(x, opt, index));
   }
 
+  // Whether `code` is a code of this format: within its width, and either a
+  // number or one of its NaN encodings. The code a narrow integer leaves out,
+  // ternary's fourth code, UE4M3 codes with the top bit set and codebook
+  // indices past the table are not.
+  bool is_valid_code(uint32_t code) const;
+
   // The bracket the rounding rule sees for a finite in-range x (exposed for
   // tests and for kernels that need the neighbours).
   Bracket bracket(double x) const;

@@ -442,7 +442,7 @@ template <bool kEncode, typename TOut>
 HWY_NOINLINE void FixLanes(const KernelPlan& p, const float* in, MI fallback, size_t lanes,
                            uint64_t index, TOut* out_codes, float* out_values) {
   const DI di;
-  HWY_ALIGN int32_t flags[HWY_MAX_BYTES / 4];
+  HWY_ALIGN int32_t flags[HWY_MAX_BYTES / 4] = {};
   hn::Store(hn::VecFromMask(di, fallback), di, flags);
   for (size_t i = 0; i < lanes; ++i) {
     if (!flags[i]) continue;

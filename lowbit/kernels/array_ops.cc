@@ -145,23 +145,23 @@ void encode_array(const Format& f, const float* in, uint8_t* out, size_t n, bool
   encode_array(f, InputType::kFloat32, in, out, n, packed, opt);
 }
 
+namespace {
+[[noreturn]] void invalid_code(const Format& f, uint64_t code, uint64_t element) {
+  fail_input("code " + std::to_string(code) + " at element " + std::to_string(element) + " is not a code of the " +
+             std::to_string(f.bits) + "-bit format " + f.name);
+}
+}  // namespace
+
 void decode_array(const Format& f, const uint8_t* in, float* out, size_t n, bool packed,
                   const ArrayOptions& opt) {
   KernelPlan plan = make_plan(f, RoundOptions{});
   const bool pack = packed && has_packed_layout(f);
   const int cb = f.code_bytes();
   const uint64_t limit = f.bits >= 32 ? ~uint64_t{0} : (uint64_t{1} << f.bits);
-  if (!pack) {
-    // Codes that do not fit the format's width are not codes of it at all.
-    for (size_t i = 0; i < n; ++i) {
-      uint64_t c = 0;
-      for (int b = 0; b < cb; ++b) c |= static_cast<uint64_t>(in[i * cb + b]) << (8 * b);
-      if (c >= limit) {
-        fail_input("code " + std::to_string(c) + " at element " + std::to_string(i) + " does not fit the " +
-                   std::to_string(f.bits) + "-bit format " + f.name);
-      }
-    }
-  }
+  // Codes wider than the format, or unused inside its width, are not codes
+  // of it: refuse them rather than decode garbage.
+  const bool check_width = !pack && static_cast<uint64_t>(cb) * 8 > static_cast<uint64_t>(f.bits);
+  const std::vector<uint8_t>* valid = plan.valid_codes.get();
   const bool scalar = g_force_scalar.load() || !plan.decode_lut;
   for_chunks(n, opt, [&](size_t begin, size_t end) {
     const size_t len = end - begin;
@@ -174,12 +174,19 @@ void decode_array(const Format& f, const uint8_t* in, float* out, size_t n, bool
       codes = tile.data();
       width = 1;
     }
-    if (scalar) {
+    const auto code_at = [&](size_t i) {
+      uint32_t c = 0;
+      for (int b = 0; b < width; ++b) c |= static_cast<uint32_t>(codes[i * width + b]) << (8 * b);
+      return c;
+    };
+    if (check_width || valid) {
       for (size_t i = 0; i < len; ++i) {
-        uint32_t c = 0;
-        for (int b = 0; b < width; ++b) c |= static_cast<uint32_t>(codes[i * width + b]) << (8 * b);
-        out[begin + i] = static_cast<float>(plan.codec->decode(c));
+        const uint32_t c = code_at(i);
+        if (c >= limit || (valid && !(*valid)[c])) invalid_code(f, c, begin + i);
       }
+    }
+    if (scalar) {
+      for (size_t i = 0; i < len; ++i) out[begin + i] = static_cast<float>(plan.codec->decode(code_at(i)));
       return;
     }
     kernels::decode_chunk(plan, codes, width, out + begin, len);

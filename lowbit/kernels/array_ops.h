@@ -41,8 +41,8 @@ void encode_array(const Format& f, const float* in, uint8_t* out, size_t n, bool
 void encode_array(const Format& f, InputType type, const void* in, uint8_t* out, size_t n,
                   bool packed, const ArrayOptions& opt);
 
-// Decode n codes to float32. Throws Error(kInput) naming the first code that
-// does not fit the format's width.
+// Decode n codes to float32. Throws Error(kInput) naming a code that is not
+// a code of the format (wider than it, or unused: see Codec::is_valid_code).
 void decode_array(const Format& f, const uint8_t* in, float* out, size_t n, bool packed,
                   const ArrayOptions& opt);
 

@@ -137,23 +137,28 @@ TEST_P(KernelExactness, DecodeMatchesScalarForEveryCode) {
   const Codec codec(GetParam());
   const Format& f = codec.format();
   if (f.bits > 16) GTEST_SKIP() << "decoded by the scalar model";
-  const uint32_t n = f.num_codes();
+  std::vector<uint32_t> valid;
+  for (uint32_t c = 0; c < f.num_codes(); ++c) {
+    if (codec.is_valid_code(c)) valid.push_back(c);
+  }
+  const uint32_t n = static_cast<uint32_t>(valid.size());
   const int cb = f.code_bytes();
   std::vector<uint8_t> codes(n * cb);
-  for (uint32_t c = 0; c < n; ++c) {
-    for (int b = 0; b < cb; ++b) codes[c * cb + b] = static_cast<uint8_t>(c >> (8 * b));
+  for (uint32_t j = 0; j < n; ++j) {
+    for (int b = 0; b < cb; ++b) codes[j * cb + b] = static_cast<uint8_t>(valid[j] >> (8 * b));
   }
   for (KernelTarget t : available_targets()) {
     set_kernel_target(t);
     std::vector<float> out(n);
     decode_array(f, codes.data(), out.data(), n, false, {});
-    for (uint32_t c = 0; c < n; ++c) {
+    for (uint32_t j = 0; j < n; ++j) {
+      const uint32_t c = valid[j];
       const double want = codec.decode(c);
       if (std::isnan(want)) {
-        ASSERT_TRUE(std::isnan(out[c])) << f.name << " " << kernel_target_name(t) << " code " << c;
-        ASSERT_EQ(std::signbit(out[c]), std::signbit(want));
+        ASSERT_TRUE(std::isnan(out[j])) << f.name << " " << kernel_target_name(t) << " code " << c;
+        ASSERT_EQ(std::signbit(out[j]), std::signbit(want));
       } else {
-        ASSERT_EQ(std::bit_cast<uint32_t>(out[c]), std::bit_cast<uint32_t>(static_cast<float>(want)))
+        ASSERT_EQ(std::bit_cast<uint32_t>(out[j]), std::bit_cast<uint32_t>(static_cast<float>(want)))
             << f.name << " " << kernel_target_name(t) << " code " << c;
       }
     }
@@ -285,10 +290,23 @@ TEST(KernelInputs, HalfBfloatAndDoubleInputsRoundOnce) {
   EXPECT_EQ(codec.decode(out[1]), 3.0);  // 2.5 + tiny: above the tie, not the even 2
 }
 
-TEST(KernelInputs, CodesWiderThanTheFormatAreRejected) {
+TEST(KernelInputs, CodesOutsideTheFormatAreRejected) {
   const uint8_t codes[] = {0x03, 0x1F};
   float out[2];
   EXPECT_THROW(decode_array(parse_format("int4"), codes, out, 2, false, {}), Error);
+  // Unused codes inside the width: the left-out code of a narrow integer,
+  // ternary's fourth code (packed or not), UE4M3 with its top bit set.
+  const uint8_t narrow[] = {0x80};
+  EXPECT_THROW(decode_array(parse_format("int:8:narrow"), narrow, out, 1, false, {}), Error);
+  const uint8_t trit[] = {2};
+  EXPECT_THROW(decode_array(parse_format("ternary"), trit, out, 1, false, {}), Error);
+  const uint8_t ue[] = {0x81};
+  EXPECT_THROW(decode_array(parse_format("ue4m3"), ue, out, 1, false, {}), Error);
+  const uint8_t ue_nan[] = {0x7F};
+  decode_array(parse_format("ue4m3"), ue_nan, out, 1, false, {});  // its NaN is a code
+  EXPECT_TRUE(std::isnan(out[0]));
+  const uint8_t cb[] = {5};
+  EXPECT_THROW(decode_array(parse_format("codebook:1,2,3,4,5"), cb, out, 1, false, {}), Error);
 }
 
 }  // namespace

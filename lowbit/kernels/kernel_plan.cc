@@ -16,6 +16,25 @@ uint32_t float_bits_of(double v) {
 
 namespace {
 
+std::shared_ptr<const std::vector<uint8_t>> cached_valid_codes(const Codec& c) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<const std::vector<uint8_t>>> cache;
+  const std::string key = c.format().key();
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  auto valid = std::make_shared<std::vector<uint8_t>>(c.format().num_codes());
+  bool all = true;
+  for (uint32_t code = 0; code < valid->size(); ++code) {
+    (*valid)[code] = c.is_valid_code(code) ? 1 : 0;
+    all = all && (*valid)[code];
+  }
+  std::shared_ptr<const std::vector<uint8_t>> result;
+  if (!all) result = std::move(valid);
+  cache[key] = result;
+  return result;
+}
+
 std::shared_ptr<const std::vector<uint32_t>> cached_decode_lut(const Codec& c) {
   static std::mutex mu;
   static std::map<std::string, std::shared_ptr<const std::vector<uint32_t>>> cache;
@@ -135,7 +154,10 @@ void build_codebook(KernelPlan& p) {
 KernelPlan::KernelPlan(const Format& f, const RoundOptions& o)
     : codec(std::make_shared<Codec>(f)), opt(o) {
   const Codec& c = *codec;
-  if (f.bits <= 16) decode_lut = cached_decode_lut(c);
+  if (f.bits <= 16) {
+    decode_lut = cached_decode_lut(c);
+    valid_codes = cached_valid_codes(c);
+  }
   code_mask = f.bits >= 32 ? 0xffffffffu : ((1u << f.bits) - 1);
   negative_zero = f.has_negative_zero();
   for (int s = 0; s < 2; ++s) {

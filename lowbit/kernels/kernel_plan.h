@@ -94,6 +94,10 @@ struct KernelPlan {
   // ---- decode ----
   // Every code's value as float32 bits, for formats of up to 16 bits.
   std::shared_ptr<const std::vector<uint32_t>> decode_lut;
+  // For formats of up to 16 bits where some codes within the width are not
+  // codes of the format (narrow integers, ternary, UE4M3's top bit, short
+  // codebooks): 1 for each valid code. Null when every code is valid.
+  std::shared_ptr<const std::vector<uint8_t>> valid_codes;
 };
 
 // Float32 bit pattern of a value the format can represent (NaN: the quiet NaN

@@ -68,14 +68,20 @@ CodeArray read_codes(const std::string& path, const Format& f, bool packed, uint
   }
   if (!pack) {
     c.count = c.bytes.size() / cb;
+    if (count > 0 && count != c.count) {
+      fail_usage("--count " + std::to_string(count) + " does not match the " + std::to_string(c.count) +
+                 " codes in '" + path + "' (--count is for packed input)");
+    }
     return c;
   }
+  // Every whole code the bytes hold; computed without overflow (the file is
+  // far smaller than 2^60 bytes).
   const uint64_t fits = f.ternary ? c.bytes.size() * 5 : c.bytes.size() * 8 / f.bits;
   if (count > 0) {
-    if (packed_bytes(f, count) != c.bytes.size()) {
-      fail_input("--count " + std::to_string(count) + " codes of " + f.name + " take " +
-                 std::to_string(packed_bytes(f, count)) + " packed bytes, but '" + path + "' holds " +
-                 std::to_string(c.bytes.size()));
+    if (count > fits || packed_bytes(f, count) != c.bytes.size()) {
+      fail_input("--count " + std::to_string(count) + " codes of " + f.name + " do not fill the " +
+                 std::to_string(c.bytes.size()) + " packed bytes of '" + path + "' (it holds " +
+                 std::to_string(fits) + " codes at most)");
     }
     c.count = count;
   } else {

@@ -72,7 +72,10 @@ Action add_fakequant_command(CLI::App& app) {
   a->round.add_to(cmd);
   cmd->add_flag("--stats", a->stats, "print QSNR, MSE and max error to stderr");
   cmd->add_option("IN", a->in, "float32 input: raw little-endian, or .npy (float32/float64/float16)")->required();
-  cmd->add_option("OUT", a->out, "output of the same shape: raw float32, or .npy")->required();
+  cmd->add_option("OUT", a->out,
+                  "output of the same shape and float type as the input (float64 stays float64; "
+                  "float32 and float16 give float32): raw, or .npy")
+      ->required();
   cmd->footer("Example: lowbit fakequant --format float8_e4m3fn --round stochastic --seed 7 x.npy xq.npy");
   return [a] { run_fakequant(*a); };
 }

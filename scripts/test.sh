@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test lowbit has: sets up, builds with warnings as errors, runs
+# the GoogleTest suites through CTest, runs them again under AddressSanitizer
+# and UndefinedBehaviorSanitizer, then the Python cross-checks (ml_dtypes)
+# under pytest. Exits non-zero if anything fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs="$(nproc)"
+
+bash scripts/setup.sh
+
+echo "== build (Release, -Werror)"
+LOWBIT_CMAKE_FLAGS="-DLOWBIT_WERROR=ON" bash scripts/build.sh
+
+echo "== unit tests"
+ctest --test-dir build --output-on-failure --parallel "$jobs"
+
+echo "== unit tests under ASan + UBSan"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOWBIT_SANITIZE=ON \
+  -DLOWBIT_BUILD_BENCH=OFF -DLOWBIT_WERROR=ON >/dev/null
+cmake --build build-asan --parallel "$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure --parallel "$jobs"
+
+echo "== Python cross-checks (ml_dtypes)"
+LOWBIT_CLI="$PWD/build/lowbit" python3 -m pytest tests/python -q
