@@ -31,7 +31,7 @@
 namespace lowbit {
 
 enum class SimdFamily : uint8_t {
-  kScalarOnly,  // E8M0, float32/tf32 targets, stochastic codebooks: the scalar model
+  kScalarOnly,  // E8M0 and stochastic rounding of codebooks: the scalar model
   kClosedForm,
   kBinadeTable,
   kCodebook,
