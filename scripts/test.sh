@@ -16,7 +16,7 @@ echo "== unit tests"
 ctest --test-dir build --output-on-failure --parallel "$jobs"
 
 echo "== unit tests under ASan + UBSan"
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOWBIT_SANITIZE=ON \
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOWBIT_SANITIZE=ON \
   -DLOWBIT_BUILD_BENCH=OFF -DLOWBIT_WERROR=ON >/dev/null
 cmake --build build-asan --parallel "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

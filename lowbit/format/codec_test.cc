@@ -67,6 +67,11 @@ std::vector<double> probe_inputs(const Codec& c, size_t random_count, uint32_t s
   return x;
 }
 
+}  // namespace
+// Test names print the format's name, not its bytes.
+void PrintTo(const Format& f, std::ostream* os) { *os << f.name; }
+namespace {
+
 class EveryFormat : public ::testing::TestWithParam<Format> {};
 
 TEST_P(EveryFormat, DecodeThenEncodeIsIdentityForEveryCode) {

@@ -61,6 +61,8 @@ const Case kCases[] = {
     {"float16_eigen", "float16", 2, false},
 };
 
+void PrintTo(const Case& c, std::ostream* os) { *os << c.our_name; }
+
 class Conformance : public ::testing::TestWithParam<Case> {};
 
 void check(const Case& c, Overflow ov, const std::string& file, bool derive_saturate = false) {

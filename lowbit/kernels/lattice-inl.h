@@ -1,3 +1,6 @@
+// The generic rounding routines shared by the SIMD kernels, compiled once per
+// Highway target by each kernel file that includes it (fakequant_kernels.cc,
+// encode_kernels.cc). Per-target include guard, as Highway's -inl.h files do.
 // SIMD kernels for encode, decode and fakequant, compiled once per target by
 // Highway (EMU128, AVX2, AVX-512) and selected at run time.
 //
@@ -14,21 +17,26 @@
 // All arithmetic stays in int32 lanes on non-negative values below 2^31, so
 // signed compares are exact and arithmetic shifts are logical shifts.
 
-#undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "lowbit/kernels/array_kernels.cc"
-#include "hwy/foreach_target.h"  // IWYU pragma: keep
-#include "hwy/highway.h"
 
+#if defined(LOWBIT_KERNELS_LATTICE_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef LOWBIT_KERNELS_LATTICE_INL_H_
+#undef LOWBIT_KERNELS_LATTICE_INL_H_
+#else
+#define LOWBIT_KERNELS_LATTICE_INL_H_
+#endif
+
+#include <algorithm>
 #include <bit>
 #include <type_traits>
 #include <vector>
 #if HWY_ARCH_X86
 #include <immintrin.h>
 #endif
-// clang-format: keep the project headers after Highway's.
+
+#include "hwy/highway.h"
 #include "lowbit/core/error.h"
 #include "lowbit/format/stochastic_bits.h"
-#include "lowbit/kernels/array_kernels.h"
+#include "lowbit/kernels/kernel_plan.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace lowbit {
@@ -61,6 +69,30 @@ inline bool DefaultFloatEnvironment() {
 #endif
 }
 
+// What overflowing (clamp: toward zero, away: otherwise), NaN and inf lanes
+// become, per sign (0: +, 1: -), broadcast.
+struct Edges {
+  Edges() = default;
+  Edges(const uint32_t (&clamp_)[2], const uint32_t (&away_)[2], const uint32_t (&nan_)[2],
+        const uint32_t (&inf_)[2]) {
+    const DI di;
+    for (int s = 0; s < 2; ++s) {
+      clamp[s] = hn::Set(di, static_cast<int32_t>(clamp_[s]));
+      away[s] = hn::Set(di, static_cast<int32_t>(away_[s]));
+      nan[s] = hn::Set(di, static_cast<int32_t>(nan_[s]));
+      inf[s] = hn::Set(di, static_cast<int32_t>(inf_[s]));
+    }
+  }
+  VI clamp[2], away[2], nan[2], inf[2];
+};
+
+// Replaces overflowing and special (NaN, inf) lanes by their results.
+HWY_INLINE VI ApplyEdges(const Edges& e, VI v, MI neg, MI over, MI toward, MI special, MI isnan) {
+  const auto by_sign = [&](const VI (&x)[2]) { return hn::IfThenElse(neg, x[1], x[0]); };
+  v = hn::IfThenElse(over, hn::IfThenElse(toward, by_sign(e.clamp), by_sign(e.away)), v);
+  return hn::IfThenElse(special, hn::IfThenElse(isnan, by_sign(e.nan), by_sign(e.inf)), v);
+}
+
 // Broadcast constants of one plan.
 struct Ctx {
   explicit Ctx(const KernelPlan& p, uint32_t sr_key)
@@ -78,7 +110,7 @@ struct Ctx {
         top_mask(hn::Set(di, static_cast<int32_t>(0xffffffffu << (32 - p.opt.sr_bits)))),
         key(hn::Set(du, sr_key)),
         fast(p.fast_minifloat && DefaultFloatEnvironment()),
-        s0(23 - p.man_bits),
+        s0(p.fast_minifloat ? 23 - p.man_bits : 0),  // only the fast path uses it
         mask0(hn::Set(di, static_cast<int32_t>((1u << s0) - 1))),
         half_m1(hn::Set(di, s0 > 0 ? static_cast<int32_t>((1u << (s0 - 1)) - 1) : 0)),
         step0(hn::Set(di, static_cast<int32_t>(1u << s0))),
@@ -86,16 +118,8 @@ struct Ctx {
         magic_bits(hn::Set(di, static_cast<int32_t>(p.magic_bits))),
         magic(hn::BitCast(DF(), magic_bits)),
         code_off(hn::Set(di, p.fast_minifloat ? (p.emin_biased - 1) << p.man_bits : 0)) {
-    for (int s = 0; s < 2; ++s) {
-      clamp_code[s] = hn::Set(di, static_cast<int32_t>(p.clamp_code[s]));
-      clamp_bits[s] = hn::Set(di, static_cast<int32_t>(p.clamp_bits[s]));
-      away_code[s] = hn::Set(di, static_cast<int32_t>(p.away_code[s]));
-      away_bits[s] = hn::Set(di, static_cast<int32_t>(p.away_bits[s]));
-      nan_code[s] = hn::Set(di, static_cast<int32_t>(p.nan_code[s]));
-      nan_bits[s] = hn::Set(di, static_cast<int32_t>(p.nan_bits[s]));
-      inf_code[s] = hn::Set(di, static_cast<int32_t>(p.inf_code[s]));
-      inf_bits[s] = hn::Set(di, static_cast<int32_t>(p.inf_bits[s]));
-    }
+    codes = Edges(p.clamp_code, p.away_code, p.nan_code, p.inf_code);
+    bits = Edges(p.clamp_bits, p.away_bits, p.nan_bits, p.inf_bits);
   }
   DI di;
   DU du;
@@ -108,8 +132,7 @@ struct Ctx {
   VI mask0, half_m1, step0, min_normal, magic_bits;
   hn::Vec<DF> magic;
   VI code_off;
-  VI clamp_code[2], clamp_bits[2], away_code[2], away_bits[2], nan_code[2], nan_bits[2],
-      inf_code[2], inf_bits[2];
+  Edges codes, bits;  // the edge results as codes and as float32 bits
 };
 
 HWY_INLINE VI Sel(MI m, VI yes, VI no) { return hn::IfThenElse(m, yes, no); }
@@ -244,12 +267,7 @@ HWY_INLINE LatticeOut Lattice(const Ctx& c, VI xb, hn::Vec<DU> index_lo) {
   const MI keep_sign = c.p.negative_zero ? neg : hn::And(neg, hn::Ne(r, zero));
   {
     VI v = hn::Or(r, hn::IfThenElseZero(keep_sign, sign));
-    if (HWY_UNLIKELY(any_rare)) {
-      const VI ovf = Sel(toward, Sel(neg, c.clamp_bits[1], c.clamp_bits[0]), Sel(neg, c.away_bits[1], c.away_bits[0]));
-      v = Sel(over, ovf, v);
-      const VI spec = Sel(isnan, Sel(neg, c.nan_bits[1], c.nan_bits[0]), Sel(neg, c.inf_bits[1], c.inf_bits[0]));
-      v = Sel(special, spec, v);
-    }
+    if (HWY_UNLIKELY(any_rare)) v = ApplyEdges(c.bits, v, neg, over, toward, special, isnan);
     out.value = v;
   }
   if constexpr (kWantCode) {
@@ -273,12 +291,7 @@ HWY_INLINE LatticeOut Lattice(const Ctx& c, VI xb, hn::Vec<DU> index_lo) {
     } else {
       code = hn::Or(mag, hn::IfThenElseZero(keep_sign, c.sign_bit));
     }
-    if (HWY_UNLIKELY(any_rare)) {
-      const VI ovf = Sel(toward, Sel(neg, c.clamp_code[1], c.clamp_code[0]), Sel(neg, c.away_code[1], c.away_code[0]));
-      code = Sel(over, ovf, code);
-      const VI spec = Sel(isnan, Sel(neg, c.nan_code[1], c.nan_code[0]), Sel(neg, c.inf_code[1], c.inf_code[0]));
-      code = Sel(special, spec, code);
-    }
+    if (HWY_UNLIKELY(any_rare)) code = ApplyEdges(c.codes, code, neg, over, toward, special, isnan);
     out.code = code;
   }
   return out;
@@ -287,7 +300,8 @@ HWY_INLINE LatticeOut Lattice(const Ctx& c, VI xb, hn::Vec<DU> index_lo) {
 // Codebooks: binary search for the largest entry <= x, then the pair's
 // precomputed decisions (kernel_plan.cc derives them from the shared rule).
 template <int kMode>
-HWY_INLINE LatticeOut Codebook(const KernelPlan& p, VI xb) {
+HWY_INLINE LatticeOut Codebook(const Ctx& c, VI xb) {
+  const KernelPlan& p = c.p;
   const DI di;
   const DF df;
   const VI zero = hn::Zero(di);
@@ -329,11 +343,9 @@ HWY_INLINE LatticeOut Codebook(const KernelPlan& p, VI xb) {
   const MI special = Ge(a, hn::Set(di, 0x7f800000));
   const MI isnan = a > hn::Set(di, 0x7f800000);
   const MI neg = hn::Ne(hn::And(xb, hn::Set(di, static_cast<int32_t>(0x80000000u))), zero);
-  const auto ns = [&](const uint32_t (&arr)[2]) {
-    return Sel(neg, hn::Set(di, static_cast<int32_t>(arr[1])), hn::Set(di, static_cast<int32_t>(arr[0])));
-  };
-  out.value = Sel(special, Sel(isnan, ns(p.nan_bits), ns(p.inf_bits)), out.value);
-  out.code = Sel(special, Sel(isnan, ns(p.nan_code), ns(p.inf_code)), out.code);
+  const MI none = hn::FirstN(di, 0);
+  out.value = ApplyEdges(c.bits, out.value, neg, none, none, special, isnan);
+  out.code = ApplyEdges(c.codes, out.code, neg, none, none, special, isnan);
   return out;
 }
 
@@ -390,7 +402,7 @@ enum FamSel { kClosedK = 0, kTableSel = 1, kCodebookSel = 2, kClosedM0 = 3 };
 template <int kMode, int kFam, bool kWantCode>
 HWY_INLINE LatticeOut Round(const Ctx& c, VI xb, hn::Vec<DU> index_lo) {
   if constexpr (kFam == kCodebookSel) {
-    return Codebook<kMode == kSr ? kRne : kMode>(c.p, xb);
+    return Codebook<kMode == kSr ? kRne : kMode>(c, xb);
   } else if constexpr (kFam == kClosedM0) {
     return Lattice<kMode, kClosed, kWantCode, false>(c, xb, index_lo);
   } else if constexpr (kFam == kTableSel) {
@@ -572,158 +584,37 @@ void ByMode(const KernelPlan& p, const float* in, TOut* codes, float* values, si
   }
 }
 
+// Dispatches to the family's kernel. Encode instantiates only the code
+// widths a family can have (codebooks and HiF8 fit a byte, only float32 and
+// tfloat32 need four), which keeps compile time in check.
 template <bool kEncode, typename TOut>
 void ByFamily(const KernelPlan& p, const float* in, TOut* codes, float* values, size_t n, uint64_t index0) {
+  constexpr bool kNibbles = std::is_same_v<TOut, Nibbles>;
+  constexpr bool kByte = sizeof(TOut) == 1 && !kNibbles;
+  constexpr bool kHalf = sizeof(TOut) == 2;
   switch (p.family) {
     case SimdFamily::kClosedForm:
-      if (p.man_bits == 0) return ByMode<kClosedM0, kEncode>(p, in, codes, values, n, index0);
-      return ByMode<kClosedK, kEncode>(p, in, codes, values, n, index0);
+      if (p.man_bits != 0) return ByMode<kClosedK, kEncode>(p, in, codes, values, n, index0);
+      if constexpr (!kEncode || kByte || kHalf || kNibbles) {
+        return ByMode<kClosedM0, kEncode>(p, in, codes, values, n, index0);
+      }
+      break;
     case SimdFamily::kBinadeTable:
-      return ByMode<kTableSel, kEncode>(p, in, codes, values, n, index0);
+      if constexpr (!kEncode || kByte || kHalf) return ByMode<kTableSel, kEncode>(p, in, codes, values, n, index0);
+      break;
     case SimdFamily::kCodebook:
-      return ByMode<kCodebookSel, kEncode>(p, in, codes, values, n, index0);
+      if constexpr (!kEncode || kByte || kNibbles) {
+        return ByMode<kCodebookSel, kEncode>(p, in, codes, values, n, index0);
+      }
+      break;
     case SimdFamily::kScalarOnly:
       break;
   }
-}
-
-void FakequantChunk(const KernelPlan& p, const float* in, float* out, size_t n, uint64_t index0) {
-  ByFamily<false, uint32_t>(p, in, nullptr, out, n, index0);
-}
-
-void EncodeChunk(const KernelPlan& p, const float* in, void* out, int code_bytes, size_t n,
-                 uint64_t index0) {
-  if (code_bytes == 0) {
-#if HWY_TARGET == HWY_SCALAR
-    // One lane cannot fill a byte: round to a tile, then pack.
-    std::vector<uint8_t> tile(n);
-    ByFamily<true>(p, in, tile.data(), nullptr, n, index0);
-    uint8_t* o = static_cast<uint8_t*>(out);
-    for (size_t j = 0; j < n; j += 2) {
-      o[j / 2] = static_cast<uint8_t>((tile[j] & 0xFu) | (j + 1 < n ? (tile[j + 1] & 0xFu) << 4 : 0u));
-    }
-    return;
-#else
-    return ByFamily<true>(p, in, static_cast<Nibbles*>(out), nullptr, n, index0);
-#endif
-  }
-  if (code_bytes == 1) return ByFamily<true>(p, in, static_cast<uint8_t*>(out), nullptr, n, index0);
-  if (code_bytes == 2) return ByFamily<true>(p, in, static_cast<uint16_t*>(out), nullptr, n, index0);
-  ByFamily<true>(p, in, static_cast<uint32_t*>(out), nullptr, n, index0);
-}
-
-void StreamCopy(const float* HWY_RESTRICT in, float* HWY_RESTRICT out, size_t n) {
-  const DF df;
-  const size_t N = hn::Lanes(df);
-  size_t i = 0;
-  while (i < n && reinterpret_cast<uintptr_t>(out + i) % (N * sizeof(float)) != 0) {
-    out[i] = in[i];
-    ++i;
-  }
-  for (; i + N <= n; i += N) hn::Stream(hn::LoadU(df, in + i), df, out + i);
-#if HWY_ARCH_X86
-  _mm_sfence();
-#endif
-  for (; i < n; ++i) out[i] = in[i];
-}
-
-void PackNibbles(const uint8_t* HWY_RESTRICT codes, size_t n, uint8_t* HWY_RESTRICT out) {
-  const hn::ScalableTag<uint16_t> d16;
-  const hn::Rebind<uint8_t, decltype(d16)> d8;
-  const hn::RebindToSigned<decltype(d16)> di16;
-  const size_t N = hn::Lanes(d16);
-  size_t i = 0;  // pairs done
-  for (; i + N <= n / 2; i += N) {
-    // Each u16 lane holds (c0 | c1 << 8); fold c1 down to bits 4..7.
-    const auto v = hn::LoadU(d16, reinterpret_cast<const uint16_t*>(codes + 2 * i));
-    const auto p = hn::And(hn::Or(v, hn::ShiftRight<4>(v)), hn::Set(d16, 0xFF));
-    hn::StoreU(hn::DemoteTo(d8, hn::BitCast(di16, p)), d8, out + i);
-  }
-  for (; i < n / 2; ++i) out[i] = static_cast<uint8_t>((codes[2 * i] & 0xF) | (codes[2 * i + 1] << 4));
-  if (n & 1) out[n / 2] = codes[n - 1] & 0xF;
-}
-
-// Decode is a table lookup: the table holds the scalar decoder's output for
-// every code, so it is exact by construction.
-template <typename TIn>
-HWY_NOINLINE void DecodeLut(const uint32_t* HWY_RESTRICT lut, uint32_t mask, const TIn* HWY_RESTRICT codes,
-                            float* HWY_RESTRICT out, size_t n) {
-  const DI di;
-  const DF df;
-  const size_t N = hn::Lanes(di);
-  const VI m = hn::Set(di, static_cast<int32_t>(mask));
-  const hn::Rebind<TIn, DI> dn;
-  size_t i = 0;
-  for (; i + N <= n; i += N) {
-    const VI c = hn::And(hn::BitCast(di, hn::PromoteTo(DU(), hn::LoadU(dn, codes + i))), m);
-    const VI v = hn::GatherIndex(di, reinterpret_cast<const int32_t*>(lut), c);
-    hn::StoreU(hn::BitCast(df, v), df, out + i);
-  }
-  for (; i < n; ++i) out[i] = std::bit_cast<float>(lut[codes[i] & mask]);
-}
-
-void DecodeChunk(const KernelPlan& p, const void* codes, int code_bytes, float* out, size_t n) {
-  const uint32_t* lut = p.decode_lut->data();
-  const uint32_t mask = p.code_mask;
-  // Codes wider than the format decode through the mask; codes that are
-  // out of range for a codebook map to entries past its end, which the
-  // caller rules out by validating input codes first.
-  if (code_bytes == 1) return DecodeLut(lut, mask, static_cast<const uint8_t*>(codes), out, n);
-  DecodeLut(lut, mask, static_cast<const uint16_t*>(codes), out, n);
+  fail_internal("no SIMD kernel for this family and code width");
 }
 
 }  // namespace HWY_NAMESPACE
 }  // namespace lowbit
 HWY_AFTER_NAMESPACE();
 
-#if HWY_ONCE
-namespace lowbit::kernels {
-
-HWY_EXPORT(FakequantChunk);
-HWY_EXPORT(EncodeChunk);
-HWY_EXPORT(DecodeChunk);
-HWY_EXPORT(PackNibbles);
-HWY_EXPORT(StreamCopy);
-
-void stream_copy(const float* in, float* out, size_t n) { HWY_DYNAMIC_DISPATCH(StreamCopy)(in, out, n); }
-
-void pack_nibbles(const uint8_t* codes, size_t n, uint8_t* out) {
-  HWY_DYNAMIC_DISPATCH(PackNibbles)(codes, n, out);
-}
-
-void fakequant_chunk(const KernelPlan& p, const float* in, float* out, size_t n, uint64_t index0) {
-  if (p.family == SimdFamily::kScalarOnly) {
-    for (size_t i = 0; i < n; ++i) {
-      out[i] = static_cast<float>(p.codec->fakequant(in[i], p.opt, index0 + i));
-    }
-    return;
-  }
-  HWY_DYNAMIC_DISPATCH(FakequantChunk)(p, in, out, n, index0);
-}
-
-void encode_chunk(const KernelPlan& p, const float* in, void* out, int code_bytes, size_t n,
-                  uint64_t index0) {
-  if (p.family == SimdFamily::kScalarOnly || (code_bytes == 0 && p.family == SimdFamily::kBinadeTable)) {
-    if (code_bytes == 0) fail_internal("packed nibbles need a SIMD family without fallback lanes");
-    for (size_t i = 0; i < n; ++i) {
-      const uint32_t code = p.codec->encode(in[i], p.opt, index0 + i);
-      if (code_bytes == 1) static_cast<uint8_t*>(out)[i] = static_cast<uint8_t>(code);
-      else if (code_bytes == 2) static_cast<uint16_t*>(out)[i] = static_cast<uint16_t>(code);
-      else static_cast<uint32_t*>(out)[i] = code;
-    }
-    return;
-  }
-  HWY_DYNAMIC_DISPATCH(EncodeChunk)(p, in, out, code_bytes, n, index0);
-}
-
-void decode_chunk(const KernelPlan& p, const void* codes, int code_bytes, float* out, size_t n) {
-  if (!p.decode_lut) {
-    const auto* c = static_cast<const uint32_t*>(codes);
-    for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(p.codec->decode(c[i]));
-    return;
-  }
-  HWY_DYNAMIC_DISPATCH(DecodeChunk)(p, codes, code_bytes, out, n);
-}
-
-}  // namespace lowbit::kernels
-#endif  // HWY_ONCE
+#endif  // LOWBIT_KERNELS_LATTICE_INL_H_
