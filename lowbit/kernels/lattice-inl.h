@@ -370,6 +370,9 @@ HWY_INLINE bool FastMinifloat(const Ctx& c, VI xb, hn::Vec<DU> index_lo, Lattice
     y_bits = hn::BitCast(di, y);
     r = Sel(sub, hn::BitCast(di, hn::Sub(y, c.magic)), rn);
   } else {  // stochastic
+    // Normal lanes drop a constant s0 bits. Vectors with a subnormal lane
+    // (rare once data is scaled to the format's range) take the generic
+    // routine: per-lane shifts cost more here than the occasional branch.
     if (!hn::AllFalse(di, sub)) return false;
     VI t = hn::ShiftLeftSame(hn::And(a, c.mask0), std::min(32 - c.s0, 31));
     VI rnd = RandomBits(c, index_lo);
@@ -378,7 +381,7 @@ HWY_INLINE bool FastMinifloat(const Ctx& c, VI xb, hn::Vec<DU> index_lo, Lattice
       rnd = hn::And(rnd, c.top_mask);
     }
     const DU du;
-    const MI up = hn::RebindMask(di, hn::BitCast(du, hn::Add(t, rnd)) < hn::BitCast(du, t));
+    const MI up = hn::RebindMask(di, hn::BitCast(du, hn::Add(t, rnd)) < hn::BitCast(du, t));  // carry out
     r = hn::Add(hn::AndNot(c.mask0, a), hn::IfThenElseZero(up, c.step0));
   }
   const MI rare = hn::Or(r > Sel(neg, c.max_neg, c.max_pos), a > hn::Set(di, 0x7f7fffff));
