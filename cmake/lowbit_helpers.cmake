@@ -3,7 +3,7 @@
 function(lowbit_add_test src)
   get_filename_component(name ${src} NAME_WE)
   add_executable(${name} ${src})
-  target_link_libraries(${name} PRIVATE lowbit GTest::gtest GTest::gtest_main)
+  target_link_libraries(${name} PRIVATE lowbit GTest::gtest GTest::gtest_main rapidcheck)
   if(TARGET lowbit_cli)
     add_dependencies(${name} lowbit_cli)
   endif()

@@ -13,6 +13,9 @@ echo "== build (Release, -Werror)"
 LOWBIT_CMAKE_FLAGS="-DLOWBIT_WERROR=ON" bash scripts/build.sh
 
 echo "== unit tests"
+# Property tests draw 2000 random formats/values per property (the seed is
+# printed with any counterexample, with a string to reproduce it).
+export RC_PARAMS="${RC_PARAMS:-max_success=2000}"
 ctest --test-dir build --output-on-failure --parallel "$jobs"
 
 echo "== unit tests under ASan + UBSan"

@@ -33,7 +33,9 @@ std::vector<Format> kernel_formats() {
     v.push_back(f);
   }
   for (const char* s : {"fp:e2m5:specials=finite", "fp:e3m2:bias=5", "fp:e5m0:specials=ieee", "int:8:narrow",
-                        "int:5:unsigned", "posit:12:1", "codebook:-3,-1,0.5,2,7", "codebook:0.25,-2,1,-0.5"}) {
+                        "int:5:unsigned", "posit:12:1", "codebook:-3,-1,0.5,2,7", "codebook:0.25,-2,1,-0.5",
+                        // smallest normal below float32's (found by format_properties_test)
+                        "fp:e8m4:bias=128:specials=fn"}) {
     v.push_back(parse_format(s));
   }
   return v;

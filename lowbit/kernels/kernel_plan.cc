@@ -181,7 +181,10 @@ KernelPlan::KernelPlan(const Format& f, const RoundOptions& o)
 
   switch (f.family) {
     case Family::kMinifloat: {
-      if (!f.subnormals) break;  // E8M0: scalar model
+      // E8M0 (no subnormals), and formats whose smallest normal is itself a
+      // float32 subnormal (bias > 127: their grid there is not float32's
+      // exponent grid), use the scalar model.
+      if (!f.subnormals || f.bias > 127) break;
       const family::MinifloatLayout L(f);
       family = SimdFamily::kClosedForm;
       man_bits = L.m;
