@@ -242,35 +242,6 @@ TEST(KernelPacking, PackedRoundTripForEveryPackedFormat) {
   }
 }
 
-TEST(KernelPacking, LayoutsAreLittleEndian) {
-  const uint8_t c4[] = {0x1, 0x2, 0x3};
-  uint8_t o4[2];
-  pack_codes(parse_format("int4"), c4, 3, o4);
-  EXPECT_EQ(o4[0], 0x21);  // low nibble first
-  EXPECT_EQ(o4[1], 0x03);
-  const uint8_t c6[] = {0x3F, 0x00, 0x3F, 0x01};
-  uint8_t o6[3];
-  pack_codes(parse_format("float6_e2m3fn"), c6, 4, o6);
-  EXPECT_EQ(o6[0], 0x3F);  // code0 = bits 0..5
-  EXPECT_EQ(o6[1], 0xF0);  // code2 starts at bit 12
-  EXPECT_EQ(o6[2], 0x07);  // code2's top two bits, then code3 = 1 at bit 18
-  const uint8_t c2[] = {1, 2, 3, 0};
-  uint8_t o2[1];
-  pack_codes(parse_format("int2"), c2, 4, o2);
-  EXPECT_EQ(o2[0], 0x39);
-  const uint8_t c1[] = {1, 0, 0, 0, 0, 0, 0, 1};
-  uint8_t o1[1];
-  pack_codes(parse_format("binary"), c1, 8, o1);
-  EXPECT_EQ(o1[0], 0x81);
-  // Ternary: codes are two's complement (-1 = 3); digits are value + 1.
-  const uint8_t ct[] = {3, 0, 1, 1, 3};  // -1, 0, 1, 1, -1 -> digits 0,1,2,2,0
-  uint8_t ot[1];
-  pack_codes(parse_format("ternary"), ct, 5, ot);
-  EXPECT_EQ(ot[0], 0 + 1 * 3 + 2 * 9 + 2 * 27 + 0 * 81);
-  uint8_t bad = 250;
-  uint8_t back[5];
-  EXPECT_THROW(unpack_codes(parse_format("ternary"), &bad, 5, back), Error);
-}
 
 TEST(KernelInputs, HalfBfloatAndDoubleInputsRoundOnce) {
   const Format f = parse_format("float4_e2m1fn");
