@@ -217,6 +217,24 @@ TEST(KernelThreads, ResultsDoNotDependOnThreadCountOrSplit) {
   }
 }
 
+TEST(KernelThreads, InPlaceEqualsOutOfPlace) {
+  // Posits take the scalar fallback for some lanes; in place, those lanes
+  // must still see the original input.
+  const size_t n = 5000;
+  std::vector<float> x(n);
+  std::mt19937 rng(8);
+  std::normal_distribution<float> nd(0, 1);
+  for (auto& v : x) v = std::ldexp(nd(rng), -10);  // around posit8_1's sparse regime
+  for (Rounding mode : {Rounding::kNearestEven, Rounding::kStochastic}) {
+    ArrayOptions opt;
+    opt.round.mode = mode;
+    std::vector<float> out(n), inplace(x);
+    fakequant_array(parse_format("posit8_1"), x.data(), out.data(), n, opt);
+    fakequant_array(parse_format("posit8_1"), inplace.data(), inplace.data(), n, opt);
+    EXPECT_EQ(std::memcmp(out.data(), inplace.data(), n * 4), 0);
+  }
+}
+
 // ---------------------------------------------------------------- packing
 
 TEST(KernelPacking, PackedRoundTripForEveryPackedFormat) {

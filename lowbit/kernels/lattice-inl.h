@@ -452,16 +452,20 @@ HWY_INLINE void StoreCodes(VI code, TOut* HWY_RESTRICT out) {
   }
 }
 
-// Runs the scalar model on the lanes marked for fallback.
+// Runs the scalar model on the lanes marked for fallback. It takes the
+// input vector itself, not the memory it came from: in-place calls have
+// already overwritten that memory with the vector's results.
 template <bool kEncode, typename TOut>
-HWY_NOINLINE void FixLanes(const KernelPlan& p, const float* in, MI fallback, size_t lanes,
-                           uint64_t index, TOut* out_codes, float* out_values) {
+HWY_NOINLINE void FixLanes(const KernelPlan& p, VI xb, MI fallback, size_t lanes, uint64_t index,
+                           TOut* out_codes, float* out_values) {
   const DI di;
   HWY_ALIGN int32_t flags[HWY_MAX_BYTES / 4] = {};
+  HWY_ALIGN int32_t in[HWY_MAX_BYTES / 4] = {};
   hn::Store(hn::VecFromMask(di, fallback), di, flags);
+  hn::Store(xb, di, in);
   for (size_t i = 0; i < lanes; ++i) {
     if (!flags[i]) continue;
-    const uint32_t code = p.codec->encode(in[i], p.opt, index + i);
+    const uint32_t code = p.codec->encode(std::bit_cast<float>(in[i]), p.opt, index + i);
     if constexpr (kEncode) {
       if constexpr (!std::is_same_v<TOut, Nibbles>) out_codes[i] = static_cast<TOut>(code);
     } else {
@@ -502,8 +506,8 @@ HWY_INLINE void RunPartial(const Ctx& c, const float* HWY_RESTRICT in, TOut* HWY
     hn::Store(hn::BitCast(df, o.value), df, buf_out);
   }
   if (kFam == kTableSel && !hn::AllFalse(di, o.fallback)) {
-    FixLanes<kEncode>(c.p, buf_in, hn::And(o.fallback, hn::FirstN(di, count)), count, index0 + i, buf_codes,
-                      buf_out);
+    FixLanes<kEncode>(c.p, hn::BitCast(di, hn::Load(df, buf_in)), hn::And(o.fallback, hn::FirstN(di, count)), count,
+                      index0 + i, buf_codes, buf_out);
   }
   if constexpr (std::is_same_v<TOut, Nibbles>) {
     uint8_t* bytes = reinterpret_cast<uint8_t*>(codes) + i / 2;
@@ -555,7 +559,7 @@ HWY_NOINLINE void RunChunk(const KernelPlan& p, const float* HWY_RESTRICT in, TO
     }
     if constexpr (kFam == kTableSel) {
       if (HWY_UNLIKELY(!hn::AllFalse(di, o.fallback))) {
-        FixLanes<kEncode>(p, in + i, o.fallback, N, index0 + i, kEncode ? codes + i : nullptr,
+        FixLanes<kEncode>(p, xb, o.fallback, N, index0 + i, kEncode ? codes + i : nullptr,
                           kEncode ? nullptr : values + i);
       }
     }
