@@ -68,7 +68,7 @@ void build_binade_table(KernelPlan& p) {
   if (c.has_virtual_overflow()) pos.push_back({c.virtual_max(), c.max_code() + 1});
   const double vmin = pos.front().value;
   const int log2_vmin = std::ilogb(vmin);
-  p.s_tab.fill(-1);
+  p.s_tab.fill(KernelPlan::kFallback);
   p.code_tab.fill(0);
   for (int eb = 0; eb < 255; ++eb) {
     const int e = eb == 0 ? -126 : eb - 127;  // float32 subnormals share Eb = 0
@@ -93,12 +93,36 @@ void build_binade_table(KernelPlan& p) {
     size_t j = i;
     while (j < pos.size() && pos[j].value < hi) ++j;
     const size_t count = j - i;
-    if (count == 0 || pos[i].value != lo || (count & (count - 1)) != 0) continue;
+    // At most the binade's own bottom value: every x in it has the same
+    // neighbours (posit regime regions). Record them for the SIMD path.
+    const auto sparse = [&] {
+      if (count > 1 || (count == 1 && pos[i].value != lo) || (count == 0 && i == 0) ||
+          c.format().family != Family::kPosit) {
+        return;
+      }
+      const auto& below = count == 1 ? pos[i] : pos[i - 1];
+      const auto& above = pos[j < pos.size() ? j : pos.size() - 1];
+      p.s_tab[eb] = KernelPlan::kSparse;
+      p.sp_lo[eb] = float_bits_of(below.value);
+      p.sp_hi[eb] = float_bits_of(above.value);
+      p.sp_lo_code[eb] = below.code;
+      p.sp_hi_code[eb] = above.code;
+      p.sp_mid[eb] = above.value > below.value
+                         ? float_bits_of(c.bracket(0.5 * (below.value + above.value)).mid)
+                         : p.sp_lo[eb];
+    };
+    if (count == 0 || pos[i].value != lo || (count & (count - 1)) != 0) {
+      sparse();
+      continue;
+    }
     // The successor must be 2^(e+1) itself, or the binade is sparse; the
     // top binade ends at the virtual overflow value, past which every lane
     // overflows anyway.
     const bool top = j == pos.size() && c.has_virtual_overflow();
-    if (!top && (j >= pos.size() || pos[j].value != hi)) continue;
+    if (!top && (j >= pos.size() || pos[j].value != hi)) {
+      sparse();
+      continue;
+    }
     const int m = std::countr_zero(count);
     const double q = std::ldexp(1.0, e - m);
     bool ok = true;
@@ -110,7 +134,10 @@ void build_binade_table(KernelPlan& p) {
         ok = c.bracket(pos[i + k].value + q / 4).mid == pos[i + k].value + q / 2;
       }
     }
-    if (!ok) continue;
+    if (!ok) {
+      sparse();
+      continue;
+    }
     p.s_tab[eb] = 23 - m;
     p.code_tab[eb] = pos[i].code - (1u << m);
   }

@@ -70,10 +70,15 @@ struct KernelPlan {
   // Posits clamp |x| into [minpos, maxpos] before rounding.
   bool clamp_input = false;
   uint32_t clamp_lo_bits = 0, clamp_hi_bits = 0;
-  // Table family: shift per Eb (-1: scalar fallback) and the code of the
-  // binade's lower neighbour is code_tab[Eb] + (sig >> s).
+  // Table family: shift per Eb and the code of the binade's lower neighbour
+  // is code_tab[Eb] + (sig >> s). s = kSparse marks a binade holding at most
+  // its own bottom value (posit regions where the regime pushed exponent bits
+  // out): there every x has the same neighbours, recorded in sp_*. s =
+  // kFallback leaves the binade to the scalar model.
+  static constexpr int32_t kFallback = -1, kSparse = -2;
   std::array<int32_t, 256> s_tab{};
   std::array<uint32_t, 256> code_tab{};
+  std::array<uint32_t, 256> sp_lo{}, sp_hi{}, sp_mid{}, sp_lo_code{}, sp_hi_code{};
   bool codes_monotonic = true;  // code of 2^(e+1) == last code of binade e, plus 1
 
   // ---- codebooks: values sorted ascending ----

@@ -180,6 +180,7 @@ HWY_INLINE LatticeOut Lattice(const Ctx& c, VI xb, hn::Vec<DU> index_lo) {
   const VI sig = hn::Or(hn::And(a, hn::Set(di, 0x7fffff)), hn::IfThenElseZero(hn::Ne(eb, zero), hn::Set(di, 0x800000)));
   VI s, base = zero;
   MI fallback = hn::FirstN(di, 0);
+  MI sparse = hn::FirstN(di, 0);
   constexpr bool kNeedBase = kWantCode || (!kParityFromK && (kMode == kRne || kMode == kOdd));
   if (kFam == kClosed) {
     const VI ebp = hn::Max(eb, one);
@@ -187,7 +188,11 @@ HWY_INLINE LatticeOut Lattice(const Ctx& c, VI xb, hn::Vec<DU> index_lo) {
     if (kNeedBase) base = hn::ShiftLeftSame(hn::Sub(hn::Max(ebp, c.emin), c.emin), c.man_bits);
   } else {
     s = hn::GatherIndex(di, c.p.s_tab.data(), eb);
-    fallback = hn::AndNot(special, s < zero);
+    sparse = hn::AndNot(special, hn::Eq(s, hn::Set(di, KernelPlan::kSparse)));
+    fallback = hn::AndNot(special, hn::Eq(s, hn::Set(di, KernelPlan::kFallback)));
+    // Stochastic rounding between sparse neighbours needs a fraction of a
+    // non-power-of-two gap: the scalar model does it.
+    if constexpr (kMode == kSr) fallback = hn::Or(fallback, sparse);
     s = hn::Max(s, zero);
     if (kNeedBase) base = hn::BitCast(di, hn::GatherIndex(DU(), c.p.code_tab.data(), eb));
   }
@@ -245,7 +250,34 @@ HWY_INLINE LatticeOut Lattice(const Ctx& c, VI xb, hn::Vec<DU> index_lo) {
   }
   (void)parity;
   const MI tiny = s > hn::Set(di, 23);
-  const VI r = Sel(tiny, hn::IfThenElseZero(tiny_up, c.tiny), dense);
+  VI r = Sel(tiny, hn::IfThenElseZero(tiny_up, c.tiny), dense);
+  VI sparse_code = zero;
+  if (kFam == kTable && kMode != kSr && HWY_UNLIKELY(!hn::AllFalse(di, sparse))) {
+    // Same neighbours for the whole binade: pick by the mode, from tables.
+    const auto g = [&](const std::array<uint32_t, 256>& t) {
+      return hn::BitCast(di, hn::GatherIndex(DU(), t.data(), eb));
+    };
+    const VI lo = g(c.p.sp_lo), hi = g(c.p.sp_hi), mid = g(c.p.sp_mid);
+    const VI lo_code = g(c.p.sp_lo_code), hi_code = g(c.p.sp_hi_code);
+    const MI lo_even = hn::Eq(hn::And(lo_code, one), zero);
+    MI pick;
+    if constexpr (kMode == kRne) {
+      pick = hn::Or(a > mid, hn::AndNot(lo_even, hn::Eq(a, mid)));
+    } else if constexpr (kMode == kRna) {
+      pick = Ge(a, mid);
+    } else if constexpr (kMode == kRtz) {
+      pick = hn::FirstN(di, 0);
+    } else if constexpr (kMode == kUp) {
+      pick = hn::Not(neg);
+    } else if constexpr (kMode == kDown) {
+      pick = neg;
+    } else {  // odd
+      pick = lo_even;
+    }
+    pick = hn::AndNot(hn::Eq(a, lo), pick);  // exact values stay
+    r = Sel(sparse, Sel(pick, hi, lo), r);
+    sparse_code = Sel(pick, hi_code, lo_code);
+  }
 
   const MI over = r > Sel(neg, c.max_neg, c.max_pos);
   MI toward;
@@ -285,6 +317,7 @@ HWY_INLINE LatticeOut Lattice(const Ctx& c, VI xb, hn::Vec<DU> index_lo) {
       const VI up1 = Sel(tiny, hn::IfThenElseZero(tiny_up, one), hn::Sub(dense, trunc) >> sc);
       mag = hn::Add(hn::Add(base, k), up1);
     }
+    if (kFam == kTable) mag = Sel(sparse, sparse_code, mag);
     VI code;
     if (c.p.twos_complement) {
       code = Sel(neg, hn::And(hn::Sub(zero, mag), c.code_mask), mag);
