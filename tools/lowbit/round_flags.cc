@@ -11,7 +11,9 @@ void RoundFlags::add_to(CLI::App* cmd) {
   cmd->add_option("--overflow", overflow, "finite values past max: saturate (+-max) or ieee (inf/NaN)")
       ->capture_default_str();
   cmd->add_option("--seed", seed, "stochastic rounding seed (0 .. 2^64-1)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::Validator(
+          [](std::string& v) { return v.starts_with("-") ? std::string("the seed must be 0 .. 2^64-1") : std::string(); },
+          "0..2^64-1"))
       ->capture_default_str();
   cmd->add_option("--sr-bits", sr_bits, "random bits per stochastic rounding, 1..32")->capture_default_str();
   cmd->add_option("--threads", threads, "worker threads (default: all cores, or LOWBIT_NUM_THREADS)");
