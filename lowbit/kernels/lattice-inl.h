@@ -153,6 +153,20 @@ HWY_INLINE VI RandomBits(const Ctx& c, hn::Vec<DU> index_lo) {
   return hn::BitCast(DI(), x);
 }
 
+// Stochastic rounding's decision: t holds the dropped bits aligned to the
+// top of a 32-bit word; truncated to r bits and added to r random bits, a
+// carry out means away from zero.
+HWY_INLINE MI StochasticUp(const Ctx& c, VI t, hn::Vec<DU> index_lo) {
+  VI rnd = RandomBits(c, index_lo);
+  if (c.p.opt.sr_bits < 32) {
+    t = hn::And(t, c.top_mask);
+    rnd = hn::And(rnd, c.top_mask);
+  }
+  const DI di;
+  const DU du;
+  return hn::RebindMask(di, hn::BitCast(du, hn::Add(t, rnd)) < hn::BitCast(du, t));
+}
+
 struct LatticeOut {
   VI value;   // float32 bits of the rounded value
   VI code;    // the code
@@ -238,13 +252,7 @@ HWY_INLINE LatticeOut Lattice(const Ctx& c, VI xb, hn::Vec<DU> index_lo) {
     if (HWY_UNLIKELY(!hn::AllFalse(di, far))) {
       t = Sel(far, rem >> hn::Min(hn::Sub(s, n32), hn::Set(di, 31)), t);
     }
-    VI rnd = RandomBits(c, index_lo);
-    if (c.p.opt.sr_bits < 32) {
-      t = hn::And(t, c.top_mask);
-      rnd = hn::And(rnd, c.top_mask);
-    }
-    const DU du;
-    const MI up = hn::RebindMask(di, hn::BitCast(du, hn::Add(t, rnd)) < hn::BitCast(du, t));  // carry out
+    const MI up = StochasticUp(c, t, index_lo);
     dense = hn::Add(trunc, hn::IfThenElseZero(up, one) << sc);
     tiny_up = up;
   }
@@ -408,13 +416,7 @@ HWY_INLINE bool FastMinifloat(const Ctx& c, VI xb, hn::Vec<DU> index_lo, Lattice
     // routine: per-lane shifts cost more here than the occasional branch.
     if (!hn::AllFalse(di, sub)) return false;
     VI t = hn::ShiftLeftSame(hn::And(a, c.mask0), std::min(32 - c.s0, 31));
-    VI rnd = RandomBits(c, index_lo);
-    if (c.p.opt.sr_bits < 32) {
-      t = hn::And(t, c.top_mask);
-      rnd = hn::And(rnd, c.top_mask);
-    }
-    const DU du;
-    const MI up = hn::RebindMask(di, hn::BitCast(du, hn::Add(t, rnd)) < hn::BitCast(du, t));  // carry out
+    const MI up = StochasticUp(c, t, index_lo);
     r = hn::Add(hn::AndNot(c.mask0, a), hn::IfThenElseZero(up, c.step0));
   }
   const MI rare = hn::Or(r > Sel(neg, c.max_neg, c.max_pos), a > hn::Set(di, 0x7f7fffff));
