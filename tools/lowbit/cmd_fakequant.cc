@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "lowbit/format/registry.h"
+#include "lowbit/quant/error_stats.h"
 #include "tools/lowbit/array_files.h"
 #include "tools/lowbit/commands.h"
 #include "tools/lowbit/round_flags.h"
@@ -19,22 +20,13 @@ struct FakequantArgs {
   RoundFlags round;
 };
 
-void print_stats(const Format& f, const float* x, const float* y, size_t n, double seconds) {
-  double err2 = 0, sig2 = 0, max_abs = 0;
-  size_t nonfinite = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (!std::isfinite(x[i]) || !std::isfinite(y[i])) {
-      ++nonfinite;
-      continue;
-    }
-    const double d = static_cast<double>(y[i]) - x[i];
-    err2 += d * d;
-    sig2 += static_cast<double>(x[i]) * x[i];
-    max_abs = std::max(max_abs, std::fabs(d));
-  }
-  const double qsnr = err2 > 0 ? 10 * std::log10(sig2 / err2) : INFINITY;
-  std::fprintf(stderr, "%s: %zu elements, QSNR %.2f dB, MSE %.4g, max |err| %.4g, %zu non-finite, %.3f s (%.2f G elem/s)\n",
-               f.name.c_str(), n, qsnr, n ? err2 / n : 0.0, max_abs, nonfinite, seconds, n / seconds / 1e9);
+void print_stats(const Format& f, const float* x, const float* y, size_t n, double seconds, int threads) {
+  const ErrorStats e = error_stats(x, y, n, threads);
+  std::fprintf(stderr,
+               "%s: %zu elements, QSNR %.2f dB, MSE %.4g, relative RMSE %.4g, cosine %.6f, max |err| %.4g, "
+               "%llu non-finite, %.3f s (%.2f G elem/s)\n",
+               f.name.c_str(), n, e.qsnr_db(), e.mse(), e.relative_rmse(), e.cosine(), e.max_abs_err,
+               static_cast<unsigned long long>(e.nonfinite), seconds, n / seconds / 1e9);
 }
 
 void run_fakequant(const FakequantArgs& a) {
@@ -61,7 +53,7 @@ void run_fakequant(const FakequantArgs& a) {
   fakequant_array(f, src, out.data(), n, opt);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   write_array(a.out, "<f4", x.shape, out.data(), n * 4);
-  if (a.stats) print_stats(f, src, out.data(), n, seconds);
+  if (a.stats) print_stats(f, src, out.data(), n, seconds, opt.threads);
 }
 }  // namespace
 
@@ -70,7 +62,7 @@ Action add_fakequant_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("fakequant", "Round float32 values to the nearest values of a format, as float32");
   cmd->add_option("--format", a->format, "format name or spec (see 'lowbit formats')")->required();
   a->round.add_to(cmd);
-  cmd->add_flag("--stats", a->stats, "print QSNR, MSE and max error to stderr");
+  cmd->add_flag("--stats", a->stats, "print QSNR, MSE, relative RMSE, cosine and max error to stderr");
   cmd->add_option("IN", a->in, "float32 input: raw little-endian, or .npy (float32/float64/float16)")->required();
   cmd->add_option("OUT", a->out,
                   "output of the same shape and float type as the input (float64 stays float64; "
