@@ -6,23 +6,17 @@
 #define HWY_TARGET_INCLUDE "lowbit/kernels/decode_kernels.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
-// Highway's headers first: lattice-inl.h is compiled once per target.
 #include <bit>
 #if HWY_ARCH_X86
 #include <immintrin.h>
 #endif
 
 #include "lowbit/kernels/array_kernels.h"
+#include "lowbit/kernels/simd_types-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace lowbit {
 namespace HWY_NAMESPACE {
-namespace hn = hwy::HWY_NAMESPACE;
-using DI = hn::ScalableTag<int32_t>;
-using DU = hn::RebindToUnsigned<DI>;
-using DF = hn::RebindToFloat<DI>;
-using VI = hn::Vec<DI>;
-
 void StreamCopy(const float* HWY_RESTRICT in, float* HWY_RESTRICT out, size_t n) {
   const DF df;
   const size_t N = hn::Lanes(df);

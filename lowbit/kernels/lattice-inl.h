@@ -37,17 +37,11 @@
 #include "lowbit/core/error.h"
 #include "lowbit/format/stochastic_bits.h"
 #include "lowbit/kernels/kernel_plan.h"
+#include "lowbit/kernels/simd_types-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace lowbit {
 namespace HWY_NAMESPACE {
-namespace hn = hwy::HWY_NAMESPACE;
-
-using DI = hn::ScalableTag<int32_t>;
-using DU = hn::RebindToUnsigned<DI>;
-using DF = hn::RebindToFloat<DI>;
-using VI = hn::Vec<DI>;
-using MI = hn::Mask<DI>;
 
 constexpr int kRne = static_cast<int>(Rounding::kNearestEven);
 constexpr int kRna = static_cast<int>(Rounding::kNearestAway);
