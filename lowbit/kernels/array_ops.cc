@@ -21,7 +21,9 @@ namespace {
 std::atomic<bool> g_force_scalar{false};
 std::atomic<int> g_forced_target{-1};
 
-KernelPlan make_plan(const Format& f, const RoundOptions& round) {
+}  // namespace
+
+KernelPlan make_kernel_plan(const Format& f, const RoundOptions& round) {
   if (round.sr_bits < 1 || round.sr_bits > 32) {
     fail_usage("stochastic rounding needs 1..32 random bits, got " + std::to_string(round.sr_bits));
   }
@@ -29,6 +31,10 @@ KernelPlan make_plan(const Format& f, const RoundOptions& round) {
   if (g_force_scalar.load()) p.family = SimdFamily::kScalarOnly;
   return p;
 }
+
+namespace {
+
+KernelPlan make_plan(const Format& f, const RoundOptions& round) { return make_kernel_plan(f, round); }
 
 int thread_count(const ArrayOptions& opt) {
   return opt.threads > 0 ? opt.threads : default_thread_count();

@@ -14,6 +14,7 @@
 
 #include "lowbit/format/format.h"
 #include "lowbit/format/rounding.h"
+#include "lowbit/kernels/kernel_plan.h"
 
 namespace lowbit {
 
@@ -51,6 +52,11 @@ void fakequant_array(const Format& f, const float* in, float* out, size_t n,
                      const ArrayOptions& opt);
 void fakequant_array(const Format& f, const double* in, double* out, size_t n,
                      const ArrayOptions& opt);
+
+// The kernel plan of a format and rounding options, honouring
+// set_kernel_target(kScalar) (which makes every kernel run the scalar
+// model). Throws Error(kUsage) for bad stochastic-rounding bits.
+KernelPlan make_kernel_plan(const Format& f, const RoundOptions& round);
 
 // ---- SIMD target control (tests and benchmarks) ----
 // kScalar is lowbit's reference model itself; kBaseline is Highway's portable

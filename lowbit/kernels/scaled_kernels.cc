@@ -1,0 +1,504 @@
+// Block-scaled quantization of rows (scaled_kernels.h): the scale, the
+// element rounding of lattice-inl.h and the zero point in one pass, compiled
+// once per Highway target.
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "lowbit/kernels/scaled_kernels.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+// Highway's headers first: lattice-inl.h is compiled once per target.
+#include "lowbit/kernels/lattice-inl.h"
+#include "lowbit/kernels/scaled_kernels.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#ifndef LOWBIT_KERNELS_SCALED_CANON_ONCE
+#define LOWBIT_KERNELS_SCALED_CANON_ONCE
+namespace lowbit::kernels {
+
+// The canonical order of error sums (scaled_kernels.h), element by element:
+// the scalar reference and the per-lane SIMD path use it as is; the
+// vectorized path keeps the 16 partial sums in registers.
+struct CanonicalErr {
+  static constexpr size_t kLanes = 16, kFlush = 1024;
+  double* out = nullptr;
+  size_t block = SIZE_MAX, pos = 0;
+  float lane[kLanes] = {};
+  double sum = 0;
+
+  void add(size_t b, float e) {
+    if (b != block) {
+      finish();
+      block = b;
+    }
+    lane[pos % kLanes] += e;
+    if (++pos % kFlush == 0) flush();
+  }
+  void flush() {
+    for (float& l : lane) {
+      sum += l;
+      l = 0;
+    }
+  }
+  void finish() {
+    if (block != SIZE_MAX) {
+      flush();
+      out[block] += sum;
+    }
+    block = SIZE_MAX;
+    pos = 0;
+    sum = 0;
+  }
+};
+
+}  // namespace lowbit::kernels
+#endif
+
+HWY_BEFORE_NAMESPACE();
+namespace lowbit {
+namespace HWY_NAMESPACE {
+
+using VF = hn::Vec<DF>;
+using VUU = hn::Vec<DU>;
+
+// Partial loads and stores through a padded buffer (this Highway version has
+// no LoadN/StoreN); only block tails take them.
+HWY_INLINE VF LoadPart(const float* p, size_t count) {
+  const DF df;
+  HWY_ALIGN float buf[HWY_MAX_BYTES / 4] = {};
+  for (size_t k = 0; k < count; ++k) buf[k] = p[k];
+  return hn::Load(df, buf);
+}
+HWY_INLINE void StorePart(VF v, float* p, size_t count) {
+  const DF df;
+  HWY_ALIGN float buf[HWY_MAX_BYTES / 4] = {};
+  hn::Store(v, df, buf);
+  for (size_t k = 0; k < count; ++k) p[k] = buf[k];
+}
+
+// The per-lane scale parameters of one vector.
+struct LaneScale {
+  VF scale, inv, z_in, z_post;
+};
+
+HWY_INLINE LaneScale Broadcast(const kernels::BlockScale& b) {
+  const DF df;
+  return {hn::Set(df, b.scale), hn::Set(df, b.inv), hn::Set(df, b.z_in), hn::Set(df, b.z_post)};
+}
+
+// Gathers the parameters of the blocks `bidx` (one per lane) from the
+// array-of-structs `blocks`.
+HWY_INLINE LaneScale Gather(const kernels::BlockScale* blocks, VI bidx) {
+  const DF df;
+  const float* base = reinterpret_cast<const float*>(blocks);
+  const VI i4 = hn::ShiftLeft<2>(bidx);
+  const DI di;
+  return {hn::GatherIndex(df, base, i4), hn::GatherIndex(df, base, hn::Add(i4, hn::Set(di, 1))),
+          hn::GatherIndex(df, base, hn::Add(i4, hn::Set(di, 2))),
+          hn::GatherIndex(df, base, hn::Add(i4, hn::Set(di, 3)))};
+}
+
+struct RowCtx {
+  const Ctx& c;
+  const kernels::ScaledSpec& spec;
+  const kernels::ScaledOut& out;
+  uint64_t index0;  // global index of the row's element 0
+};
+
+// Stores the codes of elements [j, j + count) (count <= lanes), from a full
+// vector whose first `count` lanes are valid.
+HWY_INLINE void StoreCodesPartial(const RowCtx& r, VI code, size_t j, size_t count) {
+  const DI di;
+  HWY_ALIGN int32_t buf[HWY_MAX_BYTES / 4] = {};
+  hn::Store(code, di, buf);
+  const kernels::CodeLayout layout = r.out.layout;
+  for (size_t k = 0; k < count; ++k) {
+    const uint32_t v = static_cast<uint32_t>(buf[k]);
+    const size_t e = j + k;
+    switch (layout) {
+      case kernels::CodeLayout::kByte:
+        static_cast<uint8_t*>(r.out.codes)[e] = static_cast<uint8_t>(v);
+        break;
+      case kernels::CodeLayout::kHalf:
+        static_cast<uint16_t*>(r.out.codes)[e] = static_cast<uint16_t>(v);
+        break;
+      case kernels::CodeLayout::kWord:
+        static_cast<uint32_t*>(r.out.codes)[e] = v;
+        break;
+      case kernels::CodeLayout::kNibbles: {
+        uint8_t* b = static_cast<uint8_t*>(r.out.codes) + e / 2;
+        if (e % 2 == 0) {
+          *b = static_cast<uint8_t>((*b & 0xF0u) | (v & 0xFu));
+        } else {
+          *b = static_cast<uint8_t>((*b & 0x0Fu) | ((v & 0xFu) << 4));
+        }
+        break;
+      }
+      case kernels::CodeLayout::kNone:
+        break;
+    }
+  }
+}
+
+HWY_INLINE void StoreCodesFull(const RowCtx& r, VI code, size_t j) {
+  switch (r.out.layout) {
+    case kernels::CodeLayout::kByte:
+      return StoreCodes(code, static_cast<uint8_t*>(r.out.codes) + j);
+    case kernels::CodeLayout::kHalf:
+      return StoreCodes(code, static_cast<uint16_t*>(r.out.codes) + j);
+    case kernels::CodeLayout::kWord:
+      return StoreCodes(code, static_cast<uint32_t*>(r.out.codes) + j);
+    case kernels::CodeLayout::kNibbles:
+#if HWY_TARGET == HWY_SCALAR
+      return StoreCodesPartial(r, code, j, 1);
+#else
+      return StoreCodes(code, reinterpret_cast<Nibbles*>(static_cast<uint8_t*>(r.out.codes) + j / 2));
+#endif
+    case kernels::CodeLayout::kNone:
+      return;
+  }
+}
+
+// One vector of elements [j, j + count): x holds them (padding lanes past
+// count hold 0). Returns x_hat and writes the codes of the valid lanes; with
+// err, stores the error terms there (0 in the padding lanes).
+template <int kMode, int kFam, bool kWantCode>
+HWY_INLINE VF ScaledVec(const RowCtx& r, VF x, const LaneScale& s, size_t j, size_t count, bool full,
+                        VF* err, const float* w) {
+  const DI di;
+  const DF df;
+  const DU du;
+  const Ctx& c = r.c;
+  VF u = hn::Mul(x, s.inv);
+  if (r.spec.asym) u = hn::Add(u, s.z_in);
+  const VUU idx = hn::Add(hn::Iota(du, 0), hn::Set(du, static_cast<uint32_t>(r.index0 + j)));
+  LatticeOut o = Round<kMode, kFam, kWantCode>(c, hn::BitCast(di, u), idx);
+  if constexpr (!kWantCode) o.code = hn::Zero(di);
+  if (kFam == kTableSel && HWY_UNLIKELY(!hn::AllFalse(di, o.fallback))) {
+    // Lanes the table cannot express: the scalar model, on the scaled input.
+    HWY_ALIGN float ub[HWY_MAX_BYTES / 4];
+    HWY_ALIGN int32_t fb[HWY_MAX_BYTES / 4], vb[HWY_MAX_BYTES / 4], cb[HWY_MAX_BYTES / 4];
+    hn::Store(u, df, ub);
+    hn::Store(hn::VecFromMask(di, o.fallback), di, fb);
+    hn::Store(o.value, di, vb);
+    hn::Store(o.code, di, cb);
+    for (size_t k = 0; k < hn::Lanes(di); ++k) {
+      if (!fb[k]) continue;
+      const uint32_t code = c.p.codec->encode(ub[k], c.p.opt, r.index0 + j + k);
+      cb[k] = static_cast<int32_t>(code);
+      vb[k] = std::bit_cast<int32_t>(static_cast<float>(c.p.codec->decode(code)));
+    }
+    o.value = hn::Load(di, vb);
+    o.code = hn::Load(di, cb);
+  }
+  VF v = hn::BitCast(df, o.value);
+  VF deq;
+  VI code = o.code;
+  if (r.spec.asym) {
+    const VF q = hn::Min(hn::Max(hn::Add(v, s.z_post), hn::Zero(df)), hn::Set(df, r.spec.qmax));
+    deq = hn::Mul(hn::Sub(q, hn::Add(s.z_in, s.z_post)), s.scale);
+    code = hn::ConvertTo(di, q);
+  } else {
+    deq = hn::Mul(v, s.scale);
+  }
+  // Blocks without a finite scale: code 0 and NaN, whatever the lanes held.
+  const auto bad = hn::Not(hn::IsFinite(s.scale));
+  if (HWY_UNLIKELY(!hn::AllFalse(df, bad))) {
+    deq = hn::IfThenElse(bad, hn::Set(df, std::numeric_limits<float>::quiet_NaN()), deq);
+    code = hn::IfThenZeroElse(hn::RebindMask(di, bad), code);
+  }
+  if ((kWantCode || r.spec.asym) && r.out.layout != kernels::CodeLayout::kNone) {
+    if (full) {
+      StoreCodesFull(r, code, j);
+    } else {
+      StoreCodesPartial(r, code, j, count);
+    }
+  }
+  if (err) {
+    const VF d = hn::Sub(deq, x);
+    VF e = hn::Mul(d, d);
+    if (w) e = hn::Mul(e, full ? hn::LoadU(df, w + j) : LoadPart(w + j, count));
+    if (!full) e = hn::IfThenElseZero(hn::FirstN(df, count), e);
+    *err = e;
+  }
+  return deq;
+}
+
+template <int kMode, int kFam, bool kWantCode>
+HWY_NOINLINE void ScaledRowT(const KernelPlan& p, const kernels::ScaledSpec& spec, const float* HWY_RESTRICT in,
+                             size_t j0, size_t j1, size_t group, const kernels::BlockScale* blocks,
+                             uint64_t index0, const kernels::ScaledOut& out) {
+  const DF df;
+  const DI di;
+  const size_t N = hn::Lanes(df);
+  // The canonical error order has 16 partial sums: kK vectors of this target.
+  constexpr size_t kMaxN = hn::MaxLanes(DF());
+  constexpr size_t kK = kMaxN <= 16 && 16 % kMaxN == 0 ? 16 / kMaxN : 1;
+  constexpr bool kCanonVectors = kMaxN <= 16 && 16 % kMaxN == 0;
+  const Ctx c(p, stochastic_key(p.opt.seed, static_cast<uint32_t>((index0 + j0) >> 32)));
+  const RowCtx r{c, spec, out, index0};
+  const bool want_err = out.block_err != nullptr;
+  float* deq = out.deq;
+  if (group % N == 0 && N == kMaxN && kCanonVectors) {
+    // Whole vectors per block: one broadcast per block.
+    size_t j = j0;
+    HWY_ALIGN float lanes[16];
+    while (j < j1) {
+      const size_t b = j / group;
+      const size_t end = std::min(j1, (b + 1) * group);
+      const LaneScale s = Broadcast(blocks[b]);
+      VF acc[kK];
+      for (auto& a : acc) a = hn::Zero(df);
+      double sum = 0;
+      size_t pos = 0;  // elements of this block part so far
+      const auto flush = [&] {
+        for (size_t k = 0; k < kK; ++k) {
+          hn::Store(acc[k], df, lanes + k * N);
+          acc[k] = hn::Zero(df);
+        }
+        for (size_t k = 0; k < 16; ++k) sum += lanes[k];
+      };
+      VF e = hn::Zero(df);
+      for (; j + N <= end; j += N) {
+        const VF x = hn::LoadU(df, in + j);
+        const VF d = ScaledVec<kMode, kFam, kWantCode>(r, x, s, j, N, true, want_err ? &e : nullptr, out.weights);
+        if (deq) hn::StoreU(d, df, deq + j);
+        if (want_err) {
+          VF& a = acc[(pos / N) % kK];
+          a = hn::Add(a, e);
+          pos += N;
+          if (pos % kernels::CanonicalErr::kFlush == 0) flush();
+        }
+      }
+      if (j < end) {
+        const size_t count = end - j;
+        const VF x = LoadPart(in + j, count);
+        const VF d = ScaledVec<kMode, kFam, kWantCode>(r, x, s, j, count, false, want_err ? &e : nullptr, out.weights);
+        if (deq) StorePart(d, deq + j, count);
+        if (want_err) {
+          VF& a = acc[(pos / N) % kK];
+          a = hn::Add(a, e);
+        }
+        j = end;
+      }
+      if (want_err) {
+        flush();
+        out.block_err[b] += sum;
+      }
+    }
+    return;
+  }
+  // Blocks narrower than a vector or not a multiple of it: per-lane block
+  // indices, gathered parameters, and error sums element by element.
+  HWY_ALIGN int32_t bidx[HWY_MAX_BYTES / 4];
+  HWY_ALIGN float ebuf[HWY_MAX_BYTES / 4];
+  kernels::CanonicalErr canon;
+  canon.out = out.block_err;
+  for (size_t j = j0; j < j1; j += N) {
+    const size_t count = std::min(N, j1 - j);
+    size_t b = j / group, off = j % group;
+    for (size_t k = 0; k < N; ++k) {
+      bidx[k] = static_cast<int32_t>(k < count ? b : j / group);
+      if (++off == group) {
+        off = 0;
+        ++b;
+      }
+    }
+    const LaneScale s = Gather(blocks, hn::Load(di, bidx));
+    const bool full = count == N;
+    const VF x = full ? hn::LoadU(df, in + j) : LoadPart(in + j, count);
+    VF e = hn::Zero(df);
+    const VF d = ScaledVec<kMode, kFam, kWantCode>(r, x, s, j, count, full, want_err ? &e : nullptr, out.weights);
+    if (deq) {
+      if (full) {
+        hn::StoreU(d, df, deq + j);
+      } else {
+        StorePart(d, deq + j, count);
+      }
+    }
+    if (want_err) {
+      hn::Store(e, df, ebuf);
+      for (size_t k = 0; k < count; ++k) canon.add(static_cast<size_t>(bidx[k]), ebuf[k]);
+    }
+  }
+  canon.finish();
+}
+
+template <int kFam, bool kWantCode>
+void ScaledByMode(const KernelPlan& p, const kernels::ScaledSpec& spec, const float* in, size_t j0, size_t j1,
+                  size_t group, const kernels::BlockScale* blocks, uint64_t index0, const kernels::ScaledOut& out) {
+  switch (static_cast<int>(p.opt.mode)) {
+    case kRne:
+      return ScaledRowT<kRne, kFam, kWantCode>(p, spec, in, j0, j1, group, blocks, index0, out);
+    case kRna:
+      return ScaledRowT<kRna, kFam, kWantCode>(p, spec, in, j0, j1, group, blocks, index0, out);
+    case kRtz:
+      return ScaledRowT<kRtz, kFam, kWantCode>(p, spec, in, j0, j1, group, blocks, index0, out);
+    case kUp:
+      return ScaledRowT<kUp, kFam, kWantCode>(p, spec, in, j0, j1, group, blocks, index0, out);
+    case kDown:
+      return ScaledRowT<kDown, kFam, kWantCode>(p, spec, in, j0, j1, group, blocks, index0, out);
+    case kOdd:
+      return ScaledRowT<kOdd, kFam, kWantCode>(p, spec, in, j0, j1, group, blocks, index0, out);
+    default:
+      if constexpr (kFam != kCodebookSel) {
+        return ScaledRowT<kSr, kFam, kWantCode>(p, spec, in, j0, j1, group, blocks, index0, out);
+      }
+  }
+}
+
+template <bool kWantCode>
+void ScaledRowByFamily(const KernelPlan& p, const kernels::ScaledSpec& spec, const float* in, size_t j0, size_t j1,
+                       size_t group, const kernels::BlockScale* blocks, uint64_t index0,
+                       const kernels::ScaledOut& out) {
+  switch (p.family) {
+    case SimdFamily::kClosedForm:
+      if (p.man_bits != 0) return ScaledByMode<kClosedK, kWantCode>(p, spec, in, j0, j1, group, blocks, index0, out);
+      return ScaledByMode<kClosedM0, kWantCode>(p, spec, in, j0, j1, group, blocks, index0, out);
+    case SimdFamily::kBinadeTable:
+      return ScaledByMode<kTableSel, kWantCode>(p, spec, in, j0, j1, group, blocks, index0, out);
+    case SimdFamily::kCodebook:
+      return ScaledByMode<kCodebookSel, kWantCode>(p, spec, in, j0, j1, group, blocks, index0, out);
+    case SimdFamily::kScalarOnly:
+      break;
+  }
+  fail_internal("no SIMD kernel for this family");
+}
+
+void ScaledRow(const KernelPlan& p, const kernels::ScaledSpec& spec, const float* in, size_t j0, size_t j1,
+               size_t group, const kernels::BlockScale* blocks, uint64_t index0, const kernels::ScaledOut& out) {
+  // Asym codes come from the rounded value, not the element format's code.
+  if (out.layout != kernels::CodeLayout::kNone && !spec.asym) {
+    return ScaledRowByFamily<true>(p, spec, in, j0, j1, group, blocks, index0, out);
+  }
+  ScaledRowByFamily<false>(p, spec, in, j0, j1, group, blocks, index0, out);
+}
+
+// Per-block |x| maximum as float32 bits (integer max: NaN above inf above
+// every finite value) and, optionally, min and max of x.
+void RowBlockStats(const float* HWY_RESTRICT in, size_t n, size_t group, uint32_t* amax_bits, float* vmin,
+                   float* vmax) {
+  const DF df;
+  const DI di;
+  const size_t N = hn::Lanes(df);
+  const VI absmask = hn::Set(di, 0x7fffffff);
+  for (size_t start = 0, b = 0; start < n; start += group, ++b) {
+    const size_t end = std::min(n, start + group);
+    size_t j = start;
+    VI m = hn::Zero(di);
+    VF lo = hn::Set(df, std::numeric_limits<float>::infinity());
+    VF hi = hn::Neg(lo);
+    for (; j + N <= end; j += N) {
+      const VF x = hn::LoadU(df, in + j);
+      m = hn::Max(m, hn::And(hn::BitCast(di, x), absmask));
+      if (vmin) {
+        lo = hn::Min(lo, x);
+        hi = hn::Max(hi, x);
+      }
+    }
+    uint32_t mb = static_cast<uint32_t>(hn::GetLane(hn::MaxOfLanes(di, m)));
+    float l = 0.0f, h = 0.0f;
+    if (vmin) {
+      l = hn::GetLane(hn::MinOfLanes(df, lo));
+      h = hn::GetLane(hn::MaxOfLanes(df, hi));
+    }
+    for (; j < end; ++j) {
+      const float x = in[j];
+      mb = std::max(mb, std::bit_cast<uint32_t>(x) & 0x7fffffffu);
+      l = std::min(l, x);
+      h = std::max(h, x);
+    }
+    amax_bits[b] = std::max(amax_bits[b], mb);
+    if (vmin) {
+      vmin[b] = std::min(vmin[b], l);
+      vmax[b] = std::max(vmax[b], h);
+    }
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace lowbit
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace lowbit::kernels {
+
+HWY_EXPORT(ScaledRow);
+HWY_EXPORT(RowBlockStats);
+
+void scaled_row_reference(const KernelPlan& elem, const ScaledSpec& spec, const float* in, size_t j0, size_t j1,
+                          size_t group, const BlockScale* blocks, uint64_t index0, const ScaledOut& out) {
+  const Codec& codec = *elem.codec;
+  CanonicalErr canon;
+  canon.out = out.block_err;
+  for (size_t j = j0; j < j1; ++j) {
+    const BlockScale& b = blocks[j / group];
+    const float x = in[j];
+    float u = x * b.inv;
+    if (spec.asym) u = u + b.z_in;
+    const uint32_t c0 = codec.encode(u, elem.opt, index0 + j);
+    const float v = static_cast<float>(codec.decode(c0));
+    uint32_t code = c0;
+    float deq;
+    if (spec.asym) {
+      // The same operation order as the SIMD path: max with 0 first, so a
+      // NaN v gives 0 there, then min with qmax.
+      float q = v + b.z_post;
+      q = q > 0.0f ? q : 0.0f;
+      q = q < spec.qmax ? q : spec.qmax;
+      deq = (q - (b.z_in + b.z_post)) * b.scale;
+      code = static_cast<uint32_t>(static_cast<int32_t>(q));
+    } else {
+      deq = v * b.scale;
+    }
+    if (!std::isfinite(b.scale)) {
+      deq = std::numeric_limits<float>::quiet_NaN();
+      code = 0;
+    }
+    switch (out.layout) {
+      case CodeLayout::kByte:
+        static_cast<uint8_t*>(out.codes)[j] = static_cast<uint8_t>(code);
+        break;
+      case CodeLayout::kHalf:
+        static_cast<uint16_t*>(out.codes)[j] = static_cast<uint16_t>(code);
+        break;
+      case CodeLayout::kWord:
+        static_cast<uint32_t*>(out.codes)[j] = code;
+        break;
+      case CodeLayout::kNibbles: {
+        uint8_t* p = static_cast<uint8_t*>(out.codes) + j / 2;
+        *p = j % 2 == 0 ? static_cast<uint8_t>((*p & 0xF0u) | (code & 0xFu))
+                        : static_cast<uint8_t>((*p & 0x0Fu) | ((code & 0xFu) << 4));
+        break;
+      }
+      case CodeLayout::kNone:
+        break;
+    }
+    if (out.deq) out.deq[j] = deq;
+    if (out.block_err) {
+      const float d = deq - x;
+      float e = d * d;
+      if (out.weights) e *= out.weights[j];
+      canon.add(j / group, e);
+    }
+  }
+  canon.finish();
+}
+
+void scaled_row(const KernelPlan& elem, const ScaledSpec& spec, const float* in, size_t j0, size_t j1, size_t group,
+                const BlockScale* blocks, uint64_t index0, const ScaledOut& out) {
+  if (j1 <= j0) return;
+  if (elem.family == SimdFamily::kScalarOnly) {
+    return scaled_row_reference(elem, spec, in, j0, j1, group, blocks, index0, out);
+  }
+  HWY_DYNAMIC_DISPATCH(ScaledRow)(elem, spec, in, j0, j1, group, blocks, index0, out);
+}
+
+void row_block_stats(const float* in, size_t n, size_t group, uint32_t* amax_bits, float* vmin, float* vmax) {
+  HWY_DYNAMIC_DISPATCH(RowBlockStats)(in, n, group, amax_bits, vmin, vmax);
+}
+
+}  // namespace lowbit::kernels
+#endif  // HWY_ONCE

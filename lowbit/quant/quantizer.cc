@@ -1,0 +1,689 @@
+#include "lowbit/quant/quantizer.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <optional>
+
+#include "lowbit/core/checked_math.h"
+#include "lowbit/core/error.h"
+#include "lowbit/core/thread_pool.h"
+#include "lowbit/format/packing.h"
+#include "lowbit/format/registry.h"
+#include "lowbit/kernels/array_ops.h"
+#include "lowbit/kernels/scaled_kernels.h"
+#include "lowbit/quant/block_grid.h"
+#include "lowbit/quant/ggml_blocks.h"
+#include "lowbit/quant/outliers.h"
+#include "lowbit/quant/scale_coder.h"
+
+namespace lowbit {
+
+namespace {
+
+using kernels::BlockScale;
+
+constexpr uint32_t kInfBits = 0x7f800000u;
+// The mse search: clip factors 1, 0.95, ..., 0.10, then golden-section steps
+// on [best - 0.05, best + 0.05] (docs/schemes.md gives the resolution).
+constexpr float kMseGridStep = 0.05f;
+constexpr int kMseGridSteps = 18;
+constexpr int kMseRefineSteps = 8;
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+int thread_count(int t) { return t > 0 ? t : default_thread_count(); }
+
+// Everything derived from a scheme and a shape, shared by the phases.
+struct Plan {
+  Plan(const Scheme& s, const std::vector<uint64_t>& shape, const QuantizeOptions& o)
+      : s(s),
+        grid(BlockGrid::make(shape, s.gran)),
+        elem(make_kernel_plan(s.zero == ZeroPoint::kNone ? s.element : make_int_format(s.element.bits + 1, true, false),
+                              s.round)),
+        sc(s.scale_format),
+        threads(thread_count(o.threads)) {
+    spec.asym = s.zero != ZeroPoint::kNone;
+    spec.qmax = static_cast<float>(s.element_max());
+    emax_val = static_cast<float>(s.element_max());
+    emax_exp = s.element_emax();
+    if (s.two_level()) tsc.emplace(*s.tensor_scale_format);
+    if (s.rule == ScaleRule::kWmse) {
+      if (!o.importance) fail_usage("scale=wmse needs importance weights (one per element or per column)");
+      const uint64_t want = o.importance_per_column ? grid.cols : grid.numel();
+      if (o.importance_count != want) {
+        fail_input("importance weights: expected " + std::to_string(want) + " values (" +
+                   (o.importance_per_column ? "one per column" : "one per element") + "), got " +
+                   std::to_string(o.importance_count));
+      }
+      weights = o.importance;
+      w_per_col = o.importance_per_column;
+    }
+  }
+  const Scheme& s;
+  BlockGrid grid;
+  KernelPlan elem;
+  kernels::ScaledSpec spec;
+  ScaleCoder sc;
+  std::optional<ScaleCoder> tsc;
+  float emax_val = 1;
+  int emax_exp = 0;
+  float s_t = 1;  // tensor scale value (two-level)
+  uint32_t s_t_code = 0;
+  int threads = 1;
+  const float* weights = nullptr;
+  bool w_per_col = false;
+
+  const float* row_weights(uint64_t r) const {
+    if (!weights) return nullptr;
+    return w_per_col ? weights : weights + r * grid.cols;
+  }
+};
+
+// Per-block state.
+struct Blocks {
+  std::vector<uint32_t> amax_bits;
+  std::vector<float> vmin, vmax;
+  std::vector<BlockScale> params;
+  std::vector<uint32_t> scale_codes, zero_codes;
+  void init(uint64_t n, bool minmax) {
+    amax_bits.assign(n, 0);
+    if (minmax) {
+      vmin.assign(n, std::numeric_limits<float>::infinity());
+      vmax.assign(n, -std::numeric_limits<float>::infinity());
+    }
+    params.assign(n, BlockScale{});
+    scale_codes.assign(n, 0);
+    zero_codes.assign(n, 0);
+  }
+};
+
+// The blocks a unit of a local grid owns, in block order.
+std::vector<uint64_t> unit_blocks(const BlockGrid& g, const BlockGrid::Unit& u) {
+  std::vector<uint64_t> out;
+  const uint64_t br0 = g.block_row(u.r0), br1 = g.block_row(u.r1 - 1);
+  const uint64_t bc0 = u.c0 / g.group, bc1 = (u.c1 - 1) / g.group;
+  for (uint64_t br = br0; br <= br1; ++br) {
+    for (uint64_t bc = bc0; bc <= bc1; ++bc) out.push_back(br * g.blocks_per_row + bc);
+  }
+  return out;
+}
+
+void unit_stats(const Plan& P, const float* x, const BlockGrid::Unit& u, Blocks& B) {
+  const BlockGrid& g = P.grid;
+  const bool mm = P.spec.asym;
+  for (uint64_t r = u.r0; r < u.r1; ++r) {
+    const uint64_t b0 = g.block_row(r) * g.blocks_per_row + u.c0 / g.group;
+    kernels::row_block_stats(x + r * g.cols + u.c0, u.c1 - u.c0, g.group, B.amax_bits.data() + b0,
+                             mm ? B.vmin.data() + b0 : nullptr, mm ? B.vmax.data() + b0 : nullptr);
+  }
+}
+
+// Calls fn(j0, j1) over [c0, c1) split where the global element index
+// crosses a multiple of 2^32 (stochastic rounding keys on the high half).
+template <class Fn>
+void split_index(uint64_t row_index, uint64_t c0, uint64_t c1, Fn&& fn) {
+  while (c0 < c1) {
+    const uint64_t g = row_index + c0;
+    const uint64_t room = ((g >> 32) + 1) * (uint64_t{1} << 32) - g;
+    const uint64_t end = std::min(c1, c0 + room);
+    fn(c0, end);
+    c0 = end;
+  }
+}
+
+void unit_errors(const Plan& P, const float* x, const BlockGrid::Unit& u, const BlockScale* params, double* err) {
+  const BlockGrid& g = P.grid;
+  for (uint64_t r = u.r0; r < u.r1; ++r) {
+    const uint64_t b0 = g.block_row(r) * g.blocks_per_row;
+    kernels::ScaledOut out;
+    out.weights = P.row_weights(r);
+    out.block_err = err + b0;
+    split_index(r * g.cols, u.c0, u.c1, [&](uint64_t j0, uint64_t j1) {
+      kernels::scaled_row(P.elem, P.spec, x + r * g.cols, j0, j1, g.group, params + b0, r * g.cols, out);
+    });
+  }
+}
+
+// Scale of block b from its statistics and a clip factor alpha (1: the
+// rule's own scale). Fills params, scale code and zero code.
+struct RawScale {
+  float raw = 0;       // the scale before rounding to the scale format
+  float lo = 0, hi = 0;  // asym range
+  bool bad = false;    // the block holds inf or NaN
+};
+
+RawScale raw_scale(const Plan& P, const Blocks& B, uint64_t b, float alpha) {
+  const Scheme& s = P.s;
+  RawScale r;
+  const uint32_t ab = B.amax_bits[b];
+  if (ab >= kInfBits) {
+    r.bad = true;
+    return r;
+  }
+  const float amax = std::bit_cast<float>(ab);
+  if (P.spec.asym) {
+    float lo = B.vmin[b] * alpha, hi = B.vmax[b] * alpha;
+    if (s.zero == ZeroPoint::kInteger) {
+      lo = std::min(lo, 0.0f);  // zero is then exactly representable
+      hi = std::max(hi, 0.0f);
+    }
+    r.lo = lo;
+    r.hi = hi;
+    r.raw = (hi - lo) / P.emax_val;
+    return r;
+  }
+  if (s.power_of_two_rule() || P.sc.is_power_of_two_format()) {
+    // Exponents: floor: floor(log2 amax) - emax_elem; ceil: the smallest e
+    // with emax_val * 2^e >= amax. Both clamp to E8M0's [-127, 127]; an
+    // all-zero block takes the smallest scale.
+    int e;
+    if (amax == 0.0f) {
+      e = -127;
+    } else if (s.rule == ScaleRule::kFloor) {
+      e = std::ilogb(amax) - P.emax_exp;
+    } else {
+      const double target = static_cast<double>(amax) / P.s_t;
+      e = std::ilogb(target / P.emax_val);
+      while (std::ldexp(static_cast<double>(P.emax_val), e) < target) ++e;
+      while (e > -200 && std::ldexp(static_cast<double>(P.emax_val), e - 1) >= target) --e;
+    }
+    e = std::clamp(e, -127, 127);
+    r.raw = std::ldexp(1.0f, e) * alpha;  // alpha is a power of two here
+    return r;
+  }
+  float clip = amax * alpha;
+  float raw = clip / P.emax_val;
+  if (s.two_level()) raw = P.s_t == 0.0f ? 0.0f : raw / P.s_t;
+  r.raw = raw;
+  return r;
+}
+
+// Rounds the raw scales of `blocks` (alpha per block, or 1) and fills their
+// parameters and codes.
+void set_params(const Plan& P, Blocks& B, const std::vector<uint64_t>& blocks, const float* alpha,
+                BlockScale* params, uint32_t* scale_codes, uint32_t* zero_codes) {
+  const size_t n = blocks.size();
+  thread_local std::vector<RawScale> raws;
+  thread_local std::vector<float> raw, val, zraw, zval;
+  thread_local std::vector<uint32_t> codes, zcodes;
+  raws.resize(n);
+  raw.resize(n);
+  val.resize(n);
+  codes.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    raws[i] = raw_scale(P, B, blocks[i], alpha ? alpha[i] : 1.0f);
+    raw[i] = raws[i].bad ? 0.0f : raws[i].raw;
+  }
+  P.sc.round(raw.data(), n, val.data(), codes.data());
+  const bool float_zero = P.s.zero == ZeroPoint::kFloat;
+  if (float_zero) {
+    zraw.resize(n);
+    zval.resize(n);
+    zcodes.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      const float s = val[i];
+      const float inv = s == 0.0f ? 0.0f : 1.0f / s;
+      zraw[i] = raws[i].bad ? 0.0f : -raws[i].lo * inv;
+    }
+    P.sc.round(zraw.data(), n, zval.data(), zcodes.data());
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t b = blocks[i];
+    BlockScale& p = params[b];
+    if (raws[i].bad) {
+      p = BlockScale{kNaN, kNaN, 0, 0};
+      scale_codes[b] = P.sc.nan_code();
+      zero_codes[b] = 0;
+      continue;
+    }
+    const float eff = P.s.two_level() ? val[i] * P.s_t : val[i];
+    p.scale = eff;
+    p.inv = eff == 0.0f ? 0.0f : 1.0f / eff;
+    p.z_in = 0;
+    p.z_post = 0;
+    scale_codes[b] = codes[i];
+    zero_codes[b] = 0;
+    if (P.s.zero == ZeroPoint::kInteger) {
+      // z = round(-lo / s), clamped to the codes: zero maps to code z.
+      const float z = std::clamp(std::nearbyint(-raws[i].lo * p.inv), 0.0f, P.spec.qmax);
+      p.z_post = z;
+      zero_codes[b] = static_cast<uint32_t>(z);
+    } else if (float_zero) {
+      p.z_in = zval[i];
+      zero_codes[b] = zcodes[i];
+    }
+  }
+}
+
+// The mse/wmse search over clip factors for the blocks of one block set;
+// `eval` fills err (zeroed for those blocks) for the given params.
+template <class Eval>
+void search_scales(const Plan& P, Blocks& B, const std::vector<uint64_t>& blocks, Eval&& eval) {
+  const size_t n = blocks.size();
+  const uint64_t nb = P.grid.num_blocks;
+  // Indexed by global block number; only this set's entries are touched.
+  thread_local std::vector<BlockScale> trial;
+  thread_local std::vector<uint32_t> tcodes, zcodes;
+  thread_local std::vector<double> err;
+  trial.resize(nb);
+  tcodes.resize(nb);
+  zcodes.resize(nb);
+  err.resize(nb);
+  std::vector<float> best_alpha(n, 1.0f), alpha(n);
+  std::vector<double> best_err(n, std::numeric_limits<double>::infinity());
+  const auto try_alpha = [&](const std::vector<float>& a) {
+    set_params(P, B, blocks, a.data(), trial.data(), tcodes.data(), zcodes.data());
+    for (uint64_t b : blocks) err[b] = 0.0;
+    eval(trial.data(), err.data());
+    std::vector<double> out(n);
+    for (size_t i = 0; i < n; ++i) {
+      const double e = err[blocks[i]];
+      out[i] = e;
+      if (e < best_err[i]) {
+        best_err[i] = e;
+        best_alpha[i] = a[i];
+      }
+    }
+    return out;
+  };
+  if (P.sc.is_power_of_two_format()) {
+    // Power-of-two scales: the ceil rule's exponent and the three below it.
+    for (int k = 0; k <= 3; ++k) {
+      std::fill(alpha.begin(), alpha.end(), std::ldexp(1.0f, -k));
+      try_alpha(alpha);
+    }
+  } else {
+    // A coarse grid of clip factors, then golden-section refinement around
+    // the best, per block.
+    for (int k = 0; k <= kMseGridSteps; ++k) {
+      std::fill(alpha.begin(), alpha.end(), 1.0f - static_cast<float>(k) * kMseGridStep);
+      try_alpha(alpha);
+    }
+    const float phi = 0.6180339887f;
+    std::vector<float> lo(n), hi(n), x1(n), x2(n);
+    for (size_t i = 0; i < n; ++i) {
+      lo[i] = std::max(best_alpha[i] - kMseGridStep, 0.01f);
+      hi[i] = std::min(best_alpha[i] + kMseGridStep, 1.0f);
+      x1[i] = hi[i] - phi * (hi[i] - lo[i]);
+      x2[i] = lo[i] + phi * (hi[i] - lo[i]);
+    }
+    std::vector<double> f1 = try_alpha(x1), f2 = try_alpha(x2);
+    for (int it = 0; it < kMseRefineSteps; ++it) {
+      std::vector<float> next(n);
+      std::vector<bool> left(n);
+      for (size_t i = 0; i < n; ++i) {
+        left[i] = f1[i] <= f2[i];
+        if (left[i]) {
+          hi[i] = x2[i];
+          x2[i] = x1[i];
+          f2[i] = f1[i];
+          x1[i] = hi[i] - phi * (hi[i] - lo[i]);
+          next[i] = x1[i];
+        } else {
+          lo[i] = x1[i];
+          x1[i] = x2[i];
+          f1[i] = f2[i];
+          x2[i] = lo[i] + phi * (hi[i] - lo[i]);
+          next[i] = x2[i];
+        }
+      }
+      const std::vector<double> f = try_alpha(next);
+      for (size_t i = 0; i < n; ++i) (left[i] ? f1[i] : f2[i]) = f[i];
+    }
+  }
+  set_params(P, B, blocks, best_alpha.data(), B.params.data(), B.scale_codes.data(), B.zero_codes.data());
+}
+
+// Percentile clipping: replace the block statistics by the percentile of
+// |x| (symmetric) or of x at p and 100 - p (asym), over the block's
+// elements gathered from the tensor.
+void gather_block(const Plan& P, const float* x, uint64_t b, std::vector<float>& out) {
+  const BlockGrid& g = P.grid;
+  const uint64_t br = b / g.blocks_per_row, bc = b % g.blocks_per_row;
+  const uint64_t c0 = bc * g.group, c1 = std::min(g.cols, c0 + g.group);
+  out.clear();
+  const auto take = [&](uint64_t r) { out.insert(out.end(), x + r * g.cols + c0, x + r * g.cols + c1); };
+  if (g.row_mod == 1) {
+    for (uint64_t r = 0; r < g.rows; ++r) take(r);
+  } else if (g.row_mod * g.row_div >= g.rows) {
+    for (uint64_t r = br * g.row_div; r < std::min(g.rows, (br + 1) * g.row_div); ++r) take(r);
+  } else {
+    // Channel on a middle axis: the block's rows recur every row_mod * row_div.
+    const uint64_t period = g.row_mod * g.row_div;
+    for (uint64_t o = 0; o * period < g.rows; ++o) {
+      for (uint64_t k = 0; k < g.row_div; ++k) take(o * period + br * g.row_div + k);
+    }
+  }
+}
+
+float percentile_of(std::vector<float>& v, double p) {
+  if (v.empty()) return 0;
+  const double pos = p / 100.0 * static_cast<double>(v.size());
+  size_t k = static_cast<size_t>(std::ceil(pos));
+  k = std::clamp<size_t>(k, 1, v.size()) - 1;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k];
+}
+
+void apply_percentile(const Plan& P, const float* x, Blocks& B, const std::vector<uint64_t>& blocks) {
+  std::vector<float> buf;
+  for (uint64_t b : blocks) {
+    if (B.amax_bits[b] >= kInfBits) continue;
+    gather_block(P, x, b, buf);
+    if (P.spec.asym) {
+      std::vector<float> copy = buf;
+      B.vmax[b] = percentile_of(buf, P.s.percentile);
+      B.vmin[b] = percentile_of(copy, 100.0 - P.s.percentile);
+      B.vmin[b] = std::min(B.vmin[b], B.vmax[b]);
+    } else {
+      for (float& v : buf) v = std::fabs(v);
+      B.amax_bits[b] = std::bit_cast<uint32_t>(percentile_of(buf, P.s.percentile));
+    }
+  }
+}
+
+// Output of the emit phase.
+struct Sink {
+  kernels::CodeLayout layout = kernels::CodeLayout::kNone;
+  uint8_t* codes = nullptr;  // tensor start; element size by layout
+  float* deq = nullptr;
+};
+
+void* row_codes(const Sink& k, uint64_t elem_index) {
+  switch (k.layout) {
+    case kernels::CodeLayout::kByte: return k.codes + elem_index;
+    case kernels::CodeLayout::kHalf: return k.codes + 2 * elem_index;
+    case kernels::CodeLayout::kWord: return k.codes + 4 * elem_index;
+    case kernels::CodeLayout::kNibbles: return k.codes + elem_index / 2;
+    case kernels::CodeLayout::kNone: return nullptr;
+  }
+  return nullptr;
+}
+
+void unit_emit(const Plan& P, const float* x, const BlockGrid::Unit& u, const Blocks& B, const Sink& sink) {
+  const BlockGrid& g = P.grid;
+  for (uint64_t r = u.r0; r < u.r1; ++r) {
+    const uint64_t b0 = g.block_row(r) * g.blocks_per_row;
+    kernels::ScaledOut out;
+    out.layout = sink.layout;
+    out.codes = row_codes(sink, r * g.cols);
+    out.deq = sink.deq ? sink.deq + r * g.cols : nullptr;
+    split_index(r * g.cols, u.c0, u.c1, [&](uint64_t j0, uint64_t j1) {
+      kernels::scaled_row(P.elem, P.spec, x + r * g.cols, j0, j1, g.group, B.params.data() + b0, r * g.cols, out);
+    });
+  }
+}
+
+// The tensor scale of a two-level scheme: amax over the finite blocks,
+// mapped onto element max x block-scale max.
+void set_tensor_scale(Plan& P, const Blocks& B) {
+  uint32_t m = 0;
+  for (uint32_t a : B.amax_bits) {
+    if (a < kInfBits) m = std::max(m, a);
+  }
+  const float amax = std::bit_cast<float>(m);
+  const float denom = P.emax_val * static_cast<float>(P.sc.format().max_finite());
+  const float raw = amax / denom;
+  float val = 0;
+  uint32_t code = 0;
+  P.tsc->round(&raw, 1, &val, &code);
+  P.s_t = val;
+  P.s_t_code = code;
+}
+
+// Runs the whole pipeline. codes/deq outputs per the sink.
+void run(Plan& P, const float* x, Blocks& B, const Sink& sink) {
+  const BlockGrid& g = P.grid;
+  B.init(g.num_blocks, P.spec.asym);
+  const uint64_t units = g.num_units();
+  auto& pool = ThreadPool::global();
+  const bool search = P.s.rule == ScaleRule::kMse || P.s.rule == ScaleRule::kWmse;
+  if (g.local) {
+    if (P.s.two_level()) {
+      pool.parallel_for(units, P.threads, [&](size_t u) { unit_stats(P, x, g.unit(u), B); });
+      set_tensor_scale(P, B);
+    }
+    pool.parallel_for(units, P.threads, [&](size_t ui) {
+      const BlockGrid::Unit u = g.unit(ui);
+      if (!P.s.two_level()) unit_stats(P, x, u, B);
+      const std::vector<uint64_t> blocks = unit_blocks(g, u);
+      if (P.s.rule == ScaleRule::kPercentile) apply_percentile(P, x, B, blocks);
+      if (search) {
+        search_scales(P, B, blocks, [&](const BlockScale* params, double* err) { unit_errors(P, x, u, params, err); });
+      } else {
+        set_params(P, B, blocks, nullptr, B.params.data(), B.scale_codes.data(), B.zero_codes.data());
+      }
+      unit_emit(P, x, u, B, sink);
+    });
+    return;
+  }
+  // Blocks span units: statistics over stripes of units merged (max and
+  // min are exact in any order), scales for all blocks, then the emit.
+  const uint64_t stripes = std::min<uint64_t>(units, 64);
+  const auto stripe_units = [&](uint64_t s) {
+    return std::pair<uint64_t, uint64_t>{units * s / stripes, units * (s + 1) / stripes};
+  };
+  {
+    std::vector<Blocks> part(stripes);
+    pool.parallel_for(stripes, P.threads, [&](size_t s) {
+      part[s].init(g.num_blocks, P.spec.asym);
+      const auto [a, b] = stripe_units(s);
+      for (uint64_t u = a; u < b; ++u) unit_stats(P, x, g.unit(u), part[s]);
+    });
+    for (const Blocks& p : part) {
+      for (uint64_t b = 0; b < g.num_blocks; ++b) {
+        B.amax_bits[b] = std::max(B.amax_bits[b], p.amax_bits[b]);
+        if (P.spec.asym) {
+          B.vmin[b] = std::min(B.vmin[b], p.vmin[b]);
+          B.vmax[b] = std::max(B.vmax[b], p.vmax[b]);
+        }
+      }
+    }
+  }
+  if (P.s.two_level()) set_tensor_scale(P, B);
+  std::vector<uint64_t> all(g.num_blocks);
+  for (uint64_t b = 0; b < g.num_blocks; ++b) all[b] = b;
+  if (P.s.rule == ScaleRule::kPercentile) apply_percentile(P, x, B, all);
+  if (search) {
+    std::vector<std::vector<double>> part(stripes);
+    search_scales(P, B, all, [&](const BlockScale* params, double* err) {
+      pool.parallel_for(stripes, P.threads, [&](size_t s) {
+        part[s].assign(g.num_blocks, 0.0);
+        const auto [a, b] = stripe_units(s);
+        for (uint64_t u = a; u < b; ++u) unit_errors(P, x, g.unit(u), params, part[s].data());
+      });
+      for (const auto& p : part) {
+        for (uint64_t b = 0; b < g.num_blocks; ++b) err[b] += p[b];
+      }
+    });
+  } else {
+    set_params(P, B, all, nullptr, B.params.data(), B.scale_codes.data(), B.zero_codes.data());
+  }
+  pool.parallel_for(units, P.threads, [&](size_t u) { unit_emit(P, x, g.unit(u), B, sink); });
+}
+
+void check_shape(const std::vector<uint64_t>& shape) {
+  uint64_t n = 1;
+  for (uint64_t d : shape) n = mul_or_fail(n, d, "tensor size");
+  (void)n;
+}
+
+// Store the per-block codes of a format (scales, zeros) in their packed
+// layout.
+std::vector<uint8_t> store_codes(const Format& f, const std::vector<uint32_t>& codes) {
+  const uint64_t n = codes.size();
+  std::vector<uint8_t> out(component_bytes(f, n));
+  if (has_packed_layout(f)) {
+    std::vector<uint8_t> tmp(n);
+    for (uint64_t i = 0; i < n; ++i) tmp[i] = static_cast<uint8_t>(codes[i]);
+    pack_codes(f, tmp.data(), n, out.data());
+    return out;
+  }
+  const int cb = f.code_bytes();
+  for (uint64_t i = 0; i < n; ++i) {
+    for (int k = 0; k < cb; ++k) out[i * cb + k] = static_cast<uint8_t>(codes[i] >> (8 * k));
+  }
+  return out;
+}
+
+std::vector<uint32_t> load_codes(const Format& f, const std::vector<uint8_t>& bytes, uint64_t n) {
+  std::vector<uint32_t> out(n);
+  if (bytes.size() != component_bytes(f, n)) fail_input("component size does not match its block count");
+  if (has_packed_layout(f)) {
+    std::vector<uint8_t> tmp(n);
+    unpack_codes(f, bytes.data(), n, tmp.data());
+    for (uint64_t i = 0; i < n; ++i) out[i] = tmp[i];
+    return out;
+  }
+  const int cb = f.code_bytes();
+  for (uint64_t i = 0; i < n; ++i) {
+    uint32_t c = 0;
+    for (int k = 0; k < cb; ++k) c |= static_cast<uint32_t>(bytes[i * cb + k]) << (8 * k);
+    out[i] = c;
+  }
+  return out;
+}
+
+kernels::CodeLayout direct_layout(const Format& cf, uint64_t cols) {
+  if (cf.ternary) return kernels::CodeLayout::kNone;
+  if (cf.bits == 4) return cols % 2 == 0 ? kernels::CodeLayout::kNibbles : kernels::CodeLayout::kNone;
+  if (cf.bits == 8) return kernels::CodeLayout::kByte;
+  if (cf.bits > 8 && cf.bits <= 16) return kernels::CodeLayout::kHalf;
+  if (cf.bits > 16) return kernels::CodeLayout::kWord;
+  return kernels::CodeLayout::kNone;
+}
+
+// Quantizes with outliers removed (the caller restores them).
+QuantizedTensor quantize_dense(const float* x, const std::vector<uint64_t>& shape, const Scheme& s,
+                               const QuantizeOptions& opt, float* deq) {
+  QuantizedTensor q;
+  q.scheme = s;
+  q.shape = shape;
+  Plan P(s, shape, opt);
+  const Format cf = s.code_format();
+  const uint64_t n = P.grid.numel();
+  q.codes.assign(component_bytes(cf, n), 0);
+  Sink sink;
+  sink.deq = deq;
+  std::vector<uint8_t> tile;
+  sink.layout = direct_layout(cf, P.grid.cols);
+  if (sink.layout == kernels::CodeLayout::kNone) {
+    tile.assign(n, 0);
+    sink.layout = kernels::CodeLayout::kByte;
+    sink.codes = tile.data();
+  } else {
+    sink.codes = q.codes.data();
+  }
+  Blocks B;
+  if (n > 0) run(P, x, B, sink);
+  if (!tile.empty()) pack_codes(cf, tile.data(), n, q.codes.data());
+  q.scales = store_codes(s.scale_format, B.scale_codes);
+  if (s.two_level()) q.tensor_scale = P.s_t_code;
+  if (s.zero == ZeroPoint::kInteger) q.zeros = store_codes(cf, B.zero_codes);
+  if (s.zero == ZeroPoint::kFloat) q.zeros = store_codes(s.scale_format, B.zero_codes);
+  return q;
+}
+
+}  // namespace
+
+QuantizedTensor quantize(const float* x, const std::vector<uint64_t>& shape, const Scheme& s,
+                         const QuantizeOptions& opt) {
+  check_shape(shape);
+  if (s.layout != BlockLayout::kGeneric) return ggml_quantize(x, shape, s, thread_count(opt.threads));
+  if (s.outliers.kind == OutlierPolicy::Kind::kNone) return quantize_dense(x, shape, s, opt, nullptr);
+  const BlockGrid grid = BlockGrid::make(shape, s.gran);
+  std::vector<float> work(x, x + grid.numel());
+  OutlierList list = extract_outliers(work.data(), grid.rows, grid.cols, s.outliers);
+  QuantizedTensor q = quantize_dense(work.data(), shape, s, opt, nullptr);
+  q.outliers = std::move(list);
+  return q;
+}
+
+void fakequant_tensor(const float* x, float* out, const std::vector<uint64_t>& shape, const Scheme& s,
+                      const QuantizeOptions& opt) {
+  check_shape(shape);
+  if (s.layout != BlockLayout::kGeneric || s.outliers.kind != OutlierPolicy::Kind::kNone) {
+    const QuantizedTensor q = quantize(x, shape, s, opt);
+    dequantize(q, out, opt.threads);
+    return;
+  }
+  Plan P(s, shape, opt);
+  Sink sink;
+  sink.deq = out;
+  Blocks B;
+  if (P.grid.numel() > 0) run(P, x, B, sink);
+}
+
+void dequantize(const QuantizedTensor& q, float* out, int threads) {
+  const Scheme& s = q.scheme;
+  if (s.layout != BlockLayout::kGeneric) return ggml_dequantize(q, out, thread_count(threads));
+  const BlockGrid g = BlockGrid::make(q.shape, s.gran);
+  const uint64_t n = g.numel();
+  const Format cf = s.code_format();
+  if (q.codes.size() != component_bytes(cf, n)) {
+    fail_input("quantized tensor: codes hold " + std::to_string(q.codes.size()) + " bytes, expected " +
+               std::to_string(component_bytes(cf, n)));
+  }
+  ScaleCoder sc(s.scale_format);
+  const std::vector<uint32_t> scodes = load_codes(s.scale_format, q.scales, g.num_blocks);
+  std::vector<uint32_t> zcodes;
+  if (s.zero == ZeroPoint::kInteger) zcodes = load_codes(cf, q.zeros, g.num_blocks);
+  if (s.zero == ZeroPoint::kFloat) zcodes = load_codes(s.scale_format, q.zeros, g.num_blocks);
+  float s_t = 1;
+  if (s.two_level()) s_t = ScaleCoder(*s.tensor_scale_format).decode(q.tensor_scale);
+  // The same per-block parameters as the quantizer used.
+  std::vector<BlockScale> params(g.num_blocks);
+  for (uint64_t b = 0; b < g.num_blocks; ++b) {
+    const float v = sc.decode(scodes[b]);
+    const float eff = s.two_level() ? v * s_t : v;
+    BlockScale& p = params[b];
+    p.scale = std::isfinite(eff) ? eff : kNaN;
+    if (s.zero == ZeroPoint::kInteger) p.z_post = static_cast<float>(zcodes[b]);
+    if (s.zero == ZeroPoint::kFloat) p.z_in = sc.decode(zcodes[b]);
+  }
+  // Element values by code: the element format's values, or q itself.
+  const KernelPlan vplan = make_kernel_plan(cf, RoundOptions{});
+  std::vector<float> lut;
+  if (cf.bits <= 16) {
+    lut.resize(size_t{1} << cf.bits);
+    for (size_t c = 0; c < lut.size(); ++c) lut[c] = static_cast<float>(vplan.codec->decode(static_cast<uint32_t>(c)));
+  }
+  std::vector<uint8_t> unpacked;
+  const bool packed = has_packed_layout(cf);
+  if (packed) {
+    unpacked.resize(n);
+    unpack_codes(cf, q.codes.data(), n, unpacked.data());
+  }
+  const int cb = cf.code_bytes();
+  const bool asym = s.zero != ZeroPoint::kNone;
+  ThreadPool::global().parallel_for(g.num_units(), thread_count(threads), [&](size_t ui) {
+    const BlockGrid::Unit u = g.unit(ui);
+    for (uint64_t r = u.r0; r < u.r1; ++r) {
+      const BlockScale* bp = params.data() + g.block_row(r) * g.blocks_per_row;
+      const uint64_t base = r * g.cols;
+      float* o = out + base;
+      for (uint64_t j = u.c0; j < u.c1; ++j) {
+        uint32_t c;
+        if (packed) {
+          c = unpacked[base + j];
+        } else if (cb == 1) {
+          c = q.codes[base + j];
+        } else if (cb == 2) {
+          c = static_cast<uint32_t>(q.codes[2 * (base + j)]) | static_cast<uint32_t>(q.codes[2 * (base + j) + 1]) << 8;
+        } else {
+          std::memcpy(&c, &q.codes[4 * (base + j)], 4);
+        }
+        const float v = lut.empty() ? static_cast<float>(vplan.codec->decode(c)) : lut[c & (lut.size() - 1)];
+        const BlockScale& p = bp[j / g.group];
+        float d = asym ? (v - (p.z_in + p.z_post)) * p.scale : v * p.scale;
+        if (std::isnan(p.scale)) d = kNaN;
+        o[j] = d;
+      }
+    }
+  });
+  if (q.outliers.count > 0) restore_outliers(q.outliers, out, n);
+}
+
+}  // namespace lowbit

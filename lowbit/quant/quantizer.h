@@ -1,0 +1,46 @@
+// Tensor quantization: a float32 tensor and a Scheme in, a QuantizedTensor
+// (or the dequantized tensor directly) out.
+//
+// The arithmetic, for each block with scale s (docs/schemes.md):
+//   symmetric   code = round(x * (1/s)),            x_hat = value(code) * s
+//   asym int    q = clamp(round(x * (1/s)) + z, 0, 2^b - 1),  x_hat = (q - z) s
+//   asym float  q = clamp(round(x * (1/s) + z), 0, 2^b - 1),  x_hat = (q - z) s
+// in float32, with 1/s computed once per block (0 when s is 0) and the
+// element rounding of the scalar model. A block holding inf or NaN gets a
+// NaN scale and dequantizes to NaN. The scale of a block comes from its
+// rule; the search rules (mse, wmse) are documented in docs/schemes.md.
+//
+// Results never depend on the thread count or the SIMD target: work units
+// are fixed (block_grid.h), error sums have one canonical order
+// (scaled_kernels.h), and every kernel equals the scalar model.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "lowbit/quant/quantized_tensor.h"
+#include "lowbit/quant/scheme.h"
+
+namespace lowbit {
+
+struct QuantizeOptions {
+  int threads = 0;  // 0: default_thread_count()
+  // Importance weights for scale=wmse: one per element (same shape as the
+  // tensor) or, with importance_per_column, one per column (last axis).
+  const float* importance = nullptr;
+  uint64_t importance_count = 0;  // number of floats behind `importance`
+  bool importance_per_column = false;
+};
+
+QuantizedTensor quantize(const float* x, const std::vector<uint64_t>& shape, const Scheme& scheme,
+                         const QuantizeOptions& opt = {});
+
+// x_hat of a quantized tensor; out holds q.numel() floats.
+void dequantize(const QuantizedTensor& q, float* out, int threads = 0);
+
+// dequantize(quantize(x)) without storing codes: the fast path for
+// studies. Bit-identical to the two-step form.
+void fakequant_tensor(const float* x, float* out, const std::vector<uint64_t>& shape, const Scheme& scheme,
+                      const QuantizeOptions& opt = {});
+
+}  // namespace lowbit

@@ -1,0 +1,336 @@
+#include "lowbit/quant/quantizer.h"
+
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "lowbit/core/error.h"
+#include "lowbit/format/codec.h"
+#include "lowbit/format/registry.h"
+#include "lowbit/kernels/array_ops.h"
+#include "lowbit/quant/error_stats.h"
+#include "lowbit/quant/scheme.h"
+
+namespace lowbit {
+namespace {
+
+std::vector<float> normal(size_t n, uint32_t seed, float sigma = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, sigma);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+std::vector<float> deq(const QuantizedTensor& q) {
+  std::vector<float> out(q.numel());
+  dequantize(q, out.data());
+  return out;
+}
+
+double qsnr(const std::vector<float>& x, const std::vector<float>& y) {
+  return error_stats(x.data(), y.data(), x.size()).qsnr_db();
+}
+
+uint32_t scale_code(const QuantizedTensor& q, uint64_t b) {
+  const int cb = q.scheme.scale_format.code_bytes();
+  uint32_t c = 0;
+  for (int k = 0; k < cb; ++k) c |= static_cast<uint32_t>(q.scales[b * cb + k]) << (8 * k);
+  return c;
+}
+
+// ---- MX scale rules on hand-computed blocks ----
+
+TEST(MxScale, FloorRuleClipsTheBlockMaximum) {
+  // amax 957: floor(log2 957) = 9, emax(E4M3) = 8, so the scale is 2^1 and
+  // 957 / 2 = 478.5 saturates to 448: 957 comes back as 896.
+  std::vector<float> x(32, 0.0f);
+  x[0] = 957.0f;
+  x[1] = 3.0f;     // 1.5 in element units: exact
+  x[2] = -104.0f;  // -52: exact in E4M3
+  x[3] = 1.0f;     // 0.5
+  const QuantizedTensor q = quantize(x.data(), {32}, parse_scheme("mxfp8_e4m3"));
+  EXPECT_EQ(scale_code(q, 0), 127u + 1u);
+  const auto y = deq(q);
+  EXPECT_EQ(y[0], 896.0f);
+  EXPECT_EQ(y[1], 3.0f);
+  EXPECT_EQ(y[2], -104.0f);
+  EXPECT_EQ(y[3], 1.0f);
+  EXPECT_EQ(q.codes[0], 0x7Eu);  // 448 in E4M3FN
+}
+
+TEST(MxScale, CeilRuleNeverClips) {
+  // ceil(log2(957 / 448)) = 2: scale 4, 957 / 4 = 239.25 -> 240.
+  std::vector<float> x(32, 0.0f);
+  x[0] = 957.0f;
+  const QuantizedTensor q = quantize(x.data(), {32}, parse_scheme("mxfp8_e4m3/scale=ceil"));
+  EXPECT_EQ(scale_code(q, 0), 127u + 2u);
+  EXPECT_EQ(deq(q)[0], 960.0f);
+}
+
+TEST(MxScale, Mxfp4AndMxint8Blocks) {
+  // MXFP4: amax 5 -> floor(log2 5) - 2 = 0: scale 1, elements round in E2M1.
+  std::vector<float> x = {5.0f, 2.4f, -0.74f, 0.25f};
+  x.resize(32, 0.0f);
+  auto q = quantize(x.data(), {32}, parse_scheme("mxfp4"));
+  EXPECT_EQ(scale_code(q, 0), 127u);
+  auto y = deq(q);
+  EXPECT_EQ(y[0], 4.0f);   // 5 is a tie between 4 and 6: even mantissa, 4
+  EXPECT_EQ(y[1], 2.0f);
+  EXPECT_EQ(y[2], -0.5f);
+  EXPECT_EQ(y[3], 0.0f);   // 0.25 ties between 0 and 0.5: even, 0
+  // MXINT8: amax 1.0 -> scale 2^(0 - 6), elements are round(x * 64).
+  std::vector<float> z = {1.0f, -0.5f, 0.01f, 1.99f};
+  z.resize(32, 0.0f);
+  q = quantize(z.data(), {32}, parse_scheme("mxint8"));
+  // amax 1.99: floor(log2) = 0, minus emax 6: scale 2^-6 (code 121);
+  // 1.99 * 64 = 127.36 -> 127.
+  EXPECT_EQ(scale_code(q, 0), 127u - 6u);
+  y = deq(q);
+  EXPECT_EQ(y[0], 1.0f);
+  EXPECT_EQ(y[1], -0.5f);
+  EXPECT_EQ(y[2], 1.0f / 64.0f);  // 0.64 -> 1
+  EXPECT_EQ(y[3], 127.0f / 64.0f);
+}
+
+TEST(MxScale, AllZeroBlockTakesTheSmallestScale) {
+  std::vector<float> x(64, 0.0f);
+  x[40] = 1.0f;  // second block nonzero
+  const QuantizedTensor q = quantize(x.data(), {64}, parse_scheme("mxfp4"));
+  EXPECT_EQ(scale_code(q, 0), 0u);  // 2^-127, as microxcaling
+  for (int i = 0; i < 16; ++i) EXPECT_EQ(q.codes[i], 0u);
+  const auto y = deq(q);
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(std::bit_cast<uint32_t>(y[i]), 0u) << i;
+  EXPECT_EQ(y[40], 1.0f);
+}
+
+TEST(MxScale, InfOrNanMakesTheWholeBlockNan) {
+  for (float bad : {std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN(),
+                    -std::numeric_limits<float>::infinity()}) {
+    std::vector<float> x = normal(96, 1);
+    x[37] = bad;  // block 1
+    for (const char* s : {"mxfp4", "mxfp8_e4m3", "mxint8", "nvfp4", "int4/g32", "int4/g32/asym"}) {
+      const Scheme sc = parse_scheme(s);
+      const QuantizedTensor q = quantize(x.data(), {96}, sc);
+      const auto y = deq(q);
+      const int g = static_cast<int>(sc.gran.group);
+      const int b = 37 / g;
+      for (int i = 0; i < 96; ++i) {
+        EXPECT_EQ(std::isnan(y[i]), i / g == b) << s << " " << i;
+      }
+      if (std::string(s).starts_with("mx")) {
+        EXPECT_EQ(scale_code(q, 1), 0xFFu) << s;
+      }
+      std::vector<float> f(96);
+      fakequant_tensor(x.data(), f.data(), {96}, parse_scheme(s));
+      for (int i = 0; i < 96; ++i) {
+        EXPECT_EQ(std::bit_cast<uint32_t>(f[i]), std::bit_cast<uint32_t>(y[i])) << s << " " << i;
+      }
+    }
+  }
+}
+
+// ---- NVFP4 two-level scale ----
+
+TEST(Nvfp4, TwoLevelScaleByHand) {
+  // Tensor amax 2688 = 6 * 448: tensor scale exactly 1. Block 0 amax 2688:
+  // block scale 2688 / 6 / 1 = 448 (UE4M3 max, exact). Block 1 amax 3: scale
+  // 0.5 (exact). Block 2 amax 1.3: 1.3 / 6 = 0.21667 -> UE4M3 0.21875
+  // (nearest: 0.203125, 0.21875; 0.21667 is closer to 0.21875).
+  std::vector<float> x(48, 0.0f);
+  x[0] = 2688.0f;
+  x[1] = 900.0f;  // 900 / 448 = 2.009 -> 2 in E2M1
+  x[16] = 3.0f;
+  x[17] = -0.75f;  // -1.5 in units of 0.5
+  x[32] = 1.3f;
+  x[33] = 0.5f;  // 0.5 / 0.21875 = 2.2857 -> 2: 0.4375
+  const QuantizedTensor q = quantize(x.data(), {48}, parse_scheme("nvfp4"));
+  EXPECT_EQ(std::bit_cast<float>(q.tensor_scale), 1.0f);
+  const Codec ue4m3(parse_format("ue4m3"));
+  EXPECT_EQ(ue4m3.decode(q.scales[0]), 448.0);
+  EXPECT_EQ(ue4m3.decode(q.scales[1]), 0.5);
+  EXPECT_EQ(ue4m3.decode(q.scales[2]), 0.21875);
+  const auto y = deq(q);
+  EXPECT_EQ(y[0], 2688.0f);
+  EXPECT_EQ(y[1], 896.0f);
+  EXPECT_EQ(y[16], 3.0f);
+  EXPECT_EQ(y[17], -0.75f);
+  EXPECT_EQ(y[32], 1.3125f);  // 1.3 / 0.21875 = 5.94 -> 6
+  EXPECT_EQ(y[33], 0.4375f);
+}
+
+TEST(Nvfp4, TensorScaleIsAmaxOver2688) {
+  // amax 1: tensor scale 1/2688 in float32; a block with amax 1 gets the
+  // block scale (1/6) / (1/2688) = 448.
+  std::vector<float> x = normal(64, 3);
+  float amax = 0;
+  for (float v : x) amax = std::max(amax, std::fabs(v));
+  for (float& v : x) v /= amax;
+  const QuantizedTensor q = quantize(x.data(), {64}, parse_scheme("nvfp4"));
+  EXPECT_EQ(std::bit_cast<float>(q.tensor_scale), 1.0f / 2688.0f);
+  const auto y = deq(q);
+  EXPECT_GT(qsnr(x, y), 15.0);
+}
+
+// ---- bits per element ----
+
+TEST(BitsPerElement, ExactForPresets) {
+  const std::vector<uint64_t> shape = {256, 512};
+  const double n = 256.0 * 512.0;
+  const auto bpe = [&](const char* s) {
+    std::vector<float> x = normal(256 * 512, 5);
+    return quantize(x.data(), shape, parse_scheme(s)).bits_per_element();
+  };
+  EXPECT_EQ(bpe("mxfp4"), 4.25);
+  EXPECT_EQ(bpe("mxfp6_e2m3"), 6.25);
+  EXPECT_EQ(bpe("mxfp8_e4m3"), 8.25);
+  EXPECT_EQ(bpe("mxint8"), 8.25);
+  EXPECT_EQ(bpe("nvfp4"), 4.5 + 32.0 / n);
+  EXPECT_EQ(bpe("nvint4"), 4.5 + 32.0 / n);
+  EXPECT_EQ(bpe("q4_0"), 4.5);
+  EXPECT_EQ(bpe("q8_0"), 8.5);
+  EXPECT_EQ(bpe("bfp8"), 8.5);
+  EXPECT_EQ(bpe("int4/g128/asym"), 4.0 + (16.0 + 4.0) / 128.0);  // fp16 scale, 4-bit zero
+  EXPECT_EQ(bpe("int4/g128/asym=float"), 4.0 + (16.0 + 16.0) / 128.0);
+  EXPECT_EQ(bpe("int8/channel"), 8.0 + 16.0 / 512.0);
+  EXPECT_EQ(bpe("float8_e4m3fn/tensor"), 8.0 + 32.0 / n);
+  EXPECT_EQ(bpe("e2m1/b16x16/sf=ue4m3"), 4.0 + 8.0 / 256.0);
+  EXPECT_EQ(bpe("ternary/g64"), (std::ceil(n / 5.0) * 8.0 + 16.0 * n / 64.0) / n);
+}
+
+// ---- closed forms ----
+
+TEST(ClosedForm, UniformInt8NarrowAbsmaxIs48_10dB) {
+  // Step 1/127 on [-1, 1]: noise 1/(12 * 127^2), signal 1/3: 10 log10(4 * 127^2).
+  const size_t n = size_t{1} << 22;
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  std::vector<float> x(n), y(n);
+  for (auto& v : x) v = d(rng);
+  fakequant_tensor(x.data(), y.data(), {n}, parse_scheme("int:8:narrow/tensor"));
+  const double want = 10.0 * std::log10(4.0 * 127.0 * 127.0);
+  EXPECT_NEAR(want, 48.10, 0.005);
+  EXPECT_NEAR(qsnr(x, y), want, 0.05);
+}
+
+TEST(ClosedForm, MseNeverWorseThanAbsmax) {
+  std::mt19937 rng(2);
+  std::student_t_distribution<float> heavy(3.0f);
+  std::vector<float> t(1 << 16);
+  for (auto& v : t) v = heavy(rng);
+  const std::vector<std::vector<float>> data = {normal(1 << 16, 9), t};
+  for (const auto& x : data) {
+    for (const char* base : {"int4/g32", "int4/g128/asym", "int8/tensor", "e2m1/g16/sf=ue4m3", "int3/channel",
+                             "e4m3fn/tensor", "nf4/g64", "int4/g64/asym=float", "mxfp4", "nvfp4", "e2m1/b16x16/sf=bf16"}) {
+      const Scheme a = parse_scheme(base);
+      const Scheme m = parse_scheme(std::string(base) + "/scale=mse");
+      std::vector<float> ya(x.size()), ym(x.size());
+      fakequant_tensor(x.data(), ya.data(), {256, 256}, a);
+      fakequant_tensor(x.data(), ym.data(), {256, 256}, m);
+      const ErrorStats ea = error_stats(x.data(), ya.data(), x.size());
+      const ErrorStats em = error_stats(x.data(), ym.data(), x.size());
+      EXPECT_LE(em.sum_err2, ea.sum_err2 * (1 + 1e-12)) << base;
+    }
+  }
+}
+
+// ---- exactness across targets and threads ----
+
+struct Result {
+  QuantizedTensor q;
+  std::vector<float> fake;
+};
+
+Result run_once(const std::vector<float>& x, const std::vector<uint64_t>& shape, const Scheme& s, int threads,
+                const std::vector<float>* w = nullptr) {
+  QuantizeOptions o;
+  o.threads = threads;
+  if (w) {
+    o.importance = w->data();
+    o.importance_count = w->size();
+  }
+  Result r;
+  r.q = quantize(x.data(), shape, s, o);
+  r.fake.resize(x.size());
+  fakequant_tensor(x.data(), r.fake.data(), shape, s, o);
+  return r;
+}
+
+TEST(Exactness, EveryTargetAndThreadCountGivesTheSameBits) {
+  std::vector<float> x = normal(3 * 37 * 80, 21);
+  x[5] = 30.0f;  // an outlier-ish value
+  const std::vector<uint64_t> shape = {3, 37, 80};
+  std::vector<float> w(x.size());
+  for (size_t i = 0; i < w.size(); ++i) w[i] = 0.5f + static_cast<float>(i % 7);
+  const char* schemes[] = {"mxfp4",         "mxfp8_e5m2",         "mxint8",          "nvfp4",
+                           "nvfp4/b16x16",  "int4/g128/asym",     "int4/g20/asym=float", "int8/channel",
+                           "int8/channel:1", "int8/channel:2",    "e2m1/g7/sf=ue4m3", "posit8_1/g32",
+                           "hifloat8/tensor", "nf4/g64",          "ternary/g32",     "int3/b4x8/scale=mse",
+                           "e4m3fn/g32/scale=mse", "int4/g32/asym/scale=mse", "mxfp4/scale=mse",
+                           "int4/g16/scale=percentile:99", "int4/tensor/scale=mse", "e2m1/g16/round=stochastic/seed=3",
+                           "int4/g64/scale=wmse", "bfp6", "int4/g32/outliers=0.01", "int4/channel/outliers=3sigma:plain"};
+  for (const char* spec : schemes) {
+    const Scheme s = parse_scheme(spec);
+    const bool weighted = s.rule == ScaleRule::kWmse;
+    reset_kernel_target();
+    const Result ref = [&] {
+      set_kernel_target(KernelTarget::kScalar);
+      Result r = run_once(x, shape, s, 1, weighted ? &w : nullptr);
+      reset_kernel_target();
+      return r;
+    }();
+    for (KernelTarget t : available_targets()) {
+      for (int threads : {1, 2, 3}) {
+        set_kernel_target(t);
+        const Result r = run_once(x, shape, s, threads, weighted ? &w : nullptr);
+        reset_kernel_target();
+        SCOPED_TRACE(std::string(spec) + " target " + kernel_target_name(t) + " threads " + std::to_string(threads));
+        EXPECT_EQ(r.q.codes, ref.q.codes);
+        EXPECT_EQ(r.q.scales, ref.q.scales);
+        EXPECT_EQ(r.q.zeros, ref.q.zeros);
+        EXPECT_EQ(r.q.tensor_scale, ref.q.tensor_scale);
+        EXPECT_EQ(r.q.outliers.positions, ref.q.outliers.positions);
+        ASSERT_EQ(0, std::memcmp(r.fake.data(), ref.fake.data(), x.size() * 4));
+      }
+    }
+    // Fakequant equals dequantize(quantize(x)) bit for bit.
+    const auto y = deq(ref.q);
+    ASSERT_EQ(0, std::memcmp(y.data(), ref.fake.data(), x.size() * 4)) << spec;
+  }
+}
+
+// ---- bad input ----
+
+TEST(BadInput, ChannelAxisOutOfRange) {
+  std::vector<float> x(12, 1.0f);
+  try {
+    quantize(x.data(), {3, 4}, parse_scheme("int8/channel:2"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+    EXPECT_NE(std::string(e.what()).find("axis 2"), std::string::npos) << e.what();
+  }
+}
+
+TEST(BadInput, GgmlLayoutsNeedRowsOf32) {
+  std::vector<float> x(48, 1.0f);
+  EXPECT_THROW(quantize(x.data(), {48}, parse_scheme("q4_0")), Error);
+}
+
+TEST(BadInput, WmseNeedsWeights) {
+  std::vector<float> x(64, 1.0f);
+  EXPECT_THROW(quantize(x.data(), {64}, parse_scheme("int4/g32/scale=wmse")), Error);
+  std::vector<float> w(10, 1.0f);
+  QuantizeOptions o;
+  o.importance = w.data();
+  o.importance_count = w.size();
+  EXPECT_THROW(quantize(x.data(), {64}, parse_scheme("int4/g32/scale=wmse"), o), Error);
+}
+
+}  // namespace
+}  // namespace lowbit
