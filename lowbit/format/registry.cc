@@ -315,6 +315,16 @@ Format parse_format(std::string_view spec) {
     if (spec.size() <= 9) bad_spec(spec, "expected codebook:v1,v2,... or codebook:@file");
     return parse_codebook(spec, spec.substr(9));
   }
+  // posit<N>_<ES> is the canonical name of every posit (make_posit_format),
+  // so that a name read back from a file or a scheme spec parses.
+  if (spec.starts_with("posit") && spec.find('_') != std::string_view::npos) {
+    const size_t u = spec.find('_');
+    const std::string_view n = spec.substr(5, u - 5), es = spec.substr(u + 1);
+    const auto digits = [](std::string_view d) {
+      return !d.empty() && d.size() <= 2 && d.find_first_not_of("0123456789") == std::string_view::npos;
+    };
+    if (digits(n) && digits(es)) return make_posit_format(std::stoi(std::string(n)), std::stoi(std::string(es)));
+  }
   if (spec.empty()) bad_spec(spec, "the name is empty");
   bad_spec(spec, "no preset has this name");
 }

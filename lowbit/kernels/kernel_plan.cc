@@ -229,6 +229,7 @@ KernelPlan::KernelPlan(const Format& f, const RoundOptions& o)
       man_bits = 31;
       emin_biased = 158;  // quantum 2^(158 - 127 - 31) = 1 at every magnitude
       twos_complement = true;
+      integer = true;
       tiny_bits = float_bits_of(1.0);
       break;
     case Family::kPosit:

@@ -48,6 +48,9 @@ struct KernelPlan {
   int32_t man_bits = 0;       // M (closed form)
   int32_t emin_biased = 0;    // Emin (closed form)
   bool twos_complement = false;  // negative codes are -code (ints, posits)
+  // Integers (and ternary): the scaled kernels round them with the float
+  // rounding instructions and a clamp, for the modes those express.
+  bool integer = false;
   uint32_t sign_bit = 0;      // sign bit of sign-magnitude codes
   uint32_t code_mask = 0;     // all bits of a code
   bool negative_zero = false; // the format keeps -0

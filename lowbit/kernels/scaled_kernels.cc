@@ -37,10 +37,18 @@ struct CanonicalErr {
     if (++pos % kFlush == 0) flush();
   }
   void flush() {
-    for (float& l : lane) {
-      sum += l;
-      l = 0;
-    }
+    sum += tree_sum(lane);
+    for (float& l : lane) l = 0;
+  }
+  // The 16 partial sums added pairwise in double: lane k with k + 8, then
+  // k with k + 4, k + 2, k + 1. A tree, not a chain, so that the vector
+  // paths' per-block reductions overlap instead of waiting on each other.
+  static double tree_sum(const float* l) {
+    double d[8], e[4];
+    for (int k = 0; k < 8; ++k) d[k] = static_cast<double>(l[k]) + static_cast<double>(l[k + 8]);
+    for (int k = 0; k < 4; ++k) e[k] = d[k] + d[k + 4];
+    const double f0 = e[0] + e[2], f1 = e[1] + e[3];
+    return f0 + f1;
   }
   void finish() {
     if (block != SIZE_MAX) {
@@ -61,6 +69,14 @@ namespace lowbit {
 namespace HWY_NAMESPACE {
 
 using VF = hn::Vec<DF>;
+
+// Integer elements under rne/rtz/up/down: the float rounding instruction of
+// the mode, then a clamp to the format's range. Exactly the scalar model:
+// every float32 of magnitude >= 2^23 is an integer already, integers have
+// no -0 (adding +0 turns -0 into +0), and formats without inf and NaN
+// saturate. Rarely taken lanes (NaN) only occur in NaN-scale blocks, which
+// the caller overwrites.
+constexpr int kIntSel = 4;
 using VUU = hn::Vec<DU>;
 
 // Partial loads and stores through a padded buffer (this Highway version has
@@ -102,6 +118,7 @@ HWY_INLINE LaneScale Gather(const kernels::BlockScale* blocks, VI bidx) {
 
 struct RowCtx {
   const Ctx& c;
+  VF int_lo, int_hi;  // integer elements: the clamp range
   const kernels::ScaledSpec& spec;
   const kernels::ScaledOut& out;
   uint64_t index0;  // global index of the row's element 0
@@ -164,18 +181,38 @@ HWY_INLINE void StoreCodesFull(const RowCtx& r, VI code, size_t j) {
 // One vector of elements [j, j + count): x holds them (padding lanes past
 // count hold 0). Returns x_hat and writes the codes of the valid lanes; with
 // err, stores the error terms there (0 in the padding lanes).
-template <int kMode, int kFam, bool kWantCode>
+template <int kMode, int kFam>
 HWY_INLINE VF ScaledVec(const RowCtx& r, VF x, const LaneScale& s, size_t j, size_t count, bool full,
                         VF* err, const float* w) {
   const DI di;
   const DF df;
   const DU du;
   const Ctx& c = r.c;
+  (void)c;
   VF u = hn::Mul(x, s.inv);
   if (r.spec.asym) u = hn::Add(u, s.z_in);
   const VUU idx = hn::Add(hn::Iota(du, 0), hn::Set(du, static_cast<uint32_t>(r.index0 + j)));
-  LatticeOut o = Round<kMode, kFam, kWantCode>(c, hn::BitCast(di, u), idx);
-  if constexpr (!kWantCode) o.code = hn::Zero(di);
+  LatticeOut o;
+  if constexpr (kFam == kIntSel) {
+    VF rr;
+    if constexpr (kMode == kRne) {
+      rr = hn::Round(u);
+    } else if constexpr (kMode == kRtz) {
+      rr = hn::Trunc(u);
+    } else if constexpr (kMode == kUp) {
+      rr = hn::Ceil(u);
+    } else {
+      rr = hn::Floor(u);
+    }
+    rr = hn::Min(hn::Max(rr, r.int_lo), r.int_hi);
+    rr = hn::Add(rr, hn::Zero(df));
+    o.value = hn::BitCast(di, rr);
+    o.fallback = hn::FirstN(di, 0);
+    o.code = hn::And(hn::ConvertTo(di, rr), c.code_mask);
+    (void)idx;
+  } else {
+    o = Round<kMode, kFam == kIntSel ? kClosedK : kFam, true>(c, hn::BitCast(di, u), idx);
+  }
   if (kFam == kTableSel && HWY_UNLIKELY(!hn::AllFalse(di, o.fallback))) {
     // Lanes the table cannot express: the scalar model, on the scaled input.
     HWY_ALIGN float ub[HWY_MAX_BYTES / 4];
@@ -209,7 +246,7 @@ HWY_INLINE VF ScaledVec(const RowCtx& r, VF x, const LaneScale& s, size_t j, siz
     deq = hn::IfThenElse(bad, hn::Set(df, std::numeric_limits<float>::quiet_NaN()), deq);
     code = hn::IfThenZeroElse(hn::RebindMask(di, bad), code);
   }
-  if ((kWantCode || r.spec.asym) && r.out.layout != kernels::CodeLayout::kNone) {
+  if (r.out.layout != kernels::CodeLayout::kNone) {
     if (full) {
       StoreCodesFull(r, code, j);
     } else {
@@ -226,7 +263,12 @@ HWY_INLINE VF ScaledVec(const RowCtx& r, VF x, const LaneScale& s, size_t j, siz
   return deq;
 }
 
-template <int kMode, int kFam, bool kWantCode>
+// One loop, one call site of the rounding (it is large, and this file is
+// compiled for every mode, family and target): each step takes a whole
+// vector of one block with broadcast parameters when blocks are a multiple
+// of the vector length, else up to a vector of any blocks with gathered
+// parameters.
+template <int kMode, int kFam>
 HWY_NOINLINE void ScaledRowT(const KernelPlan& p, const kernels::ScaledSpec& spec, const float* HWY_RESTRICT in,
                              size_t j0, size_t j1, size_t group, const kernels::BlockScale* blocks,
                              uint64_t index0, const kernels::ScaledOut& out) {
@@ -236,81 +278,72 @@ HWY_NOINLINE void ScaledRowT(const KernelPlan& p, const kernels::ScaledSpec& spe
   // The canonical error order has 16 partial sums: kK vectors of this target.
   constexpr size_t kMaxN = hn::MaxLanes(DF());
   constexpr size_t kK = kMaxN <= 16 && 16 % kMaxN == 0 ? 16 / kMaxN : 1;
-  constexpr bool kCanonVectors = kMaxN <= 16 && 16 % kMaxN == 0;
   const Ctx c(p, stochastic_key(p.opt.seed, static_cast<uint32_t>((index0 + j0) >> 32)));
-  const RowCtx r{c, spec, out, index0};
+  const RowCtx r{c,
+                 hn::Neg(hn::BitCast(df, hn::Set(di, static_cast<int32_t>(p.max_mag_bits[1])))),
+                 hn::BitCast(df, hn::Set(di, static_cast<int32_t>(p.max_mag_bits[0]))),
+                 spec,
+                 out,
+                 index0};
   const bool want_err = out.block_err != nullptr;
+  const bool broadcast = group % N == 0 && N == kMaxN && kMaxN <= 16 && 16 % kMaxN == 0;
   float* deq = out.deq;
-  if (group % N == 0 && N == kMaxN && kCanonVectors) {
-    // Whole vectors per block: one broadcast per block.
-    size_t j = j0;
-    HWY_ALIGN float lanes[16];
-    while (j < j1) {
-      const size_t b = j / group;
-      const size_t end = std::min(j1, (b + 1) * group);
-      const LaneScale s = Broadcast(blocks[b]);
-      VF acc[kK];
-      for (auto& a : acc) a = hn::Zero(df);
-      double sum = 0;
-      size_t pos = 0;  // elements of this block part so far
-      const auto flush = [&] {
-        for (size_t k = 0; k < kK; ++k) {
-          hn::Store(acc[k], df, lanes + k * N);
-          acc[k] = hn::Zero(df);
-        }
-        for (size_t k = 0; k < 16; ++k) sum += lanes[k];
-      };
-      VF e = hn::Zero(df);
-      for (; j + N <= end; j += N) {
-        const VF x = hn::LoadU(df, in + j);
-        const VF d = ScaledVec<kMode, kFam, kWantCode>(r, x, s, j, N, true, want_err ? &e : nullptr, out.weights);
-        if (deq) hn::StoreU(d, df, deq + j);
-        if (want_err) {
-          VF& a = acc[(pos / N) % kK];
-          a = hn::Add(a, e);
-          pos += N;
-          if (pos % kernels::CanonicalErr::kFlush == 0) flush();
-        }
-      }
-      if (j < end) {
-        const size_t count = end - j;
-        const VF x = LoadPart(in + j, count);
-        const VF d = ScaledVec<kMode, kFam, kWantCode>(r, x, s, j, count, false, want_err ? &e : nullptr, out.weights);
-        if (deq) StorePart(d, deq + j, count);
-        if (want_err) {
-          VF& a = acc[(pos / N) % kK];
-          a = hn::Add(a, e);
-        }
-        j = end;
-      }
-      if (want_err) {
-        flush();
-        out.block_err[b] += sum;
-      }
-    }
-    return;
-  }
-  // Blocks narrower than a vector or not a multiple of it: per-lane block
-  // indices, gathered parameters, and error sums element by element.
+  HWY_ALIGN float lanes[16];
   HWY_ALIGN int32_t bidx[HWY_MAX_BYTES / 4];
   HWY_ALIGN float ebuf[HWY_MAX_BYTES / 4];
   kernels::CanonicalErr canon;
   canon.out = out.block_err;
-  for (size_t j = j0; j < j1; j += N) {
-    const size_t count = std::min(N, j1 - j);
-    size_t b = j / group, off = j % group;
-    for (size_t k = 0; k < N; ++k) {
-      bidx[k] = static_cast<int32_t>(k < count ? b : j / group);
-      if (++off == group) {
-        off = 0;
-        ++b;
-      }
+  // Broadcast state: the current block, its end, its parameters and its
+  // error partial sums.
+  size_t cur = SIZE_MAX, cur_end = 0, pos = 0;
+  LaneScale bs = Broadcast(kernels::BlockScale{});
+  VF acc[kK];
+  double sum = 0;
+  const auto flush = [&] {
+    for (size_t k = 0; k < kK; ++k) {
+      hn::Store(acc[k], df, lanes + k * N);
+      acc[k] = hn::Zero(df);
     }
-    const LaneScale s = Gather(blocks, hn::Load(di, bidx));
+    sum += kernels::CanonicalErr::tree_sum(lanes);
+  };
+  const auto finish_block = [&] {
+    if (want_err && cur != SIZE_MAX) {
+      flush();
+      out.block_err[cur] += sum;
+    }
+  };
+  size_t j = j0;
+  while (j < j1) {
+    size_t count;
+    LaneScale s;
+    if (broadcast) {
+      if (j >= cur_end) {
+        finish_block();
+        cur = j / group;
+        cur_end = std::min(j1, (cur + 1) * group);
+        bs = Broadcast(blocks[cur]);
+        for (auto& a : acc) a = hn::Zero(df);
+        sum = 0;
+        pos = 0;
+      }
+      count = std::min(N, cur_end - j);
+      s = bs;
+    } else {
+      count = std::min(N, j1 - j);
+      size_t b = j / group, off = j % group;
+      for (size_t k = 0; k < N; ++k) {
+        bidx[k] = static_cast<int32_t>(k < count ? b : j / group);
+        if (++off == group) {
+          off = 0;
+          ++b;
+        }
+      }
+      s = Gather(blocks, hn::Load(di, bidx));
+    }
     const bool full = count == N;
     const VF x = full ? hn::LoadU(df, in + j) : LoadPart(in + j, count);
     VF e = hn::Zero(df);
-    const VF d = ScaledVec<kMode, kFam, kWantCode>(r, x, s, j, count, full, want_err ? &e : nullptr, out.weights);
+    const VF d = ScaledVec<kMode, kFam>(r, x, s, j, count, full, want_err ? &e : nullptr, out.weights);
     if (deq) {
       if (full) {
         hn::StoreU(d, df, deq + j);
@@ -319,61 +352,155 @@ HWY_NOINLINE void ScaledRowT(const KernelPlan& p, const kernels::ScaledSpec& spe
       }
     }
     if (want_err) {
-      hn::Store(e, df, ebuf);
-      for (size_t k = 0; k < count; ++k) canon.add(static_cast<size_t>(bidx[k]), ebuf[k]);
+      if (broadcast) {
+        VF& a = acc[(pos / N) % kK];
+        a = hn::Add(a, e);
+        pos += count;
+        if (full && pos % kernels::CanonicalErr::kFlush == 0) flush();
+      } else {
+        hn::Store(e, df, ebuf);
+        for (size_t k = 0; k < count; ++k) canon.add(static_cast<size_t>(bidx[k]), ebuf[k]);
+      }
     }
+    j += count;
   }
-  canon.finish();
+  if (broadcast) {
+    finish_block();
+  } else {
+    canon.finish();
+  }
 }
 
-template <int kFam, bool kWantCode>
+template <int kFam>
 void ScaledByMode(const KernelPlan& p, const kernels::ScaledSpec& spec, const float* in, size_t j0, size_t j1,
                   size_t group, const kernels::BlockScale* blocks, uint64_t index0, const kernels::ScaledOut& out) {
   switch (static_cast<int>(p.opt.mode)) {
     case kRne:
-      return ScaledRowT<kRne, kFam, kWantCode>(p, spec, in, j0, j1, group, blocks, index0, out);
+      return ScaledRowT<kRne, kFam>(p, spec, in, j0, j1, group, blocks, index0, out);
     case kRna:
-      return ScaledRowT<kRna, kFam, kWantCode>(p, spec, in, j0, j1, group, blocks, index0, out);
+      return ScaledRowT<kRna, kFam>(p, spec, in, j0, j1, group, blocks, index0, out);
     case kRtz:
-      return ScaledRowT<kRtz, kFam, kWantCode>(p, spec, in, j0, j1, group, blocks, index0, out);
+      return ScaledRowT<kRtz, kFam>(p, spec, in, j0, j1, group, blocks, index0, out);
     case kUp:
-      return ScaledRowT<kUp, kFam, kWantCode>(p, spec, in, j0, j1, group, blocks, index0, out);
+      return ScaledRowT<kUp, kFam>(p, spec, in, j0, j1, group, blocks, index0, out);
     case kDown:
-      return ScaledRowT<kDown, kFam, kWantCode>(p, spec, in, j0, j1, group, blocks, index0, out);
+      return ScaledRowT<kDown, kFam>(p, spec, in, j0, j1, group, blocks, index0, out);
     case kOdd:
-      return ScaledRowT<kOdd, kFam, kWantCode>(p, spec, in, j0, j1, group, blocks, index0, out);
+      return ScaledRowT<kOdd, kFam>(p, spec, in, j0, j1, group, blocks, index0, out);
     default:
-      if constexpr (kFam != kCodebookSel) {
-        return ScaledRowT<kSr, kFam, kWantCode>(p, spec, in, j0, j1, group, blocks, index0, out);
-      }
+      if constexpr (kFam != kCodebookSel) return ScaledRowT<kSr, kFam>(p, spec, in, j0, j1, group, blocks, index0, out);
   }
 }
 
-template <bool kWantCode>
-void ScaledRowByFamily(const KernelPlan& p, const kernels::ScaledSpec& spec, const float* in, size_t j0, size_t j1,
-                       size_t group, const kernels::BlockScale* blocks, uint64_t index0,
-                       const kernels::ScaledOut& out) {
+void ScaledRow(const KernelPlan& p, const kernels::ScaledSpec& spec, const float* in, size_t j0, size_t j1,
+               size_t group, const kernels::BlockScale* blocks, uint64_t index0, const kernels::ScaledOut& out) {
   switch (p.family) {
     case SimdFamily::kClosedForm:
-      if (p.man_bits != 0) return ScaledByMode<kClosedK, kWantCode>(p, spec, in, j0, j1, group, blocks, index0, out);
-      return ScaledByMode<kClosedM0, kWantCode>(p, spec, in, j0, j1, group, blocks, index0, out);
+      if (p.integer) {
+        switch (p.opt.mode) {
+          case Rounding::kNearestEven:
+            return ScaledRowT<kRne, kIntSel>(p, spec, in, j0, j1, group, blocks, index0, out);
+          case Rounding::kTowardZero:
+            return ScaledRowT<kRtz, kIntSel>(p, spec, in, j0, j1, group, blocks, index0, out);
+          case Rounding::kUp:
+            return ScaledRowT<kUp, kIntSel>(p, spec, in, j0, j1, group, blocks, index0, out);
+          case Rounding::kDown:
+            return ScaledRowT<kDown, kIntSel>(p, spec, in, j0, j1, group, blocks, index0, out);
+          default:
+            break;
+        }
+      }
+      if (p.man_bits != 0) return ScaledByMode<kClosedK>(p, spec, in, j0, j1, group, blocks, index0, out);
+      return ScaledByMode<kClosedM0>(p, spec, in, j0, j1, group, blocks, index0, out);
     case SimdFamily::kBinadeTable:
-      return ScaledByMode<kTableSel, kWantCode>(p, spec, in, j0, j1, group, blocks, index0, out);
+      return ScaledByMode<kTableSel>(p, spec, in, j0, j1, group, blocks, index0, out);
     case SimdFamily::kCodebook:
-      return ScaledByMode<kCodebookSel, kWantCode>(p, spec, in, j0, j1, group, blocks, index0, out);
+      return ScaledByMode<kCodebookSel>(p, spec, in, j0, j1, group, blocks, index0, out);
     case SimdFamily::kScalarOnly:
       break;
   }
   fail_internal("no SIMD kernel for this family");
 }
 
-void ScaledRow(const KernelPlan& p, const kernels::ScaledSpec& spec, const float* in, size_t j0, size_t j1,
-               size_t group, const kernels::BlockScale* blocks, uint64_t index0, const kernels::ScaledOut& out) {
-  // Asym codes come from the rounded value, not the element format's code.
-  if (out.layout != kernels::CodeLayout::kNone && !spec.asym) {
-    return ScaledRowByFamily<true>(p, spec, in, j0, j1, group, blocks, index0, out);
+// Values of the codes of elements [j, j + N) (full vectors only).
+HWY_INLINE VF CodeValues(const float* HWY_RESTRICT lut, const uint64_t* HWY_RESTRICT pair_lut,
+                         kernels::CodeLayout layout, const void* codes, size_t j) {
+  const DF df;
+  const DI di;
+  if (layout == kernels::CodeLayout::kByte) {
+    const hn::Rebind<uint8_t, DI> d8;
+    const VI c = hn::BitCast(di, hn::PromoteTo(DU(), hn::LoadU(d8, static_cast<const uint8_t*>(codes) + j)));
+    return hn::GatherIndex(df, lut, c);
   }
-  ScaledRowByFamily<false>(p, spec, in, j0, j1, group, blocks, index0, out);
+  if (layout == kernels::CodeLayout::kHalf) {
+    const hn::Rebind<uint16_t, DI> d16;
+    const VI c = hn::BitCast(di, hn::PromoteTo(DU(), hn::LoadU(d16, static_cast<const uint16_t*>(codes) + j)));
+    return hn::GatherIndex(df, lut, c);
+  }
+#if HWY_TARGET == HWY_SCALAR
+  (void)pair_lut;
+  const uint8_t b = static_cast<const uint8_t*>(codes)[j / 2];
+  return hn::Set(df, lut[j % 2 == 0 ? (b & 0xF) : (b >> 4)]);
+#else
+  // Nibbles: one 64-bit gather per byte fetches both of its values.
+  const hn::Repartition<int64_t, DF> d64;
+  const hn::Rebind<int32_t, decltype(d64)> d32;
+  const hn::Rebind<uint8_t, decltype(d64)> d8;
+  const auto idx = hn::PromoteTo(d64, hn::PromoteTo(d32, hn::LoadU(d8, static_cast<const uint8_t*>(codes) + j / 2)));
+  return hn::BitCast(df, hn::GatherIndex(d64, reinterpret_cast<const int64_t*>(pair_lut), idx));
+#endif
+}
+
+HWY_INLINE VF Dequant(VF v, const LaneScale& s, bool asym) {
+  VF d = asym ? hn::Mul(hn::Sub(v, hn::Add(s.z_in, s.z_post)), s.scale) : hn::Mul(v, s.scale);
+  const DF df;
+  const auto bad = hn::Not(hn::IsFinite(s.scale));
+  return hn::IfThenElse(bad, hn::Set(df, std::numeric_limits<float>::quiet_NaN()), d);
+}
+
+void DequantRow(const float* HWY_RESTRICT lut, const uint64_t* HWY_RESTRICT pair_lut, kernels::CodeLayout layout,
+                const void* codes, bool asym, size_t j0, size_t j1, size_t group, const kernels::BlockScale* blocks,
+                float* HWY_RESTRICT out, bool stream) {
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  const auto scalar = [&](size_t j) {
+    uint32_t c;
+    if (layout == kernels::CodeLayout::kByte) {
+      c = static_cast<const uint8_t*>(codes)[j];
+    } else if (layout == kernels::CodeLayout::kHalf) {
+      c = static_cast<const uint16_t*>(codes)[j];
+    } else {
+      const uint8_t b = static_cast<const uint8_t*>(codes)[j / 2];
+      c = j % 2 == 0 ? (b & 0xFu) : (b >> 4);
+    }
+    const kernels::BlockScale& p = blocks[j / group];
+    const float v = lut[c];
+    float d = asym ? (v - (p.z_in + p.z_post)) * p.scale : v * p.scale;
+    if (!std::isfinite(p.scale)) d = std::numeric_limits<float>::quiet_NaN();
+    out[j] = d;
+  };
+  size_t j = j0;
+  while (j < j1) {
+    const size_t b = j / group;
+    const size_t end = std::min(j1, (b + 1) * group);
+    // Whole vectors that start on an even element (nibble bytes) share the
+    // block's parameters; the rest goes element by element.
+    if (end - j >= N && (layout != kernels::CodeLayout::kNibbles || j % 2 == 0)) {
+      const LaneScale s = Broadcast(blocks[b]);
+      for (; j + N <= end; j += N) {
+        const VF v = Dequant(CodeValues(lut, pair_lut, layout, codes, j), s, asym);
+        if (stream && reinterpret_cast<uintptr_t>(out + j) % (N * sizeof(float)) == 0) {
+          hn::Stream(v, df, out + j);
+        } else {
+          hn::StoreU(v, df, out + j);
+        }
+      }
+    }
+    for (; j < end; ++j) scalar(j);
+  }
+#if HWY_ARCH_X86
+  if (stream) _mm_sfence();
+#endif
 }
 
 // Per-block |x| maximum as float32 bits (integer max: NaN above inf above
@@ -427,6 +554,12 @@ namespace lowbit::kernels {
 
 HWY_EXPORT(ScaledRow);
 HWY_EXPORT(RowBlockStats);
+HWY_EXPORT(DequantRow);
+
+void dequant_row(const float* lut, const uint64_t* pair_lut, CodeLayout layout, const void* codes, bool asym,
+                 size_t j0, size_t j1, size_t group, const BlockScale* blocks, float* out, bool stream) {
+  HWY_DYNAMIC_DISPATCH(DequantRow)(lut, pair_lut, layout, codes, asym, j0, j1, group, blocks, out, stream);
+}
 
 void scaled_row_reference(const KernelPlan& elem, const ScaledSpec& spec, const float* in, size_t j0, size_t j1,
                           size_t group, const BlockScale* blocks, uint64_t index0, const ScaledOut& out) {

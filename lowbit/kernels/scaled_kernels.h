@@ -18,7 +18,13 @@
 // Every output is optional: codes (of the element format, or q for asym),
 // x_hat, and per-block error sums sum w (x - x_hat)^2 (w = 1 without
 // weights) for the scale searches. Results equal the scalar reference
-// (scaled_row_reference) bit for bit on every target.
+// (scaled_row_reference) bit for bit on every target, error sums included:
+// they have one canonical order. Within the part of a block that one call
+// covers, element k (counted from the part's start) adds its float32 error
+// term to float partial sum k mod 16; after every 1024 elements and at the
+// end of the part, the 16 partials are added up in double by a fixed
+// pairwise tree (lanes k and k+8, then k+4, k+2, k+1) into the part's sum,
+// which is added to block_err[b].
 #pragma once
 
 #include <cstddef>
@@ -66,6 +72,17 @@ void scaled_row(const KernelPlan& elem, const ScaledSpec& spec, const float* in,
 void scaled_row_reference(const KernelPlan& elem, const ScaledSpec& spec, const float* in, size_t j0,
                           size_t j1, size_t group, const BlockScale* blocks, uint64_t index0,
                           const ScaledOut& out);
+
+// Dequantizes elements [j0, j1) of a row: v = value[code] from `lut` (the
+// element format's values, or q itself for asym codes), then
+// x_hat = v * scale, or (v - (z_in + z_post)) * scale for asym; NaN where
+// the block's scale is NaN. Codes: kByte or kHalf one per element, or
+// kNibbles (j0 even), at `codes` = the row start. `pair_lut` (kNibbles
+// only) holds for each byte the two values of its nibbles, low first.
+// `stream` writes whole aligned vectors with non-temporal stores (for
+// outputs far larger than the caches: a normal store reads each line first).
+void dequant_row(const float* lut, const uint64_t* pair_lut, CodeLayout layout, const void* codes, bool asym,
+                 size_t j0, size_t j1, size_t group, const BlockScale* blocks, float* out, bool stream = false);
 
 // Per-block statistics of one row: for block b (elements [b*group, ...) of
 // in[0, n)), amax_bits[b] = max of the float32 bits of |x| (so a NaN block

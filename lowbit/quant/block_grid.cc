@@ -26,6 +26,10 @@ BlockGrid BlockGrid::make(const std::vector<uint64_t>& shape, const Granularity&
   b.rows = rows;
   (void)mul_or_fail(b.rows, b.cols, "tensor size");
   const uint64_t R = std::max<uint64_t>(b.rows, 1), C = std::max<uint64_t>(b.cols, 1);
+  if ((g.kind == Granularity::Kind::kGroup && g.group == 0) ||
+      (g.kind == Granularity::Kind::kBlock2D && (g.rows == 0 || g.cols == 0))) {
+    fail_usage("granularity " + g.to_string() + " is empty: group and block sizes must be at least 1");
+  }
   switch (g.kind) {
     case Granularity::Kind::kTensor:
       b.group = C;
@@ -109,12 +113,14 @@ uint64_t BlockGrid::block_elements(uint64_t b) const {
   uint64_t height;
   if (row_mod == 1) {
     height = rows;
-  } else if (row_div == 1) {
-    height = 1;
   } else if (row_mod * row_div >= rows) {
+    // Block rows follow each other without wrapping (groups, 2-D blocks,
+    // channel on axis 0).
     height = std::min(rows, (br + 1) * row_div) - br * row_div;
   } else {
-    height = rows / row_mod;  // channel on a middle axis: every index equally often
+    // Channel on a middle axis: its index recurs every row_mod * row_div
+    // rows, row_div rows at a time.
+    height = rows / row_mod;
   }
   return width * height;
 }

@@ -26,11 +26,12 @@ namespace {
 using kernels::BlockScale;
 
 constexpr uint32_t kInfBits = 0x7f800000u;
-// The mse search: clip factors 1, 0.95, ..., 0.10, then golden-section steps
-// on [best - 0.05, best + 0.05] (docs/schemes.md gives the resolution).
-constexpr float kMseGridStep = 0.05f;
-constexpr int kMseGridSteps = 18;
-constexpr int kMseRefineSteps = 8;
+// The mse search: clip factors 1, 0.9, ..., 0.1, then golden-section steps
+// on [best - 0.1, best + 0.1], which end within 0.2 * 0.618^10 < 0.002 of
+// the minimum of a unimodal error curve (docs/schemes.md).
+constexpr float kMseGridStep = 0.1f;
+constexpr int kMseGridSteps = 9;
+constexpr int kMseRefineSteps = 10;
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 int thread_count(int t) { return t > 0 ? t : default_thread_count(); }
@@ -81,7 +82,7 @@ struct Plan {
   }
 };
 
-// Per-block state.
+// Per-block state, for all blocks of the grid or for one unit's blocks.
 struct Blocks {
   std::vector<uint32_t> amax_bits;
   std::vector<float> vmin, vmax;
@@ -93,28 +94,42 @@ struct Blocks {
       vmin.assign(n, std::numeric_limits<float>::infinity());
       vmax.assign(n, -std::numeric_limits<float>::infinity());
     }
-    params.assign(n, BlockScale{});
-    scale_codes.assign(n, 0);
-    zero_codes.assign(n, 0);
+    params.resize(n);
+    scale_codes.resize(n);
+    zero_codes.resize(n);
+  }
+  uint64_t size() const { return amax_bits.size(); }
+};
+
+// Where a Blocks array sits in the grid: block (br, bc) is entry
+// (br - br0) * bpr + (bc - bc0). The whole grid, or one unit's rectangle of
+// blocks (kept small and hot in cache, and never allocated per call).
+struct Frame {
+  uint64_t br0 = 0, bc0 = 0, bpr = 0, rows = 0;
+  static Frame whole(const BlockGrid& g) { return {0, 0, g.blocks_per_row, g.row_mod}; }
+  static Frame of_unit(const BlockGrid& g, const BlockGrid::Unit& u) {
+    Frame f;
+    f.br0 = g.block_row(u.r0);
+    f.rows = g.block_row(u.r1 - 1) - f.br0 + 1;
+    f.bc0 = u.c0 / g.group;
+    f.bpr = (u.c1 - u.c0 + g.group - 1) / g.group;
+    return f;
+  }
+  uint64_t size() const { return rows * bpr; }
+  // Entry of the first block of row r from column c0 (group-aligned) on.
+  uint64_t row_entry(const BlockGrid& g, uint64_t r, uint64_t c0) const {
+    return (g.block_row(r) - br0) * bpr + (c0 / g.group - bc0);
+  }
+  uint64_t global(const BlockGrid& g, uint64_t e) const {
+    return (br0 + e / bpr) * g.blocks_per_row + bc0 + e % bpr;
   }
 };
 
-// The blocks a unit of a local grid owns, in block order.
-std::vector<uint64_t> unit_blocks(const BlockGrid& g, const BlockGrid::Unit& u) {
-  std::vector<uint64_t> out;
-  const uint64_t br0 = g.block_row(u.r0), br1 = g.block_row(u.r1 - 1);
-  const uint64_t bc0 = u.c0 / g.group, bc1 = (u.c1 - 1) / g.group;
-  for (uint64_t br = br0; br <= br1; ++br) {
-    for (uint64_t bc = bc0; bc <= bc1; ++bc) out.push_back(br * g.blocks_per_row + bc);
-  }
-  return out;
-}
-
-void unit_stats(const Plan& P, const float* x, const BlockGrid::Unit& u, Blocks& B) {
+void unit_stats(const Plan& P, const float* x, const BlockGrid::Unit& u, Blocks& B, const Frame& F) {
   const BlockGrid& g = P.grid;
   const bool mm = P.spec.asym;
   for (uint64_t r = u.r0; r < u.r1; ++r) {
-    const uint64_t b0 = g.block_row(r) * g.blocks_per_row + u.c0 / g.group;
+    const uint64_t b0 = F.row_entry(g, r, u.c0);
     kernels::row_block_stats(x + r * g.cols + u.c0, u.c1 - u.c0, g.group, B.amax_bits.data() + b0,
                              mm ? B.vmin.data() + b0 : nullptr, mm ? B.vmax.data() + b0 : nullptr);
   }
@@ -133,15 +148,20 @@ void split_index(uint64_t row_index, uint64_t c0, uint64_t c1, Fn&& fn) {
   }
 }
 
-void unit_errors(const Plan& P, const float* x, const BlockGrid::Unit& u, const BlockScale* params, double* err) {
+// Rows of a unit go to the kernels from their column c0 on, so that block
+// j / group of the row segment is entry row_entry + j / group of the frame.
+void unit_errors(const Plan& P, const float* x, const BlockGrid::Unit& u, const BlockScale* params, double* err,
+                 const Frame& F) {
   const BlockGrid& g = P.grid;
   for (uint64_t r = u.r0; r < u.r1; ++r) {
-    const uint64_t b0 = g.block_row(r) * g.blocks_per_row;
+    const uint64_t b0 = F.row_entry(g, r, u.c0);
+    const uint64_t base = r * g.cols + u.c0;
     kernels::ScaledOut out;
-    out.weights = P.row_weights(r);
+    const float* w = P.row_weights(r);
+    out.weights = w ? w + u.c0 : nullptr;
     out.block_err = err + b0;
-    split_index(r * g.cols, u.c0, u.c1, [&](uint64_t j0, uint64_t j1) {
-      kernels::scaled_row(P.elem, P.spec, x + r * g.cols, j0, j1, g.group, params + b0, r * g.cols, out);
+    split_index(base, 0, u.c1 - u.c0, [&](uint64_t j0, uint64_t j1) {
+      kernels::scaled_row(P.elem, P.spec, x + base, j0, j1, g.group, params + b0, base, out);
     });
   }
 }
@@ -200,11 +220,43 @@ RawScale raw_scale(const Plan& P, const Blocks& B, uint64_t b, float alpha) {
   return r;
 }
 
+// The OCP MX rule on E8M0 scales, straight from the amax bits: code =
+// clamp(floor(log2 amax) - emax_elem + 127, 0, 254), 0 for an all-zero
+// block, 0xFF (NaN) for inf or NaN. Same results as raw_scale + ScaleCoder,
+// without either (the MX presets spend most of their scale time here).
+void set_params_mx_floor(const Plan& P, const Blocks& B, const std::vector<uint64_t>& blocks, BlockScale* params,
+                         uint32_t* scale_codes) {
+  const auto pow2 = [](int e) {  // 2^e for e in [-127, 127], exact
+    return std::bit_cast<float>(e >= -126 ? static_cast<uint32_t>(e + 127) << 23 : 0x00400000u);
+  };
+  for (uint64_t b : blocks) {
+    const uint32_t ab = B.amax_bits[b];
+    uint32_t code;
+    if (ab >= kInfBits) {
+      params[b] = BlockScale{kNaN, kNaN, 0, 0};
+      if (scale_codes) scale_codes[b] = 0xFF;
+      continue;
+    }
+    if (ab == 0) {
+      code = 0;
+    } else {
+      const int e = ab >= 0x00800000u ? static_cast<int>(ab >> 23) - 127 : std::ilogb(std::bit_cast<float>(ab));
+      code = static_cast<uint32_t>(std::clamp(e - P.emax_exp, -127, 127) + 127);
+    }
+    const int e = static_cast<int>(code) - 127;
+    params[b] = BlockScale{pow2(e), pow2(-e), 0, 0};
+    if (scale_codes) scale_codes[b] = code;
+  }
+}
+
 // Rounds the raw scales of `blocks` (alpha per block, or 1) and fills their
 // parameters and codes.
 void set_params(const Plan& P, Blocks& B, const std::vector<uint64_t>& blocks, const float* alpha,
                 BlockScale* params, uint32_t* scale_codes, uint32_t* zero_codes) {
   const size_t n = blocks.size();
+  if (!alpha && P.s.rule == ScaleRule::kFloor && P.sc.is_power_of_two_format() && !P.spec.asym && !P.s.two_level()) {
+    return set_params_mx_floor(P, B, blocks, params, scale_codes);
+  }
   thread_local std::vector<RawScale> raws;
   thread_local std::vector<float> raw, val, zraw, zval;
   thread_local std::vector<uint32_t> codes, zcodes;
@@ -212,11 +264,27 @@ void set_params(const Plan& P, Blocks& B, const std::vector<uint64_t>& blocks, c
   raw.resize(n);
   val.resize(n);
   codes.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    raws[i] = raw_scale(P, B, blocks[i], alpha ? alpha[i] : 1.0f);
-    raw[i] = raws[i].bad ? 0.0f : raws[i].raw;
+  if (!P.spec.asym && !P.s.power_of_two_rule() && !P.sc.is_power_of_two_format()) {
+    // The common case (absmax-like rules on float scales), in one tight
+    // loop: raw = alpha * amax / max_elem (/ tensor scale).
+    const float inv_st = P.s.two_level() && P.s_t != 0.0f ? P.s_t : 0.0f;
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t ab = B.amax_bits[blocks[i]];
+      const bool bad = ab >= kInfBits;
+      float r = (std::bit_cast<float>(bad ? 0u : ab) * (alpha ? alpha[i] : 1.0f)) / P.emax_val;
+      if (P.s.two_level()) r = inv_st == 0.0f ? 0.0f : r / inv_st;
+      raws[i].bad = bad;
+      raw[i] = r;
+    }
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      raws[i] = raw_scale(P, B, blocks[i], alpha ? alpha[i] : 1.0f);
+      raw[i] = raws[i].bad ? 0.0f : raws[i].raw;
+    }
   }
-  P.sc.round(raw.data(), n, val.data(), codes.data());
+  // Trial scales of a search need values only; codes are for the result.
+  const bool want_codes = scale_codes != nullptr;
+  P.sc.round(raw.data(), n, val.data(), want_codes ? codes.data() : nullptr);
   const bool float_zero = P.s.zero == ZeroPoint::kFloat;
   if (float_zero) {
     zraw.resize(n);
@@ -227,15 +295,17 @@ void set_params(const Plan& P, Blocks& B, const std::vector<uint64_t>& blocks, c
       const float inv = s == 0.0f ? 0.0f : 1.0f / s;
       zraw[i] = raws[i].bad ? 0.0f : -raws[i].lo * inv;
     }
-    P.sc.round(zraw.data(), n, zval.data(), zcodes.data());
+    P.sc.round(zraw.data(), n, zval.data(), want_codes ? zcodes.data() : nullptr);
   }
   for (size_t i = 0; i < n; ++i) {
     const uint64_t b = blocks[i];
     BlockScale& p = params[b];
     if (raws[i].bad) {
       p = BlockScale{kNaN, kNaN, 0, 0};
-      scale_codes[b] = P.sc.nan_code();
-      zero_codes[b] = 0;
+      if (want_codes) {
+        scale_codes[b] = P.sc.nan_code();
+        zero_codes[b] = 0;
+      }
       continue;
     }
     const float eff = P.s.two_level() ? val[i] * P.s_t : val[i];
@@ -243,16 +313,18 @@ void set_params(const Plan& P, Blocks& B, const std::vector<uint64_t>& blocks, c
     p.inv = eff == 0.0f ? 0.0f : 1.0f / eff;
     p.z_in = 0;
     p.z_post = 0;
-    scale_codes[b] = codes[i];
-    zero_codes[b] = 0;
+    if (want_codes) {
+      scale_codes[b] = codes[i];
+      zero_codes[b] = 0;
+    }
     if (P.s.zero == ZeroPoint::kInteger) {
       // z = round(-lo / s), clamped to the codes: zero maps to code z.
       const float z = std::clamp(std::nearbyint(-raws[i].lo * p.inv), 0.0f, P.spec.qmax);
       p.z_post = z;
-      zero_codes[b] = static_cast<uint32_t>(z);
+      if (want_codes) zero_codes[b] = static_cast<uint32_t>(z);
     } else if (float_zero) {
       p.z_in = zval[i];
-      zero_codes[b] = zcodes[i];
+      if (want_codes) zero_codes[b] = zcodes[i];
     }
   }
 }
@@ -262,19 +334,15 @@ void set_params(const Plan& P, Blocks& B, const std::vector<uint64_t>& blocks, c
 template <class Eval>
 void search_scales(const Plan& P, Blocks& B, const std::vector<uint64_t>& blocks, Eval&& eval) {
   const size_t n = blocks.size();
-  const uint64_t nb = P.grid.num_blocks;
-  // Indexed by global block number; only this set's entries are touched.
+  // Indexed like B; only this set's entries are touched.
   thread_local std::vector<BlockScale> trial;
-  thread_local std::vector<uint32_t> tcodes, zcodes;
   thread_local std::vector<double> err;
-  trial.resize(nb);
-  tcodes.resize(nb);
-  zcodes.resize(nb);
-  err.resize(nb);
+  trial.resize(B.size());
+  err.resize(B.size());
   std::vector<float> best_alpha(n, 1.0f), alpha(n);
   std::vector<double> best_err(n, std::numeric_limits<double>::infinity());
   const auto try_alpha = [&](const std::vector<float>& a) {
-    set_params(P, B, blocks, a.data(), trial.data(), tcodes.data(), zcodes.data());
+    set_params(P, B, blocks, a.data(), trial.data(), nullptr, nullptr);
     for (uint64_t b : blocks) err[b] = 0.0;
     eval(trial.data(), err.data());
     std::vector<double> out(n);
@@ -367,11 +435,11 @@ float percentile_of(std::vector<float>& v, double p) {
   return v[k];
 }
 
-void apply_percentile(const Plan& P, const float* x, Blocks& B, const std::vector<uint64_t>& blocks) {
+void apply_percentile(const Plan& P, const float* x, Blocks& B, const std::vector<uint64_t>& blocks, const Frame& F) {
   std::vector<float> buf;
   for (uint64_t b : blocks) {
     if (B.amax_bits[b] >= kInfBits) continue;
-    gather_block(P, x, b, buf);
+    gather_block(P, x, F.global(P.grid, b), buf);
     if (P.spec.asym) {
       std::vector<float> copy = buf;
       B.vmax[b] = percentile_of(buf, P.s.percentile);
@@ -402,28 +470,35 @@ void* row_codes(const Sink& k, uint64_t elem_index) {
   return nullptr;
 }
 
-void unit_emit(const Plan& P, const float* x, const BlockGrid::Unit& u, const Blocks& B, const Sink& sink) {
+void unit_emit(const Plan& P, const float* x, const BlockGrid::Unit& u, const Blocks& B, const Sink& sink,
+               const Frame& F) {
   const BlockGrid& g = P.grid;
   for (uint64_t r = u.r0; r < u.r1; ++r) {
-    const uint64_t b0 = g.block_row(r) * g.blocks_per_row;
+    const uint64_t b0 = F.row_entry(g, r, u.c0);
+    const uint64_t base = r * g.cols + u.c0;
     kernels::ScaledOut out;
     out.layout = sink.layout;
-    out.codes = row_codes(sink, r * g.cols);
-    out.deq = sink.deq ? sink.deq + r * g.cols : nullptr;
-    split_index(r * g.cols, u.c0, u.c1, [&](uint64_t j0, uint64_t j1) {
-      kernels::scaled_row(P.elem, P.spec, x + r * g.cols, j0, j1, g.group, B.params.data() + b0, r * g.cols, out);
+    out.codes = row_codes(sink, base);
+    out.deq = sink.deq ? sink.deq + base : nullptr;
+    split_index(base, 0, u.c1 - u.c0, [&](uint64_t j0, uint64_t j1) {
+      kernels::scaled_row(P.elem, P.spec, x + base, j0, j1, g.group, B.params.data() + b0, base, out);
     });
   }
 }
 
-// The tensor scale of a two-level scheme: amax over the finite blocks,
-// mapped onto element max x block-scale max.
-void set_tensor_scale(Plan& P, const Blocks& B) {
+// The largest finite block amax of a Blocks array, as float32 bits.
+uint32_t finite_amax(const Blocks& B) {
   uint32_t m = 0;
   for (uint32_t a : B.amax_bits) {
     if (a < kInfBits) m = std::max(m, a);
   }
-  const float amax = std::bit_cast<float>(m);
+  return m;
+}
+
+// The tensor scale of a two-level scheme: amax over the finite blocks,
+// mapped onto element max x block-scale max.
+void set_tensor_scale(Plan& P, uint32_t amax_bits) {
+  const float amax = std::bit_cast<float>(amax_bits);
   const float denom = P.emax_val * static_cast<float>(P.sc.format().max_finite());
   const float raw = amax / denom;
   float val = 0;
@@ -433,34 +508,56 @@ void set_tensor_scale(Plan& P, const Blocks& B) {
   P.s_t_code = code;
 }
 
-// Runs the whole pipeline. codes/deq outputs per the sink.
+// Runs the whole pipeline. codes/deq outputs per the sink; B receives the
+// scale and zero codes of every block.
 void run(Plan& P, const float* x, Blocks& B, const Sink& sink) {
   const BlockGrid& g = P.grid;
-  B.init(g.num_blocks, P.spec.asym);
   const uint64_t units = g.num_units();
   auto& pool = ThreadPool::global();
   const bool search = P.s.rule == ScaleRule::kMse || P.s.rule == ScaleRule::kWmse;
   if (g.local) {
+    B.scale_codes.resize(g.num_blocks);
+    B.zero_codes.resize(g.num_blocks);
     if (P.s.two_level()) {
-      pool.parallel_for(units, P.threads, [&](size_t u) { unit_stats(P, x, g.unit(u), B); });
-      set_tensor_scale(P, B);
+      std::vector<uint32_t> unit_amax(units, 0);
+      pool.parallel_for(units, P.threads, [&](size_t ui) {
+        const BlockGrid::Unit u = g.unit(ui);
+        const Frame F = Frame::of_unit(g, u);
+        thread_local Blocks L;
+        L.init(F.size(), false);
+        unit_stats(P, x, u, L, F);
+        unit_amax[ui] = finite_amax(L);
+      });
+      set_tensor_scale(P, *std::max_element(unit_amax.begin(), unit_amax.end()));
     }
     pool.parallel_for(units, P.threads, [&](size_t ui) {
       const BlockGrid::Unit u = g.unit(ui);
-      if (!P.s.two_level()) unit_stats(P, x, u, B);
-      const std::vector<uint64_t> blocks = unit_blocks(g, u);
-      if (P.s.rule == ScaleRule::kPercentile) apply_percentile(P, x, B, blocks);
+      const Frame F = Frame::of_unit(g, u);
+      thread_local Blocks L;
+      thread_local std::vector<uint64_t> ids;
+      L.init(F.size(), P.spec.asym);
+      ids.resize(F.size());
+      for (uint64_t e = 0; e < F.size(); ++e) ids[e] = e;
+      unit_stats(P, x, u, L, F);
+      if (P.s.rule == ScaleRule::kPercentile) apply_percentile(P, x, L, ids, F);
       if (search) {
-        search_scales(P, B, blocks, [&](const BlockScale* params, double* err) { unit_errors(P, x, u, params, err); });
+        search_scales(P, L, ids, [&](const BlockScale* params, double* err) { unit_errors(P, x, u, params, err, F); });
       } else {
-        set_params(P, B, blocks, nullptr, B.params.data(), B.scale_codes.data(), B.zero_codes.data());
+        set_params(P, L, ids, nullptr, L.params.data(), L.scale_codes.data(), L.zero_codes.data());
       }
-      unit_emit(P, x, u, B, sink);
+      unit_emit(P, x, u, L, sink, F);
+      for (uint64_t e = 0; e < F.size(); ++e) {
+        const uint64_t b = F.global(g, e);
+        B.scale_codes[b] = L.scale_codes[e];
+        B.zero_codes[b] = L.zero_codes[e];
+      }
     });
     return;
   }
   // Blocks span units: statistics over stripes of units merged (max and
   // min are exact in any order), scales for all blocks, then the emit.
+  const Frame W = Frame::whole(g);
+  B.init(g.num_blocks, P.spec.asym);
   const uint64_t stripes = std::min<uint64_t>(units, 64);
   const auto stripe_units = [&](uint64_t s) {
     return std::pair<uint64_t, uint64_t>{units * s / stripes, units * (s + 1) / stripes};
@@ -470,7 +567,7 @@ void run(Plan& P, const float* x, Blocks& B, const Sink& sink) {
     pool.parallel_for(stripes, P.threads, [&](size_t s) {
       part[s].init(g.num_blocks, P.spec.asym);
       const auto [a, b] = stripe_units(s);
-      for (uint64_t u = a; u < b; ++u) unit_stats(P, x, g.unit(u), part[s]);
+      for (uint64_t u = a; u < b; ++u) unit_stats(P, x, g.unit(u), part[s], W);
     });
     for (const Blocks& p : part) {
       for (uint64_t b = 0; b < g.num_blocks; ++b) {
@@ -482,17 +579,17 @@ void run(Plan& P, const float* x, Blocks& B, const Sink& sink) {
       }
     }
   }
-  if (P.s.two_level()) set_tensor_scale(P, B);
+  if (P.s.two_level()) set_tensor_scale(P, finite_amax(B));
   std::vector<uint64_t> all(g.num_blocks);
   for (uint64_t b = 0; b < g.num_blocks; ++b) all[b] = b;
-  if (P.s.rule == ScaleRule::kPercentile) apply_percentile(P, x, B, all);
+  if (P.s.rule == ScaleRule::kPercentile) apply_percentile(P, x, B, all, W);
   if (search) {
     std::vector<std::vector<double>> part(stripes);
     search_scales(P, B, all, [&](const BlockScale* params, double* err) {
       pool.parallel_for(stripes, P.threads, [&](size_t s) {
         part[s].assign(g.num_blocks, 0.0);
         const auto [a, b] = stripe_units(s);
-        for (uint64_t u = a; u < b; ++u) unit_errors(P, x, g.unit(u), params, part[s].data());
+        for (uint64_t u = a; u < b; ++u) unit_errors(P, x, g.unit(u), params, part[s].data(), W);
       });
       for (const auto& p : part) {
         for (uint64_t b = 0; b < g.num_blocks; ++b) err[b] += p[b];
@@ -501,7 +598,7 @@ void run(Plan& P, const float* x, Blocks& B, const Sink& sink) {
   } else {
     set_params(P, B, all, nullptr, B.params.data(), B.scale_codes.data(), B.zero_codes.data());
   }
-  pool.parallel_for(units, P.threads, [&](size_t u) { unit_emit(P, x, g.unit(u), B, sink); });
+  pool.parallel_for(units, P.threads, [&](size_t u) { unit_emit(P, x, g.unit(u), B, sink, W); });
 }
 
 void check_shape(const std::vector<uint64_t>& shape) {
@@ -635,14 +732,17 @@ void dequantize(const QuantizedTensor& q, float* out, int threads) {
   if (s.two_level()) s_t = ScaleCoder(*s.tensor_scale_format).decode(q.tensor_scale);
   // The same per-block parameters as the quantizer used.
   std::vector<BlockScale> params(g.num_blocks);
-  for (uint64_t b = 0; b < g.num_blocks; ++b) {
-    const float v = sc.decode(scodes[b]);
-    const float eff = s.two_level() ? v * s_t : v;
-    BlockScale& p = params[b];
-    p.scale = std::isfinite(eff) ? eff : kNaN;
-    if (s.zero == ZeroPoint::kInteger) p.z_post = static_cast<float>(zcodes[b]);
-    if (s.zero == ZeroPoint::kFloat) p.z_in = sc.decode(zcodes[b]);
-  }
+  const uint64_t pchunk = 1 << 14;
+  ThreadPool::global().parallel_for((g.num_blocks + pchunk - 1) / pchunk, thread_count(threads), [&](size_t c) {
+    for (uint64_t b = c * pchunk; b < std::min(g.num_blocks, (c + 1) * pchunk); ++b) {
+      const float v = sc.decode(scodes[b]);
+      const float eff = s.two_level() ? v * s_t : v;
+      BlockScale& p = params[b];
+      p.scale = std::isfinite(eff) ? eff : kNaN;
+      if (s.zero == ZeroPoint::kInteger) p.z_post = static_cast<float>(zcodes[b]);
+      if (s.zero == ZeroPoint::kFloat) p.z_in = sc.decode(zcodes[b]);
+    }
+  });
   // Element values by code: the element format's values, or q itself.
   const KernelPlan vplan = make_kernel_plan(cf, RoundOptions{});
   std::vector<float> lut;
@@ -650,37 +750,51 @@ void dequantize(const QuantizedTensor& q, float* out, int threads) {
     lut.resize(size_t{1} << cf.bits);
     for (size_t c = 0; c < lut.size(); ++c) lut[c] = static_cast<float>(vplan.codec->decode(static_cast<uint32_t>(c)));
   }
+  const bool asym = s.zero != ZeroPoint::kNone;
+  const bool nibbles = cf.bits == 4 && !cf.ternary && g.cols % 2 == 0;
+  std::vector<uint64_t> pair_lut;
+  if (nibbles) {
+    pair_lut.resize(256);
+    for (size_t b = 0; b < 256; ++b) {
+      pair_lut[b] = std::bit_cast<uint32_t>(lut[b & 15]) | static_cast<uint64_t>(std::bit_cast<uint32_t>(lut[b >> 4])) << 32;
+    }
+  }
+  // Other sub-byte widths are unpacked to one byte per code first.
   std::vector<uint8_t> unpacked;
   const bool packed = has_packed_layout(cf);
-  if (packed) {
+  if (packed && !nibbles) {
     unpacked.resize(n);
     unpack_codes(cf, q.codes.data(), n, unpacked.data());
   }
   const int cb = cf.code_bytes();
-  const bool asym = s.zero != ZeroPoint::kNone;
+  kernels::CodeLayout layout = nibbles ? kernels::CodeLayout::kNibbles
+                               : (packed || cb == 1) ? kernels::CodeLayout::kByte
+                               : cb == 2 ? kernels::CodeLayout::kHalf
+                                         : kernels::CodeLayout::kWord;
+  // Outputs far beyond the caches are written with non-temporal stores.
+  const bool stream = n * sizeof(float) >= (uint64_t{32} << 20);
   ThreadPool::global().parallel_for(g.num_units(), thread_count(threads), [&](size_t ui) {
     const BlockGrid::Unit u = g.unit(ui);
     for (uint64_t r = u.r0; r < u.r1; ++r) {
       const BlockScale* bp = params.data() + g.block_row(r) * g.blocks_per_row;
       const uint64_t base = r * g.cols;
       float* o = out + base;
-      for (uint64_t j = u.c0; j < u.c1; ++j) {
-        uint32_t c;
-        if (packed) {
-          c = unpacked[base + j];
-        } else if (cb == 1) {
-          c = q.codes[base + j];
-        } else if (cb == 2) {
-          c = static_cast<uint32_t>(q.codes[2 * (base + j)]) | static_cast<uint32_t>(q.codes[2 * (base + j) + 1]) << 8;
-        } else {
+      if (layout == kernels::CodeLayout::kWord) {
+        for (uint64_t j = u.c0; j < u.c1; ++j) {
+          uint32_t c;
           std::memcpy(&c, &q.codes[4 * (base + j)], 4);
+          const float v = static_cast<float>(vplan.codec->decode(c));
+          const BlockScale& p = bp[j / g.group];
+          float d = asym ? (v - (p.z_in + p.z_post)) * p.scale : v * p.scale;
+          if (std::isnan(p.scale)) d = kNaN;
+          o[j] = d;
         }
-        const float v = lut.empty() ? static_cast<float>(vplan.codec->decode(c)) : lut[c & (lut.size() - 1)];
-        const BlockScale& p = bp[j / g.group];
-        float d = asym ? (v - (p.z_in + p.z_post)) * p.scale : v * p.scale;
-        if (std::isnan(p.scale)) d = kNaN;
-        o[j] = d;
+        continue;
       }
+      const uint8_t* rc = packed && !nibbles ? unpacked.data() + base
+                          : nibbles         ? q.codes.data() + base / 2
+                                            : q.codes.data() + base * cb;
+      kernels::dequant_row(lut.data(), pair_lut.data(), layout, rc, asym, u.c0, u.c1, g.group, bp, o, stream);
     }
   });
   if (q.outliers.count > 0) restore_outliers(q.outliers, out, n);

@@ -1,11 +1,13 @@
 #include "tools/lowbit/array_files.h"
 
+#include <cstring>
 #include <string>
 
 #include "lowbit/core/error.h"
 #include "lowbit/core/file_io.h"
 #include "lowbit/core/npy.h"
 #include "lowbit/format/packing.h"
+#include "lowbit/format/registry.h"
 
 namespace lowbit::cli {
 
@@ -98,6 +100,25 @@ void write_array(const std::string& path, const char* npy_descr, const std::vect
   } else {
     write_file_atomic(path, data, bytes);
   }
+}
+
+}  // namespace lowbit::cli
+
+namespace lowbit::cli {
+
+std::vector<float> to_float32(const FloatArray& a) {
+  const size_t n = a.size();
+  std::vector<float> out(n);
+  if (a.type == InputType::kFloat32) {
+    std::memcpy(out.data(), a.data(), n * 4);
+  } else if (a.type == InputType::kFloat64) {
+    const double* d = static_cast<const double*>(a.data());
+    for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(d[i]);
+  } else {
+    decode_array(parse_format(a.type == InputType::kFloat16 ? "float16" : "bfloat16"),
+                 reinterpret_cast<const uint8_t*>(a.data()), out.data(), n, false, ArrayOptions{});
+  }
+  return out;
 }
 
 }  // namespace lowbit::cli

@@ -27,6 +27,10 @@ struct FloatArray {
 // Raw files hold float32. .npy files may hold float32, float64 or float16.
 FloatArray read_floats(const std::string& path);
 
+// The elements as float32: float16 widens exactly, float64 rounds to
+// nearest (even) once.
+std::vector<float> to_float32(const FloatArray& a);
+
 struct CodeArray {
   std::vector<std::byte> bytes;   // codes (code_bytes each) or the packed layout
   uint64_t count = 0;             // number of codes

@@ -21,6 +21,8 @@
 #include "lowbit/format/registry.h"
 #include "lowbit/kernels/array_kernels.h"
 #include "lowbit/kernels/array_ops.h"
+#include "lowbit/quant/quantizer.h"
+#include "lowbit/quant/scheme.h"
 #include "tools/lowbit/commands.h"
 
 namespace lowbit::cli {
@@ -100,6 +102,14 @@ const Case kCases[] = {
     {"float8_e4m3fn", Rounding::kNearestEven, "decode", kAbsmax},
     {"float4_e2m1fn", Rounding::kNearestEven, "decode-packed", kAbsmax},
     {"bfloat16", Rounding::kNearestEven, "decode", 1},
+};
+
+// Schemes timed as quantize (to a QuantizedTensor) followed by dequantize,
+// float32 in and out, on N(0,1) data shaped as rows of 4096.
+const char* const kQdqSchemes[] = {
+    "mxfp4",          "nvfp4",         "int4/g128/asym", "mxfp8_e4m3",          "mxint8", "q4_0", "q8_0",
+    "int8/channel",   "nvfp4/b16x16",  "int4/g128/asym/scale=mse", "int4/g32/scale=mse",
+    "e2m1/g16/sf=ue4m3/scale=mse",
 };
 
 std::string input_label(double scale) {
@@ -198,6 +208,40 @@ void run_bench(const BenchArgs& a) {
         std::printf("%-16s %-10s %-14s %-11s %7d %10.3f %9.2f %11.2f %7.0f%%\n", f.name.c_str(),
                     rounding_name(c.round), op.c_str(), input_label(c.scale).c_str(), t, eps / 1e9, bps / 1e9,
                     copy_bps / 1e9, 100 * ratio);
+        std::fflush(stdout);
+      }
+    }
+  }
+  if (!a.json) {
+    std::printf("\n%-30s %-6s %7s %10s %9s %11s %8s\n", "scheme", "op", "threads", "G elem/s", "GB/s", "copy GB/s",
+                "vs copy");
+  }
+  const uint64_t cols = 4096;
+  const std::vector<uint64_t> shape = n % cols == 0 ? std::vector<uint64_t>{n / cols, cols} : std::vector<uint64_t>{n};
+  for (const char* spec : kQdqSchemes) {
+    const std::string label = std::string(spec) + " qdq";
+    if (!a.filter.empty() && label.find(a.filter) == std::string::npos) continue;
+    const Scheme scheme = parse_scheme(spec);
+    for (int t : thread_counts) {
+      QuantizeOptions qo;
+      qo.threads = t;
+      const auto run = [&] {
+        const QuantizedTensor q = quantize(src.data(), shape, scheme, qo);
+        dequantize(q, dst.data(), t);
+      };
+      const Timing tm = interleaved(a.reps, run, copy_fn(t, false), copy_fn(t, true));
+      const double copy_bps = 8.0 * n / std::min(tm.memcpy_copy, tm.stream_copy);
+      const double eps = n / tm.op, bps = eps * 8.0, ratio = bps / copy_bps;
+      records.push_back({{"scheme", spec},
+                         {"op", "qdq"},
+                         {"threads", t},
+                         {"elements_per_s", eps},
+                         {"bytes_per_s", bps},
+                         {"ratio_to_copy", ratio},
+                         {"copy_bytes_per_s", copy_bps}});
+      if (!a.json) {
+        std::printf("%-30s %-6s %7d %10.3f %9.2f %11.2f %7.0f%%\n", spec, "qdq", t, eps / 1e9, bps / 1e9, copy_bps / 1e9,
+                    100 * ratio);
         std::fflush(stdout);
       }
     }

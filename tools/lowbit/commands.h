@@ -16,5 +16,7 @@ Action add_encode_command(CLI::App& app);
 Action add_decode_command(CLI::App& app);
 Action add_fakequant_command(CLI::App& app);
 Action add_bench_command(CLI::App& app);
+Action add_study_command(CLI::App& app);
+Action add_qtensor_command(CLI::App& app);
 
 }  // namespace lowbit::cli

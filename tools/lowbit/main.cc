@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   reg(lowbit::cli::add_decode_command);
   reg(lowbit::cli::add_fakequant_command);
   reg(lowbit::cli::add_bench_command);
+  reg(lowbit::cli::add_study_command);
+  reg(lowbit::cli::add_qtensor_command);
   // CLI11 reports a mistyped subcommand as "a subcommand is required";
   // name the word instead.
   if (argc > 1 && argv[1][0] != '-') {

@@ -1,0 +1,120 @@
+#include "lowbit/eval/qsnr_study.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "lowbit/core/error.h"
+#include "lowbit/quant/quantizer.h"
+#include "lowbit/quant/scheme.h"
+
+namespace lowbit {
+
+namespace {
+
+// Per-block signal and error sums, for the crest bins.
+struct BlockSums {
+  std::vector<double> x2, e2;
+};
+
+BlockSums block_sums(const float* x, const float* y, uint64_t n, uint64_t block) {
+  BlockSums s;
+  const uint64_t nb = n / block;
+  s.x2.assign(nb, 0.0);
+  s.e2.assign(nb, 0.0);
+  for (uint64_t b = 0; b < nb; ++b) {
+    double a = 0, e = 0;
+    for (uint64_t j = b * block; j < (b + 1) * block; ++j) {
+      a += static_cast<double>(x[j]) * x[j];
+      const double d = static_cast<double>(y[j]) - x[j];
+      e += d * d;
+    }
+    s.x2[b] = a;
+    s.e2[b] = e;
+  }
+  return s;
+}
+
+}  // namespace
+
+StudyResult run_qsnr_study(const std::vector<float>& x, const std::vector<uint64_t>& shape,
+                           const std::vector<std::string>& schemes, const StudyOptions& opt) {
+  StudyResult r;
+  r.shape = shape;
+  const uint64_t n = x.size();
+  std::vector<Scheme> parsed;
+  for (const auto& s : schemes) parsed.push_back(parse_scheme(s));  // all errors before any work
+  // Crest factors of the data's blocks (and their bins for a sweep).
+  const uint64_t cb = std::max<uint64_t>(1, opt.crest_block);
+  const uint64_t nb = n / cb;
+  std::vector<double> crest(nb);
+  for (uint64_t b = 0; b < nb; ++b) {
+    crest[b] = CrestStats::crest_factor(x.data() + b * cb, cb);
+    r.crest.add_block(x.data() + b * cb, cb);
+  }
+  std::vector<int> bin_of;
+  if (opt.sweep_crest && nb > 0) {
+    // Equal-count bins over the sorted crest factors: every bin has data.
+    std::vector<double> sorted;
+    for (double c : crest) {
+      if (std::isfinite(c)) sorted.push_back(c);
+    }
+    std::sort(sorted.begin(), sorted.end());
+    const int bins = std::max(1, std::min<int>(opt.crest_bins, static_cast<int>(sorted.size())));
+    std::vector<double> edges(bins + 1);
+    for (int k = 0; k <= bins; ++k) {
+      edges[k] = sorted.empty() ? 0.0 : sorted[std::min(sorted.size() - 1, sorted.size() * k / bins)];
+    }
+    edges[bins] = std::numeric_limits<double>::infinity();
+    r.crest_bins.resize(bins);
+    for (int k = 0; k < bins; ++k) {
+      r.crest_bins[k].lo = edges[k];
+      r.crest_bins[k].hi = k + 1 < bins ? edges[k + 1] : (sorted.empty() ? 0.0 : sorted.back());
+    }
+    bin_of.assign(nb, -1);
+    for (uint64_t b = 0; b < nb; ++b) {
+      if (!std::isfinite(crest[b])) continue;
+      const int k = static_cast<int>(std::upper_bound(edges.begin(), edges.end(), crest[b]) - edges.begin()) - 1;
+      bin_of[b] = std::clamp(k, 0, bins - 1);
+      r.crest_bins[bin_of[b]].blocks++;
+    }
+  }
+  std::vector<float> y(n);
+  QuantizeOptions qo;
+  qo.threads = opt.threads;
+  for (size_t i = 0; i < parsed.size(); ++i) {
+    const Scheme& s = parsed[i];
+    StudyRecord rec;
+    rec.scheme = schemes[i];
+    rec.spec = s.spec();
+    const auto t0 = std::chrono::steady_clock::now();
+    if (s.outliers.kind != OutlierPolicy::Kind::kNone) {
+      const QuantizedTensor q = quantize(x.data(), shape, s, qo);
+      dequantize(q, y.data(), opt.threads);
+      rec.bits_per_element = q.bits_per_element();
+    } else {
+      fakequant_tensor(x.data(), y.data(), shape, s, qo);
+      rec.bits_per_element = n ? static_cast<double>(scheme_bits(s, shape).total()) / static_cast<double>(n) : 0.0;
+    }
+    rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    rec.error = error_stats(x.data(), y.data(), n, opt.threads);
+    if (!r.crest_bins.empty()) {
+      const BlockSums bs = block_sums(x.data(), y.data(), n, cb);
+      std::vector<double> sx(r.crest_bins.size(), 0.0), se(r.crest_bins.size(), 0.0);
+      for (uint64_t b = 0; b < nb; ++b) {
+        if (bin_of[b] < 0) continue;
+        sx[bin_of[b]] += bs.x2[b];
+        se[bin_of[b]] += bs.e2[b];
+      }
+      for (size_t k = 0; k < r.crest_bins.size(); ++k) {
+        const double q = se[k] > 0 ? -10.0 * std::log10(se[k] / sx[k]) : std::numeric_limits<double>::infinity();
+        r.crest_bins[k].qsnr_db.push_back(q);
+      }
+    }
+    r.records.push_back(std::move(rec));
+  }
+  return r;
+}
+
+}  // namespace lowbit
