@@ -22,7 +22,13 @@ const Codec& fp16() {
   return c;
 }
 
-uint16_t to_fp16(float v) { return static_cast<uint16_t>(fp16().encode(v, RoundOptions{})); }
+// GGML_FP32_TO_FP16: round to nearest even, and a scale beyond float16's
+// range becomes inf (ggml and gguf-py store 0x7c00), not 65504.
+uint16_t to_fp16(float v) {
+  RoundOptions o;
+  o.overflow = Overflow::kIeee;
+  return static_cast<uint16_t>(fp16().encode(v, o));
+}
 float from_fp16(uint16_t c) { return static_cast<float>(fp16().decode(c)); }
 
 uint64_t numel_of(const std::vector<uint64_t>& shape) {

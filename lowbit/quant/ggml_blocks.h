@@ -8,6 +8,8 @@
 //   Q4_0: m = the element of largest |x| (the first one on ties),
 //         d = m / -8, q = min(15, trunc(x * (1/d) + 8.5f)) in float32, the
 //         code being q (value q - 8).
+// d is stored as ggml's float16 of it: round to nearest even, inf beyond
+// 65504 (so such a block dequantizes to inf/NaN, as in llama.cpp).
 // Dequantization is q * d16 (Q8_0) and (q - 8) * d16 (Q4_0). Codes are
 // stored in element order (Q4_0 as packed nibbles, low first); the GGUF
 // writer reorders nibbles into ggml's block layout. A block holding inf or

@@ -455,6 +455,10 @@ void apply_percentile(const Plan& P, const float* x, Blocks& B, const std::vecto
 // Output of the emit phase.
 struct Sink {
   kernels::CodeLayout layout = kernels::CodeLayout::kNone;
+  // Scale codes written straight into the stored bytes (whole-byte scale
+  // formats of a local grid), instead of through Blocks::scale_codes.
+  uint8_t* scale_bytes = nullptr;
+  int scale_width = 0;
   uint8_t* codes = nullptr;  // tensor start; element size by layout
   float* deq = nullptr;
 };
@@ -516,8 +520,8 @@ void run(Plan& P, const float* x, Blocks& B, const Sink& sink) {
   auto& pool = ThreadPool::global();
   const bool search = P.s.rule == ScaleRule::kMse || P.s.rule == ScaleRule::kWmse;
   if (g.local) {
-    B.scale_codes.resize(g.num_blocks);
-    B.zero_codes.resize(g.num_blocks);
+    if (!sink.scale_bytes) B.scale_codes.resize(g.num_blocks);
+    if (P.spec.asym) B.zero_codes.resize(g.num_blocks);
     if (P.s.two_level()) {
       // Block amaxes only matter through their finite maximum here: one
       // vertical max over the tensor.
@@ -550,8 +554,14 @@ void run(Plan& P, const float* x, Blocks& B, const Sink& sink) {
       unit_emit(P, x, u, L, sink, F);
       for (uint64_t e = 0; e < F.size(); ++e) {
         const uint64_t b = F.global(g, e);
-        B.scale_codes[b] = L.scale_codes[e];
-        B.zero_codes[b] = L.zero_codes[e];
+        if (sink.scale_bytes) {
+          for (int k = 0; k < sink.scale_width; ++k) {
+            sink.scale_bytes[b * sink.scale_width + k] = static_cast<uint8_t>(L.scale_codes[e] >> (8 * k));
+          }
+        } else {
+          B.scale_codes[b] = L.scale_codes[e];
+        }
+        if (P.spec.asym) B.zero_codes[b] = L.zero_codes[e];
       }
     });
     return;
@@ -655,17 +665,19 @@ kernels::CodeLayout direct_layout(const Format& cf, uint64_t cols) {
 }
 
 // Quantizes with outliers removed (the caller restores them).
-QuantizedTensor quantize_dense(const float* x, const std::vector<uint64_t>& shape, const Scheme& s,
-                               const QuantizeOptions& opt, float* deq) {
-  QuantizedTensor q;
+// Quantizes into q, reusing its buffers' memory (no page faults when the
+// same shape is quantized again).
+void quantize_dense(const float* x, const std::vector<uint64_t>& shape, const Scheme& s, const QuantizeOptions& opt,
+                    QuantizedTensor& q) {
   q.scheme = s;
   q.shape = shape;
+  q.outliers = OutlierList{};
+  q.tensor_scale = 0;
   Plan P(s, shape, opt);
   const Format cf = s.code_format();
   const uint64_t n = P.grid.numel();
-  q.codes.assign(component_bytes(cf, n), 0);
+  q.codes.resize(component_bytes(cf, n));
   Sink sink;
-  sink.deq = deq;
   std::vector<uint8_t> tile;
   sink.layout = direct_layout(cf, P.grid.cols);
   if (sink.layout == kernels::CodeLayout::kNone) {
@@ -675,28 +687,46 @@ QuantizedTensor quantize_dense(const float* x, const std::vector<uint64_t>& shap
   } else {
     sink.codes = q.codes.data();
   }
+  const bool direct_scales = P.grid.local && !has_packed_layout(s.scale_format);
+  if (direct_scales) {
+    q.scales.resize(component_bytes(s.scale_format, P.grid.num_blocks));
+    sink.scale_bytes = q.scales.data();
+    sink.scale_width = s.scale_format.code_bytes();
+  }
   Blocks B;
   if (n > 0) run(P, x, B, sink);
   if (!tile.empty()) pack_codes(cf, tile.data(), n, q.codes.data());
-  q.scales = store_codes(s.scale_format, B.scale_codes);
+  if (!direct_scales) {
+    B.scale_codes.resize(P.grid.num_blocks);
+    q.scales = store_codes(s.scale_format, B.scale_codes);
+  }
   if (s.two_level()) q.tensor_scale = P.s_t_code;
+  q.zeros.clear();
   if (s.zero == ZeroPoint::kInteger) q.zeros = store_codes(cf, B.zero_codes);
   if (s.zero == ZeroPoint::kFloat) q.zeros = store_codes(s.scale_format, B.zero_codes);
-  return q;
 }
 
 }  // namespace
 
-QuantizedTensor quantize(const float* x, const std::vector<uint64_t>& shape, const Scheme& s,
-                         const QuantizeOptions& opt) {
+void quantize_into(const float* x, const std::vector<uint64_t>& shape, const Scheme& s, const QuantizeOptions& opt,
+                   QuantizedTensor& q) {
   check_shape(shape);
-  if (s.layout != BlockLayout::kGeneric) return ggml_quantize(x, shape, s, thread_count(opt.threads));
-  if (s.outliers.kind == OutlierPolicy::Kind::kNone) return quantize_dense(x, shape, s, opt, nullptr);
+  if (s.layout != BlockLayout::kGeneric) {
+    q = ggml_quantize(x, shape, s, thread_count(opt.threads));
+    return;
+  }
+  if (s.outliers.kind == OutlierPolicy::Kind::kNone) return quantize_dense(x, shape, s, opt, q);
   const BlockGrid grid = BlockGrid::make(shape, s.gran);
   std::vector<float> work(x, x + grid.numel());
   OutlierList list = extract_outliers(work.data(), grid.rows, grid.cols, s.outliers);
-  QuantizedTensor q = quantize_dense(work.data(), shape, s, opt, nullptr);
+  quantize_dense(work.data(), shape, s, opt, q);
   q.outliers = std::move(list);
+}
+
+QuantizedTensor quantize(const float* x, const std::vector<uint64_t>& shape, const Scheme& s,
+                         const QuantizeOptions& opt) {
+  QuantizedTensor q;
+  quantize_into(x, shape, s, opt, q);
   return q;
 }
 

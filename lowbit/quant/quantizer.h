@@ -35,6 +35,12 @@ struct QuantizeOptions {
 QuantizedTensor quantize(const float* x, const std::vector<uint64_t>& shape, const Scheme& scheme,
                          const QuantizeOptions& opt = {});
 
+// The same into an existing QuantizedTensor, reusing its buffers: repeated
+// quantization of tensors of one shape (training emulation, benchmarks)
+// then allocates nothing.
+void quantize_into(const float* x, const std::vector<uint64_t>& shape, const Scheme& scheme,
+                   const QuantizeOptions& opt, QuantizedTensor& out);
+
 // x_hat of a quantized tensor; out holds q.numel() floats.
 void dequantize(const QuantizedTensor& q, float* out, int threads = 0);
 

@@ -373,6 +373,15 @@ Scheme parse_scheme(std::string_view spec) {
       }
     }
     if (!elem) {
+      for (size_t k = 1; k < parts.size(); ++k) {
+        const std::string& g = parts[k];
+        if ((g.size() > 1 && g[0] == 'g' && g.find_first_not_of('0', 1) == std::string::npos) ||
+            (g.size() > 1 && g[0] == 'b' && g.find('x') != std::string::npos &&
+             (g.substr(1, g.find('x') - 1).find_first_not_of('0') == std::string::npos ||
+              g.substr(g.find('x') + 1).find_first_not_of('0') == std::string::npos))) {
+          bad_scheme(spec, "granularity '" + g + "' is empty: group and block sizes must be at least 1");
+        }
+      }
       if (parts.size() == 1) {
         try {
           (void)parse_format(parts[0]);

@@ -225,8 +225,11 @@ void run_bench(const BenchArgs& a) {
     for (int t : thread_counts) {
       QuantizeOptions qo;
       qo.threads = t;
+      // Steady state: the QuantizedTensor's buffers are reused across
+      // repetitions, as a training-emulation loop would.
+      QuantizedTensor q;
       const auto run = [&] {
-        const QuantizedTensor q = quantize(src.data(), shape, scheme, qo);
+        quantize_into(src.data(), shape, scheme, qo, q);
         dequantize(q, dst.data(), t);
       };
       const Timing tm = interleaved(a.reps, run, copy_fn(t, false), copy_fn(t, true));
