@@ -441,6 +441,21 @@ HWY_INLINE VF CodeValues(const float* HWY_RESTRICT lut, const uint64_t* HWY_REST
   (void)pair_lut;
   const uint8_t b = static_cast<const uint8_t*>(codes)[j / 2];
   return hn::Set(df, lut[j % 2 == 0 ? (b & 0xF) : (b >> 4)]);
+#elif HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3_ZEN4
+  // 16 lanes, 16 values: the table is one register. Each of 8 bytes is
+  // doubled (b0 b0 b1 b1 ...), widened, shifted by 0 or 4 and masked to its
+  // nibble, then permuted from the table.
+  (void)pair_lut;
+  const hn::Full128<uint8_t> d8;
+  const hn::Full64<uint8_t> d8h;
+  const auto bytes = hn::Combine(d8, hn::Zero(d8h), hn::LoadU(d8h, static_cast<const uint8_t*>(codes) + j / 2));
+  const auto twice = hn::InterleaveLower(d8, bytes, bytes);
+  const DU du;
+  const auto shift = hn::Set(du, 4u);
+  const auto odd = hn::And(hn::Iota(du, 0), hn::Set(du, 1u));
+  const auto idx = hn::And(hn::Shr(hn::PromoteTo(du, twice), hn::Mul(odd, shift)), hn::Set(du, 15u));
+  const auto table = hn::LoadU(df, lut);
+  return hn::TableLookupLanes(table, hn::IndicesFromVec(df, hn::BitCast(di, idx)));
 #else
   // Nibbles: one 64-bit gather per byte fetches both of its values.
   const hn::Repartition<int64_t, DF> d64;

@@ -308,7 +308,7 @@ TEST(MseSearch, WithinFiveHundredthsOfADecibelOfTheDenseOptimum) {
 
 struct Result {
   QuantizedTensor q;
-  std::vector<float> fake;
+  std::vector<float> fake, deq;
 };
 
 Result run_once(const std::vector<float>& x, const std::vector<uint64_t>& shape, const Scheme& s, int threads,
@@ -323,6 +323,8 @@ Result run_once(const std::vector<float>& x, const std::vector<uint64_t>& shape,
   r.q = quantize(x.data(), shape, s, o);
   r.fake.resize(x.size());
   fakequant_tensor(x.data(), r.fake.data(), shape, s, o);
+  r.deq.resize(x.size());
+  dequantize(r.q, r.deq.data(), threads);
   return r;
 }
 
@@ -361,6 +363,7 @@ TEST(Exactness, EveryTargetAndThreadCountGivesTheSameBits) {
         EXPECT_EQ(r.q.tensor_scale, ref.q.tensor_scale);
         EXPECT_EQ(r.q.outliers.positions, ref.q.outliers.positions);
         ASSERT_EQ(0, std::memcmp(r.fake.data(), ref.fake.data(), x.size() * 4));
+        ASSERT_EQ(0, std::memcmp(r.deq.data(), ref.deq.data(), x.size() * 4));
       }
     }
     // Fakequant equals dequantize(quantize(x)) bit for bit.
