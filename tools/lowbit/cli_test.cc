@@ -920,13 +920,20 @@ TEST_F(CliTest, BenchJson) {
   ASSERT_TRUE(doc.contains("records"));
   ASSERT_TRUE(doc["records"].is_array());
   ASSERT_FALSE(doc["records"].empty());
+  std::set<std::string> qdq_schemes;
   for (const auto& rec : doc["records"]) {
-    for (const char* k : {"format", "round", "op", "threads", "elements_per_s", "bytes_per_s", "ratio_to_copy"}) {
+    for (const char* k : {"op", "threads", "elements_per_s", "bytes_per_s", "ratio_to_copy"}) {
       EXPECT_TRUE(rec.contains(k)) << rec.dump() << " lacks " << k;
     }
-    EXPECT_TRUE(rec["format"].is_string());
-    EXPECT_TRUE(rec["round"].is_string());
     EXPECT_TRUE(rec["op"].is_string());
+    if (rec["op"] == "qdq") {
+      // Scheme records: quantize + dequantize, float32 in and out.
+      ASSERT_TRUE(rec.contains("scheme") && rec["scheme"].is_string()) << rec.dump();
+      qdq_schemes.insert(rec["scheme"].get<std::string>());
+    } else {
+      EXPECT_TRUE(rec.contains("format") && rec["format"].is_string()) << rec.dump();
+      EXPECT_TRUE(rec.contains("round") && rec["round"].is_string()) << rec.dump();
+    }
     EXPECT_TRUE(rec["threads"].is_number_integer());
     EXPECT_GE(rec["threads"].get<int>(), 1);
     for (const char* k : {"elements_per_s", "bytes_per_s", "ratio_to_copy"}) {
@@ -934,6 +941,9 @@ TEST_F(CliTest, BenchJson) {
       EXPECT_GT(rec[k].get<double>(), 0) << rec.dump();
       EXPECT_TRUE(std::isfinite(rec[k].get<double>())) << rec.dump();
     }
+  }
+  for (const char* want : {"mxfp4", "nvfp4", "int4/g128/asym", "int4/g128/asym/scale=mse"}) {
+    EXPECT_TRUE(qdq_schemes.count(want)) << "no qdq record for " << want;
   }
   // Too few elements is a usage error.
   const Result small = run({"bench", "--json", "--elements", "10", "--reps", "1"});
