@@ -756,25 +756,49 @@ void dequantize(const QuantizedTensor& q, float* out, int threads) {
                std::to_string(component_bytes(cf, n)));
   }
   ScaleCoder sc(s.scale_format);
-  const std::vector<uint32_t> scodes = load_codes(s.scale_format, q.scales, g.num_blocks);
-  std::vector<uint32_t> zcodes;
-  if (s.zero == ZeroPoint::kInteger) zcodes = load_codes(cf, q.zeros, g.num_blocks);
-  if (s.zero == ZeroPoint::kFloat) zcodes = load_codes(s.scale_format, q.zeros, g.num_blocks);
+  if (q.scales.size() != component_bytes(s.scale_format, g.num_blocks)) {
+    fail_input("quantized tensor: scales hold " + std::to_string(q.scales.size()) + " bytes, expected " +
+               std::to_string(component_bytes(s.scale_format, g.num_blocks)));
+  }
+  // Packed (sub-byte) scale and zero formats are unpacked up front; whole-
+  // byte codes are read in place, block by block, inside the parallel loop.
+  const Format zf = s.zero == ZeroPoint::kInteger ? cf : s.scale_format;
+  const bool packed_scales = has_packed_layout(s.scale_format);
+  const bool packed_zeros = s.zero != ZeroPoint::kNone && has_packed_layout(zf);
+  std::vector<uint32_t> scodes, zcodes;
+  if (packed_scales) scodes = load_codes(s.scale_format, q.scales, g.num_blocks);
+  if (s.zero != ZeroPoint::kNone) {
+    if (q.zeros.size() != component_bytes(zf, g.num_blocks)) fail_input("quantized tensor: zero points have the wrong size");
+    if (packed_zeros) zcodes = load_codes(zf, q.zeros, g.num_blocks);
+  }
+  const int scb = s.scale_format.code_bytes(), zcb = zf.code_bytes();
+  const auto read_code = [](const std::vector<uint8_t>& bytes, int cb, uint64_t i) {
+    uint32_t c = 0;
+    for (int k = 0; k < cb; ++k) c |= static_cast<uint32_t>(bytes[i * cb + k]) << (8 * k);
+    return c;
+  };
   float s_t = 1;
   if (s.two_level()) s_t = ScaleCoder(*s.tensor_scale_format).decode(q.tensor_scale);
   // The same per-block parameters as the quantizer used.
-  std::vector<BlockScale> params(g.num_blocks);
-  const uint64_t pchunk = 1 << 14;
-  ThreadPool::global().parallel_for((g.num_blocks + pchunk - 1) / pchunk, thread_count(threads), [&](size_t c) {
-    for (uint64_t b = c * pchunk; b < std::min(g.num_blocks, (c + 1) * pchunk); ++b) {
-      const float v = sc.decode(scodes[b]);
-      const float eff = s.two_level() ? v * s_t : v;
-      BlockScale& p = params[b];
-      p.scale = std::isfinite(eff) ? eff : kNaN;
-      if (s.zero == ZeroPoint::kInteger) p.z_post = static_cast<float>(zcodes[b]);
-      if (s.zero == ZeroPoint::kFloat) p.z_in = sc.decode(zcodes[b]);
+  const auto param = [&](uint64_t b) {
+    BlockScale p;
+    const float v = sc.decode(packed_scales ? scodes[b] : read_code(q.scales, scb, b));
+    const float eff = s.two_level() ? v * s_t : v;
+    p.scale = std::isfinite(eff) ? eff : kNaN;
+    if (s.zero != ZeroPoint::kNone) {
+      const uint32_t z = packed_zeros ? zcodes[b] : read_code(q.zeros, zcb, b);
+      if (s.zero == ZeroPoint::kInteger) p.z_post = static_cast<float>(z);
+      if (s.zero == ZeroPoint::kFloat) p.z_in = sc.decode(z);
     }
-  });
+    return p;
+  };
+  // Grids whose blocks span units share one parameter table; local grids
+  // build each row's few parameters where they are used.
+  std::vector<BlockScale> params;
+  if (!g.local) {
+    params.resize(g.num_blocks);
+    for (uint64_t b = 0; b < g.num_blocks; ++b) params[b] = param(b);
+  }
   // Element values by code: the element format's values, or q itself.
   const KernelPlan vplan = make_kernel_plan(cf, RoundOptions{});
   std::vector<float> lut;
@@ -807,8 +831,18 @@ void dequantize(const QuantizedTensor& q, float* out, int threads) {
   const bool stream = n * sizeof(float) >= (uint64_t{32} << 20);
   ThreadPool::global().parallel_for(g.num_units(), thread_count(threads), [&](size_t ui) {
     const BlockGrid::Unit u = g.unit(ui);
+    thread_local std::vector<BlockScale> row_params;
     for (uint64_t r = u.r0; r < u.r1; ++r) {
-      const BlockScale* bp = params.data() + g.block_row(r) * g.blocks_per_row;
+      const BlockScale* bp;
+      if (g.local) {
+        // Entries [c0 / group, c1 / group] of this row's blocks.
+        const uint64_t b0 = g.block_row(r) * g.blocks_per_row, first = u.c0 / g.group, last = (u.c1 - 1) / g.group;
+        row_params.resize(last + 1);
+        for (uint64_t c = first; c <= last; ++c) row_params[c] = param(b0 + c);
+        bp = row_params.data();
+      } else {
+        bp = params.data() + g.block_row(r) * g.blocks_per_row;
+      }
       const uint64_t base = r * g.cols;
       float* o = out + base;
       if (layout == kernels::CodeLayout::kWord) {
