@@ -241,7 +241,9 @@ HWY_INLINE LatticeOut Lattice(const Ctx& c, VI xb, hn::Vec<DU> index_lo) {
     // with s > 32 (far below the smallest value) need a right shift instead.
     const VI rem = hn::And(sig, mask);
     const VI n32 = hn::Set(di, 32);
-    VI t = rem << hn::Min(hn::Sub(n32, s), hn::Set(di, 31));
+    // Clamped at 0: lanes with s > 32 take the right shift below (a negative
+    // shift count is undefined on the one-lane target).
+    VI t = rem << hn::Max(hn::Min(hn::Sub(n32, s), hn::Set(di, 31)), zero);
     const MI far = s > n32;
     if (HWY_UNLIKELY(!hn::AllFalse(di, far))) {
       t = Sel(far, rem >> hn::Min(hn::Sub(s, n32), hn::Set(di, 31)), t);
