@@ -470,7 +470,13 @@ HWY_INLINE void StoreCodes(VI code, TOut* HWY_RESTRICT out) {
     const hn::Rebind<uint8_t, decltype(d64)> d8;
     const auto v = hn::BitCast(d64, code);
     const auto p = hn::Or(v, hn::ShiftRight<28>(v));
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3_ZEN4
+    // One VPMOVQB; this Highway's TruncateTo takes a four-shuffle detour.
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm512_cvtepi64_epi8(p.raw));
+    (void)d8;
+#else
     hn::StoreU(hn::TruncateTo(d8, p), d8, reinterpret_cast<uint8_t*>(out));
+#endif
 #endif
   } else if constexpr (sizeof(TOut) == 4) {
     hn::StoreU(code, di, reinterpret_cast<int32_t*>(out));

@@ -547,7 +547,39 @@ void RowBlockStats(const float* HWY_RESTRICT in, size_t n, size_t group, uint32_
   const DI di;
   const size_t N = hn::Lanes(df);
   const VI absmask = hn::Set(di, 0x7fffffff);
-  for (size_t start = 0, b = 0; start < n; start += group, ++b) {
+  size_t b = 0, start = 0;
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3_ZEN4
+  // Blocks of 16 or 32 (MX, NVFP4), 16 at a time: one vector of |x| bits per
+  // block, then a transpose-reduce that ends with block k's maximum in lane
+  // k (15 maxes and 14 shuffles instead of a horizontal reduction each).
+  if (!vmin && (group == 16 || group == 32)) {
+    const __m512i am = _mm512_set1_epi32(0x7fffffff);
+    for (; start + 16 * group <= n; start += 16 * group, b += 16) {
+      __m512i v[16];
+      for (int k = 0; k < 16; ++k) {
+        const float* p = in + start + static_cast<size_t>(k) * group;
+        __m512i a = _mm512_and_si512(_mm512_loadu_si512(p), am);
+        if (group == 32) a = _mm512_max_epi32(a, _mm512_and_si512(_mm512_loadu_si512(p + 16), am));
+        v[k] = a;
+      }
+      __m512i w[8], x[4];
+      for (int i = 0; i < 8; ++i) {
+        w[i] = _mm512_max_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
+                                _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
+      }
+      for (int j = 0; j < 4; ++j) {
+        x[j] = _mm512_max_epi32(_mm512_unpacklo_epi64(w[2 * j], w[2 * j + 1]),
+                                _mm512_unpackhi_epi64(w[2 * j], w[2 * j + 1]));
+      }
+      const __m512i y0 = _mm512_max_epi32(_mm512_shuffle_i32x4(x[0], x[1], 0x88), _mm512_shuffle_i32x4(x[0], x[1], 0xDD));
+      const __m512i y1 = _mm512_max_epi32(_mm512_shuffle_i32x4(x[2], x[3], 0x88), _mm512_shuffle_i32x4(x[2], x[3], 0xDD));
+      const __m512i z = _mm512_max_epi32(_mm512_shuffle_i32x4(y0, y1, 0x88), _mm512_shuffle_i32x4(y0, y1, 0xDD));
+      __m512i* dst = reinterpret_cast<__m512i*>(amax_bits + b);
+      _mm512_storeu_si512(dst, _mm512_max_epu32(_mm512_loadu_si512(dst), z));
+    }
+  }
+#endif
+  for (; start < n; start += group, ++b) {
     const size_t end = std::min(n, start + group);
     size_t j = start;
     VI m = hn::Zero(di);

@@ -552,16 +552,24 @@ void run(Plan& P, const float* x, Blocks& B, const Sink& sink) {
         set_params(P, L, ids, nullptr, L.params.data(), L.scale_codes.data(), L.zero_codes.data());
       }
       unit_emit(P, x, u, L, sink, F);
-      for (uint64_t e = 0; e < F.size(); ++e) {
-        const uint64_t b = F.global(g, e);
-        if (sink.scale_bytes) {
-          for (int k = 0; k < sink.scale_width; ++k) {
-            sink.scale_bytes[b * sink.scale_width + k] = static_cast<uint8_t>(L.scale_codes[e] >> (8 * k));
+      // Codes to their global places, row of blocks by row of blocks (no
+      // division per block).
+      for (uint64_t fr = 0, e = 0; fr < F.rows; ++fr) {
+        const uint64_t b0 = (F.br0 + fr) * g.blocks_per_row + F.bc0;
+        for (uint64_t fc = 0; fc < F.bpr; ++fc, ++e) {
+          const uint64_t b = b0 + fc;
+          const uint32_t code = L.scale_codes[e];
+          if (sink.scale_width == 1) {
+            sink.scale_bytes[b] = static_cast<uint8_t>(code);
+          } else if (sink.scale_bytes) {
+            for (int k = 0; k < sink.scale_width; ++k) {
+              sink.scale_bytes[b * sink.scale_width + k] = static_cast<uint8_t>(code >> (8 * k));
+            }
+          } else {
+            B.scale_codes[b] = code;
           }
-        } else {
-          B.scale_codes[b] = L.scale_codes[e];
+          if (P.spec.asym) B.zero_codes[b] = L.zero_codes[e];
         }
-        if (P.spec.asym) B.zero_codes[b] = L.zero_codes[e];
       }
     });
     return;
@@ -780,9 +788,12 @@ void dequantize(const QuantizedTensor& q, float* out, int threads) {
   float s_t = 1;
   if (s.two_level()) s_t = ScaleCoder(*s.tensor_scale_format).decode(q.tensor_scale);
   // The same per-block parameters as the quantizer used.
+  const uint32_t* svals = sc.value_bits();
+  const uint32_t smask = sc.code_mask();
   const auto param = [&](uint64_t b) {
     BlockScale p;
-    const float v = sc.decode(packed_scales ? scodes[b] : read_code(q.scales, scb, b));
+    const uint32_t code = packed_scales ? scodes[b] : read_code(q.scales, scb, b);
+    const float v = svals ? std::bit_cast<float>(svals[code & smask]) : sc.decode(code);
     const float eff = s.two_level() ? v * s_t : v;
     p.scale = std::isfinite(eff) ? eff : kNaN;
     if (s.zero != ZeroPoint::kNone) {

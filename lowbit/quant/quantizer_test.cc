@@ -372,6 +372,34 @@ TEST(Exactness, EveryTargetAndThreadCountGivesTheSameBits) {
   }
 }
 
+// Long rows take the batched paths (16 blocks of statistics at a time,
+// register-table dequantization); a few non-finite values ride along.
+TEST(Exactness, LongRowsOnEveryTarget) {
+  std::vector<float> x = normal(5 * 2048, 33);
+  x[100] = std::numeric_limits<float>::quiet_NaN();
+  x[3000] = std::numeric_limits<float>::infinity();
+  x[5000] = 1e-40f;  // subnormal
+  const std::vector<uint64_t> shape = {5, 2048};
+  for (const char* spec : {"mxfp4", "nvfp4", "mxint8", "mxfp8_e4m3", "int4/g128/asym", "e2m1/g16/sf=ue4m3/scale=mse",
+                           "int4/g32/scale=mse", "nvfp4/b16x16"}) {
+    const Scheme s = parse_scheme(spec);
+    set_kernel_target(KernelTarget::kScalar);
+    const Result ref = run_once(x, shape, s, 1);
+    reset_kernel_target();
+    for (KernelTarget t : available_targets()) {
+      set_kernel_target(t);
+      const Result r = run_once(x, shape, s, 2);
+      reset_kernel_target();
+      SCOPED_TRACE(std::string(spec) + " target " + kernel_target_name(t));
+      EXPECT_EQ(r.q.codes, ref.q.codes);
+      EXPECT_EQ(r.q.scales, ref.q.scales);
+      EXPECT_EQ(r.q.zeros, ref.q.zeros);
+      ASSERT_EQ(0, std::memcmp(r.fake.data(), ref.fake.data(), x.size() * 4));
+      ASSERT_EQ(0, std::memcmp(r.deq.data(), ref.deq.data(), x.size() * 4));
+    }
+  }
+}
+
 // ---- bad input ----
 
 TEST(BadInput, ChannelAxisOutOfRange) {

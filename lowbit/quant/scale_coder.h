@@ -22,6 +22,10 @@ class ScaleCoder {
   // (codes may be null). Raw scales are >= 0 or NaN.
   void round(const float* raw, size_t n, float* values, uint32_t* codes) const;
   float decode(uint32_t code) const;
+  // Every code's value as float32 bits for formats of up to 16 bits (null
+  // otherwise): decode without a call in per-block loops.
+  const uint32_t* value_bits() const { return plan_->decode_lut ? plan_->decode_lut->data() : nullptr; }
+  uint32_t code_mask() const { return plan_->code_mask; }
   bool is_power_of_two_format() const { return e8m0_; }
   // The code that marks a block holding inf or NaN; throws Error(kInput)
   // when the format has no NaN.
