@@ -300,6 +300,22 @@ HWY_NOINLINE void ScaledRowT(const KernelPlan& p, const kernels::ScaledSpec& spe
   VF acc[kK];
   double sum = 0;
   const auto flush = [&] {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3_ZEN4
+    if constexpr (kK == 1) {
+      // The canonical tree in registers: lanes k and k+8 widened and added,
+      // then halves (k + 4), then k + 2, then the last pair.
+      const __m512 a = acc[0].raw;
+      const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(a));
+      const __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
+      const __m512d d = _mm512_add_pd(lo, hi);
+      const __m256d e = _mm256_add_pd(_mm512_castpd512_pd256(d), _mm512_extractf64x4_pd(d, 1));
+      const __m128d f = _mm_add_pd(_mm256_castpd256_pd128(e), _mm256_extractf128_pd(e, 1));
+      sum += _mm_cvtsd_f64(f) + _mm_cvtsd_f64(_mm_unpackhi_pd(f, f));
+      acc[0] = hn::Zero(df);
+      (void)lanes;
+      return;
+    }
+#endif
     for (size_t k = 0; k < kK; ++k) {
       hn::Store(acc[k], df, lanes + k * N);
       acc[k] = hn::Zero(df);
