@@ -297,6 +297,32 @@ void set_params(const Plan& P, Blocks& B, const std::vector<uint64_t>& blocks, c
     }
     P.sc.round(zraw.data(), n, zval.data(), want_codes ? zcodes.data() : nullptr);
   }
+  // The common symmetric case in branch-free loops the compiler vectorizes:
+  // effective scales and their reciprocals first, blocks holding inf or NaN
+  // patched afterwards.
+  if (!P.spec.asym) {
+    thread_local std::vector<float> eff, inv;
+    eff.resize(n);
+    inv.resize(n);
+    const float st = P.s.two_level() ? P.s_t : 1.0f;
+    const bool two = P.s.two_level();
+    for (size_t i = 0; i < n; ++i) eff[i] = two ? val[i] * st : val[i];
+    for (size_t i = 0; i < n; ++i) inv[i] = eff[i] == 0.0f ? 0.0f : 1.0f / eff[i];
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t b = blocks[i];
+      params[b] = BlockScale{eff[i], inv[i], 0.0f, 0.0f};
+      if (want_codes) {
+        scale_codes[b] = codes[i];
+        zero_codes[b] = 0;
+      }
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (!raws[i].bad) continue;
+      params[blocks[i]] = BlockScale{kNaN, kNaN, 0, 0};
+      if (want_codes) scale_codes[blocks[i]] = P.sc.nan_code();
+    }
+    return;
+  }
   for (size_t i = 0; i < n; ++i) {
     const uint64_t b = blocks[i];
     BlockScale& p = params[b];
@@ -522,15 +548,27 @@ void run(Plan& P, const float* x, Blocks& B, const Sink& sink) {
   if (g.local) {
     if (!sink.scale_bytes) B.scale_codes.resize(g.num_blocks);
     if (P.spec.asym) B.zero_codes.resize(g.num_blocks);
+    // Two-level scales need the tensor amax before any block scale: a first
+    // pass keeps every block's amax (exact, any order), so the second pass
+    // reads them instead of recomputing them.
+    std::vector<uint32_t> all_amax;
     if (P.s.two_level()) {
-      // Block amaxes only matter through their finite maximum here: one
-      // vertical max over the tensor.
+      all_amax.assign(g.num_blocks, 0);
       std::vector<uint32_t> unit_amax(units, 0);
       pool.parallel_for(units, P.threads, [&](size_t ui) {
         const BlockGrid::Unit u = g.unit(ui);
         uint32_t m = 0;
         for (uint64_t r = u.r0; r < u.r1; ++r) {
-          m = std::max(m, kernels::max_finite_abs_bits(x + r * g.cols + u.c0, u.c1 - u.c0));
+          const uint64_t b0 = g.block_row(r) * g.blocks_per_row + u.c0 / g.group;
+          kernels::row_block_stats(x + r * g.cols + u.c0, u.c1 - u.c0, g.group, all_amax.data() + b0, nullptr,
+                                   nullptr);
+        }
+        const uint64_t br0 = g.block_row(u.r0), br1 = g.block_row(u.r1 - 1);
+        for (uint64_t br = br0; br <= br1; ++br) {
+          for (uint64_t bc = u.c0 / g.group; bc <= (u.c1 - 1) / g.group; ++bc) {
+            const uint32_t a = all_amax[br * g.blocks_per_row + bc];
+            if (a < kInfBits) m = std::max(m, a);
+          }
         }
         unit_amax[ui] = m;
       });
@@ -544,7 +582,14 @@ void run(Plan& P, const float* x, Blocks& B, const Sink& sink) {
       L.init(F.size(), P.spec.asym);
       ids.resize(F.size());
       for (uint64_t e = 0; e < F.size(); ++e) ids[e] = e;
-      unit_stats(P, x, u, L, F);
+      if (all_amax.empty()) {
+        unit_stats(P, x, u, L, F);
+      } else {
+        for (uint64_t fr = 0, e = 0; fr < F.rows; ++fr) {
+          const uint32_t* src = all_amax.data() + (F.br0 + fr) * g.blocks_per_row + F.bc0;
+          for (uint64_t fc = 0; fc < F.bpr; ++fc, ++e) L.amax_bits[e] = src[fc];
+        }
+      }
       if (P.s.rule == ScaleRule::kPercentile) apply_percentile(P, x, L, ids, F);
       if (search) {
         search_scales(P, L, ids, [&](const BlockScale* params, double* err) { unit_errors(P, x, u, params, err, F); });
