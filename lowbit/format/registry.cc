@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "lowbit/core/error.h"
+#include "lowbit/core/text.h"
 #include "lowbit/format/codec.h"
 
 namespace lowbit {
@@ -109,17 +110,6 @@ std::vector<Format> build_presets() {
   return v;
 }
 
-std::vector<std::string_view> split(std::string_view s, char sep) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  while (true) {
-    const size_t p = s.find(sep, start);
-    out.push_back(s.substr(start, p == std::string_view::npos ? std::string_view::npos : p - start));
-    if (p == std::string_view::npos) break;
-    start = p + 1;
-  }
-  return out;
-}
 
 [[noreturn]] void bad_spec(std::string_view spec, const std::string& why) {
   fail_usage("unknown or malformed format '" + std::string(spec) + "': " + why + "\n" +

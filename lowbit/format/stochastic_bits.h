@@ -36,6 +36,20 @@ constexpr uint32_t stochastic_bits(uint32_t key, uint32_t index_low) {
   return mix32(index_low ^ key);
 }
 
+// Calls fn(b, e) on the sub-ranges of positions [begin, end) whose global
+// index (index_offset + position) does not cross a multiple of 2^32: the
+// SIMD kernels keep the key of the index's high half fixed per call.
+template <class Fn>
+void split_at_index_blocks(uint64_t begin, uint64_t end, uint64_t index_offset, Fn&& fn) {
+  while (begin < end) {
+    const uint64_t g = index_offset + begin;
+    const uint64_t to_boundary = ((g >> 32) + 1) * (uint64_t{1} << 32) - g;
+    const uint64_t len = end - begin < to_boundary ? end - begin : to_boundary;
+    fn(begin, begin + len);
+    begin += len;
+  }
+}
+
 constexpr uint32_t stochastic_bits(uint64_t seed, uint64_t index) {
   return stochastic_bits(stochastic_key(seed, static_cast<uint32_t>(index >> 32)),
                          static_cast<uint32_t>(index));

@@ -11,6 +11,7 @@
 #include "lowbit/core/thread_pool.h"
 #include "lowbit/format/packing.h"
 #include "lowbit/format/registry.h"
+#include "lowbit/format/stochastic_bits.h"
 #include "lowbit/kernels/array_kernels.h"
 #include "lowbit/kernels/kernel_plan.h"
 
@@ -51,20 +52,6 @@ void for_chunks(size_t n, const ArrayOptions& opt, Fn&& fn) {
     const size_t begin = c * kChunkElements;
     fn(begin, std::min(n, begin + kChunkElements));
   });
-}
-
-// Calls fn(begin, end) on sub-ranges of [begin, end) that do not cross a
-// multiple of 2^32 in global element index (the SIMD kernels keep the
-// stochastic-rounding key of the index's high half fixed per call).
-template <class Fn>
-void split_at_index_blocks(size_t begin, size_t end, uint64_t index_offset, Fn&& fn) {
-  while (begin < end) {
-    const uint64_t g = index_offset + begin;
-    const uint64_t to_boundary = ((g >> 32) + 1) * (uint64_t{1} << 32) - g;
-    const size_t len = static_cast<size_t>(std::min<uint64_t>(end - begin, to_boundary));
-    fn(begin, begin + len);
-    begin += len;
-  }
 }
 
 bool crosses_index_block(uint64_t first, size_t len) {

@@ -535,26 +535,6 @@ void DequantRow(const float* HWY_RESTRICT lut, const uint64_t* HWY_RESTRICT pair
 #endif
 }
 
-uint32_t MaxFiniteAbsBits(const float* HWY_RESTRICT in, size_t n) {
-  const DF df;
-  const DI di;
-  const size_t N = hn::Lanes(df);
-  const VI absmask = hn::Set(di, 0x7fffffff), inf = hn::Set(di, 0x7f800000);
-  VI m0 = hn::Zero(di), m1 = hn::Zero(di);
-  size_t j = 0;
-  const auto fin = [&](VI a) { return hn::IfThenElseZero(a < inf, a); };
-  for (; j + 2 * N <= n; j += 2 * N) {
-    m0 = hn::Max(m0, fin(hn::And(hn::BitCast(di, hn::LoadU(df, in + j)), absmask)));
-    m1 = hn::Max(m1, fin(hn::And(hn::BitCast(di, hn::LoadU(df, in + j + N)), absmask)));
-  }
-  uint32_t m = static_cast<uint32_t>(hn::GetLane(hn::MaxOfLanes(di, hn::Max(m0, m1))));
-  for (; j < n; ++j) {
-    const uint32_t a = std::bit_cast<uint32_t>(in[j]) & 0x7fffffffu;
-    if (a < 0x7f800000u) m = std::max(m, a);
-  }
-  return m;
-}
-
 // Per-block |x| maximum as float32 bits (integer max: NaN above inf above
 // every finite value) and, optionally, min and max of x.
 void RowBlockStats(const float* HWY_RESTRICT in, size_t n, size_t group, uint32_t* amax_bits, float* vmin,
@@ -639,9 +619,7 @@ namespace lowbit::kernels {
 HWY_EXPORT(ScaledRow);
 HWY_EXPORT(RowBlockStats);
 HWY_EXPORT(DequantRow);
-HWY_EXPORT(MaxFiniteAbsBits);
 
-uint32_t max_finite_abs_bits(const float* in, size_t n) { return HWY_DYNAMIC_DISPATCH(MaxFiniteAbsBits)(in, n); }
 
 void dequant_row(const float* lut, const uint64_t* pair_lut, CodeLayout layout, const void* codes, bool asym,
                  size_t j0, size_t j1, size_t group, const BlockScale* blocks, float* out, bool stream) {

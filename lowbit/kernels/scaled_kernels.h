@@ -84,10 +84,6 @@ void scaled_row_reference(const KernelPlan& elem, const ScaledSpec& spec, const 
 void dequant_row(const float* lut, const uint64_t* pair_lut, CodeLayout layout, const void* codes, bool asym,
                  size_t j0, size_t j1, size_t group, const BlockScale* blocks, float* out, bool stream = false);
 
-// The largest |x| over the finite elements of in[0, n), as float32 bits
-// (0 when there is none): the tensor amax of two-level scales.
-uint32_t max_finite_abs_bits(const float* in, size_t n);
-
 // Per-block statistics of one row: for block b (elements [b*group, ...) of
 // in[0, n)), amax_bits[b] = max of the float32 bits of |x| (so a NaN block
 // shows a value above 0x7f800000 and an inf block exactly that), and when

@@ -12,6 +12,7 @@
 #include "lowbit/core/thread_pool.h"
 #include "lowbit/format/packing.h"
 #include "lowbit/format/registry.h"
+#include "lowbit/format/stochastic_bits.h"
 #include "lowbit/kernels/array_ops.h"
 #include "lowbit/kernels/scaled_kernels.h"
 #include "lowbit/quant/block_grid.h"
@@ -135,35 +136,32 @@ void unit_stats(const Plan& P, const float* x, const BlockGrid::Unit& u, Blocks&
   }
 }
 
-// Calls fn(j0, j1) over [c0, c1) split where the global element index
-// crosses a multiple of 2^32 (stochastic rounding keys on the high half).
-template <class Fn>
-void split_index(uint64_t row_index, uint64_t c0, uint64_t c1, Fn&& fn) {
-  while (c0 < c1) {
-    const uint64_t g = row_index + c0;
-    const uint64_t room = ((g >> 32) + 1) * (uint64_t{1} << 32) - g;
-    const uint64_t end = std::min(c1, c0 + room);
-    fn(c0, end);
-    c0 = end;
-  }
-}
-
-// Rows of a unit go to the kernels from their column c0 on, so that block
-// j / group of the row segment is entry row_entry + j / group of the frame.
-void unit_errors(const Plan& P, const float* x, const BlockGrid::Unit& u, const BlockScale* params, double* err,
-                 const Frame& F) {
+// Runs the row kernel over every row of a unit. Rows go to the kernel from
+// their column c0 on, so that block j / group of the row segment is entry
+// row_entry + j / group of the frame; out_for(r, base, b0, out) fills the
+// row's outputs (base: the element index of column c0).
+template <class OutFor>
+void unit_rows(const Plan& P, const float* x, const BlockGrid::Unit& u, const BlockScale* params, const Frame& F,
+               OutFor&& out_for) {
   const BlockGrid& g = P.grid;
   for (uint64_t r = u.r0; r < u.r1; ++r) {
     const uint64_t b0 = F.row_entry(g, r, u.c0);
     const uint64_t base = r * g.cols + u.c0;
     kernels::ScaledOut out;
-    const float* w = P.row_weights(r);
-    out.weights = w ? w + u.c0 : nullptr;
-    out.block_err = err + b0;
-    split_index(base, 0, u.c1 - u.c0, [&](uint64_t j0, uint64_t j1) {
+    out_for(r, base, b0, out);
+    split_at_index_blocks(0, u.c1 - u.c0, base, [&](uint64_t j0, uint64_t j1) {
       kernels::scaled_row(P.elem, P.spec, x + base, j0, j1, g.group, params + b0, base, out);
     });
   }
+}
+
+void unit_errors(const Plan& P, const float* x, const BlockGrid::Unit& u, const BlockScale* params, double* err,
+                 const Frame& F) {
+  unit_rows(P, x, u, params, F, [&](uint64_t r, uint64_t, uint64_t b0, kernels::ScaledOut& out) {
+    const float* w = P.row_weights(r);
+    out.weights = w ? w + u.c0 : nullptr;
+    out.block_err = err + b0;
+  });
 }
 
 // Scale of block b from its statistics and a clip factor alpha (1: the
@@ -173,6 +171,24 @@ struct RawScale {
   float lo = 0, hi = 0;  // asym range
   bool bad = false;    // the block holds inf or NaN
 };
+
+// The OCP MX floor rule's exponent: floor(log2 amax) - emax_elem, clamped
+// to E8M0's [-127, 127]; an all-zero block takes the smallest scale (as
+// microxcaling does). Straight from the float32 bits of amax.
+int floor_rule_exponent(const Plan& P, uint32_t amax_bits) {
+  if (amax_bits == 0) return -127;
+  const int e = amax_bits >= 0x00800000u ? static_cast<int>(amax_bits >> 23) - 127
+                                         : std::ilogb(std::bit_cast<float>(amax_bits));
+  return std::clamp(e - P.emax_exp, -127, 127);
+}
+
+// The absmax-like raw scale: alpha * amax / max_elem, relative to the
+// tensor scale of a two-level scheme (0 when that is 0).
+inline float absmax_raw(const Plan& P, float amax, float alpha) {
+  const float raw = (amax * alpha) / P.emax_val;
+  if (!P.s.two_level()) return raw;
+  return P.s_t == 0.0f ? 0.0f : raw / P.s_t;
+}
 
 RawScale raw_scale(const Plan& P, const Blocks& B, uint64_t b, float alpha) {
   const Scheme& s = P.s;
@@ -199,10 +215,10 @@ RawScale raw_scale(const Plan& P, const Blocks& B, uint64_t b, float alpha) {
     // with emax_val * 2^e >= amax. Both clamp to E8M0's [-127, 127]; an
     // all-zero block takes the smallest scale.
     int e;
-    if (amax == 0.0f) {
+    if (s.rule == ScaleRule::kFloor) {
+      e = floor_rule_exponent(P, ab);
+    } else if (amax == 0.0f) {
       e = -127;
-    } else if (s.rule == ScaleRule::kFloor) {
-      e = std::ilogb(amax) - P.emax_exp;
     } else {
       const double target = static_cast<double>(amax) / P.s_t;
       e = std::ilogb(target / P.emax_val);
@@ -213,10 +229,7 @@ RawScale raw_scale(const Plan& P, const Blocks& B, uint64_t b, float alpha) {
     r.raw = std::ldexp(1.0f, e) * alpha;  // alpha is a power of two here
     return r;
   }
-  float clip = amax * alpha;
-  float raw = clip / P.emax_val;
-  if (s.two_level()) raw = P.s_t == 0.0f ? 0.0f : raw / P.s_t;
-  r.raw = raw;
+  r.raw = absmax_raw(P, amax, alpha);
   return r;
 }
 
@@ -231,21 +244,14 @@ void set_params_mx_floor(const Plan& P, const Blocks& B, const std::vector<uint6
   };
   for (uint64_t b : blocks) {
     const uint32_t ab = B.amax_bits[b];
-    uint32_t code;
     if (ab >= kInfBits) {
       params[b] = BlockScale{kNaN, kNaN, 0, 0};
       if (scale_codes) scale_codes[b] = 0xFF;
       continue;
     }
-    if (ab == 0) {
-      code = 0;
-    } else {
-      const int e = ab >= 0x00800000u ? static_cast<int>(ab >> 23) - 127 : std::ilogb(std::bit_cast<float>(ab));
-      code = static_cast<uint32_t>(std::clamp(e - P.emax_exp, -127, 127) + 127);
-    }
-    const int e = static_cast<int>(code) - 127;
+    const int e = floor_rule_exponent(P, ab);
     params[b] = BlockScale{pow2(e), pow2(-e), 0, 0};
-    if (scale_codes) scale_codes[b] = code;
+    if (scale_codes) scale_codes[b] = static_cast<uint32_t>(e + 127);
   }
 }
 
@@ -265,16 +271,13 @@ void set_params(const Plan& P, Blocks& B, const std::vector<uint64_t>& blocks, c
   val.resize(n);
   codes.resize(n);
   if (!P.spec.asym && !P.s.power_of_two_rule() && !P.sc.is_power_of_two_format()) {
-    // The common case (absmax-like rules on float scales), in one tight
-    // loop: raw = alpha * amax / max_elem (/ tensor scale).
-    const float inv_st = P.s.two_level() && P.s_t != 0.0f ? P.s_t : 0.0f;
+    // The common case (absmax-like rules on float scales) in one tight
+    // loop, without raw_scale's branches.
     for (size_t i = 0; i < n; ++i) {
       const uint32_t ab = B.amax_bits[blocks[i]];
       const bool bad = ab >= kInfBits;
-      float r = (std::bit_cast<float>(bad ? 0u : ab) * (alpha ? alpha[i] : 1.0f)) / P.emax_val;
-      if (P.s.two_level()) r = inv_st == 0.0f ? 0.0f : r / inv_st;
       raws[i].bad = bad;
-      raw[i] = r;
+      raw[i] = absmax_raw(P, std::bit_cast<float>(bad ? 0u : ab), alpha ? alpha[i] : 1.0f);
     }
   } else {
     for (size_t i = 0; i < n; ++i) {
@@ -502,18 +505,11 @@ void* row_codes(const Sink& k, uint64_t elem_index) {
 
 void unit_emit(const Plan& P, const float* x, const BlockGrid::Unit& u, const Blocks& B, const Sink& sink,
                const Frame& F) {
-  const BlockGrid& g = P.grid;
-  for (uint64_t r = u.r0; r < u.r1; ++r) {
-    const uint64_t b0 = F.row_entry(g, r, u.c0);
-    const uint64_t base = r * g.cols + u.c0;
-    kernels::ScaledOut out;
+  unit_rows(P, x, u, B.params.data(), F, [&](uint64_t, uint64_t base, uint64_t, kernels::ScaledOut& out) {
     out.layout = sink.layout;
     out.codes = row_codes(sink, base);
     out.deq = sink.deq ? sink.deq + base : nullptr;
-    split_index(base, 0, u.c1 - u.c0, [&](uint64_t j0, uint64_t j1) {
-      kernels::scaled_row(P.elem, P.spec, x + base, j0, j1, g.group, B.params.data() + b0, base, out);
-    });
-  }
+  });
 }
 
 // The largest finite block amax of a Blocks array, as float32 bits.

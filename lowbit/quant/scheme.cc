@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "lowbit/core/error.h"
+#include "lowbit/core/text.h"
 #include "lowbit/format/registry.h"
 
 namespace lowbit {
@@ -17,17 +18,6 @@ namespace {
   fail_usage(msg);
 }
 
-std::vector<std::string> split(std::string_view s, char sep) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (true) {
-    const size_t p = s.find(sep, start);
-    parts.emplace_back(s.substr(start, p == std::string_view::npos ? std::string_view::npos : p - start));
-    if (p == std::string_view::npos) break;
-    start = p + 1;
-  }
-  return parts;
-}
 
 std::optional<uint64_t> parse_u64(std::string_view s) {
   uint64_t v = 0;
@@ -157,7 +147,7 @@ void apply_option(std::string_view spec, Scheme& s, std::string_view opt, bool& 
   } else if (key == "round") {
     const auto parts = split(val, ':');
     const auto m = parse_rounding(parts[0]);
-    if (!m) bad_scheme(spec, "unknown rounding '" + parts[0] + "' (" + rounding_names_list() + ")");
+    if (!m) bad_scheme(spec, std::string("unknown rounding '").append(parts[0]) + "' (" + rounding_names_list() + ")");
     s.round.mode = *m;
     if (parts.size() > 1) {
       const auto b = parse_u64(parts[1]);
@@ -327,7 +317,8 @@ std::string scheme_spec_help() {
 
 Scheme parse_scheme(std::string_view spec) {
   if (spec.empty()) bad_scheme(spec, "empty scheme");
-  const std::vector<std::string> parts = split(spec, '/');
+  const std::vector<std::string_view> pieces = split(spec, '/');
+  const std::vector<std::string> parts(pieces.begin(), pieces.end());
   for (const auto& p : parts) {
     if (p.empty()) bad_scheme(spec, "empty component (two '/' in a row, or a trailing '/')");
   }
