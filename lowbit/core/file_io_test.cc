@@ -1,6 +1,8 @@
 #include "lowbit/core/file_io.h"
 
 #include <gtest/gtest.h>
+
+#include "lowbit/core/test_support.h"
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -18,34 +20,13 @@
 namespace lowbit {
 namespace {
 
+using testing_support::catch_error;
+
 namespace fs = std::filesystem;
 
 // A fresh empty directory per test, removed afterwards, so that "leaves
 // nothing behind" can be checked by listing it.
-class FileIoTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "lowbit_file_io_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr) << std::strerror(errno);
-    dir_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  std::vector<std::string> listing() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(dir_)) {
-      names.push_back(entry.path().filename().string());
-    }
-    return names;
-  }
-
-  fs::path dir_;
-};
+class FileIoTest : public testing_support::TempDirTest {};
 
 std::vector<std::byte> bytes_of(const std::string& text) {
   std::vector<std::byte> out(text.size());
@@ -55,17 +36,6 @@ std::vector<std::byte> bytes_of(const std::string& text) {
 
 // Runs fn and returns the lowbit::Error it throws; fails the test if it
 // throws nothing.
-template <typename Fn>
-Error catch_error(Fn fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "expected a lowbit::Error";
-  return Error(ErrorKind::kInternal, "none thrown");
-}
-
 TEST_F(FileIoTest, RoundTrip) {
   std::vector<std::byte> data(100000);
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::byte>(i * 31 + 7);

@@ -1,6 +1,8 @@
 #include "lowbit/core/mapped_file.h"
 
 #include <gtest/gtest.h>
+
+#include "lowbit/core/test_support.h"
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,24 +20,11 @@
 namespace lowbit {
 namespace {
 
+using testing_support::catch_error;
+
 namespace fs = std::filesystem;
 
-class MappedFileTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "lowbit_mapped_file_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr) << std::strerror(errno);
-    dir_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
-};
+class MappedFileTest : public testing_support::TempDirTest {};
 
 std::vector<std::byte> pattern_bytes(size_t n) {
   std::vector<std::byte> out(n);
@@ -45,17 +34,6 @@ std::vector<std::byte> pattern_bytes(size_t n) {
 
 std::vector<std::byte> contents(const MappedFile& file) {
   return std::vector<std::byte>(file.data(), file.data() + file.size());
-}
-
-template <typename Fn>
-Error catch_error(Fn fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "expected a lowbit::Error";
-  return Error(ErrorKind::kInternal, "none thrown");
 }
 
 TEST_F(MappedFileTest, MapsRegularFile) {

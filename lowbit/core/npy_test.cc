@@ -1,6 +1,8 @@
 #include "lowbit/core/npy.h"
 
 #include <gtest/gtest.h>
+
+#include "lowbit/core/test_support.h"
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,6 +17,8 @@
 
 namespace lowbit {
 namespace {
+
+using testing_support::catch_error;
 
 namespace fs = std::filesystem;
 
@@ -43,17 +47,6 @@ std::string floats(std::initializer_list<float> values) {
 }
 
 // The lowbit::Error thrown by fn; fails the test if there is none.
-template <typename Fn>
-Error catch_error(Fn fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "expected a lowbit::Error";
-  return Error(ErrorKind::kInternal, "none thrown");
-}
-
 // Parses `bytes` as "t.npy" and expects ErrorKind::kInput with a message that
 // names the file and contains `needle`.
 void expect_input_error(const std::vector<std::byte>& bytes, const std::string& needle) {
@@ -340,19 +333,7 @@ TEST(NpyTest, SerializeRejectsBadArguments) {
   EXPECT_EQ(catch_error([&] { npy_serialize("<f4", huge, data, 8); }).kind(), ErrorKind::kInternal);
 }
 
-class NpyFileTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "lowbit_npy_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr) << std::strerror(errno);
-    dir_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  fs::path dir_;
-};
+class NpyFileTest : public testing_support::TempDirTest {};
 
 TEST_F(NpyFileTest, WriteThenRead) {
   const std::string path = (dir_ / "w.npy").string();

@@ -1,6 +1,8 @@
 #include "lowbit/io/safetensors.h"
 
 #include <gtest/gtest.h>
+
+#include "lowbit/core/test_support.h"
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,34 +19,13 @@
 namespace lowbit {
 namespace {
 
+using testing_support::catch_error;
+
 namespace fs = std::filesystem;
 
 // ------------------------------------------------------------ helpers
 
-class SafetensorsTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "lowbit_safetensors_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr) << std::strerror(errno);
-    dir_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  std::vector<std::string> listing() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(dir_)) {
-      names.push_back(entry.path().filename().string());
-    }
-    return names;
-  }
-
-  fs::path dir_;
-};
+class SafetensorsTest : public testing_support::TempDirTest {};
 
 std::vector<std::byte> bytes_of(std::string_view text) {
   std::vector<std::byte> out(text.size());
@@ -73,17 +54,6 @@ std::vector<std::byte> craft(std::string_view header, size_t buffer_size,
   out.insert(out.end(), text.begin(), text.end());
   out.resize(out.size() + buffer_size, std::byte{0x5a});
   return out;
-}
-
-template <typename Fn>
-Error catch_error(Fn fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "expected a lowbit::Error";
-  return Error(ErrorKind::kInternal, "none thrown");
 }
 
 // Parses crafted bytes that must be rejected, and checks that the error is

@@ -28,6 +28,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "lowbit/core/test_support.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -196,21 +198,8 @@ std::vector<float> sample_values(size_t n, float scale, uint32_t seed) {
   return x;
 }
 
-class CliTest : public ::testing::Test {
+class CliTest : public lowbit::testing_support::TempDirTest {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "lowbit_cli_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr) << std::strerror(errno);
-    dir_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    // A test may have made a subdirectory read-only.
-    for (const auto& e : fs::recursive_directory_iterator(dir_, ec)) {
-      if (e.is_directory(ec)) fs::permissions(e.path(), fs::perms::owner_all, fs::perm_options::add, ec);
-    }
-    fs::remove_all(dir_, ec);
-  }
 
   Result run(const std::vector<std::string>& args, rlim_t fsize_limit = 0) {
     return run_cli(args, dir_, fsize_limit);
@@ -243,8 +232,6 @@ class CliTest : public ::testing::Test {
     EXPECT_FALSE(exists(out_name)) << out_name << " must not exist after a failed command";
     EXPECT_EQ(listing(), before) << "a failed command must leave no file behind";
   }
-
-  fs::path dir_;
 };
 
 const std::vector<float> kFour = {1.0f, -2.5f, 0.3f, 100.0f};
