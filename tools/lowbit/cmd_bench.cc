@@ -1,5 +1,6 @@
 // `lowbit bench [--json]`: throughput of fakequant, encode and decode for
-// several formats and rounding modes, at 1 thread and at all threads, each
+// several formats and rounding modes, and of quantize + dequantize ("qdq")
+// for several schemes, at 1 thread and at all threads, each
 // as a ratio to the copy bandwidth measured in the same run (the faster of
 // memcpy and a streaming-store copy of the same array, split across the same
 // threads the same way). Medians of
@@ -261,12 +262,12 @@ void run_bench(const BenchArgs& a) {
 
 Action add_bench_command(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
-  auto* cmd = app.add_subcommand("bench", "Measure kernel throughput against copy bandwidth");
+  auto* cmd = app.add_subcommand("bench", "Measure kernel and scheme (quantize + dequantize) throughput against copy bandwidth");
   cmd->add_flag("--json", a->json, "machine-readable output");
   cmd->add_option("--elements", a->elements, "array length (default 2^25: larger than the caches)");
   cmd->add_option("--reps", a->reps, "repetitions; the median is reported")->capture_default_str();
   cmd->add_option("--threads", a->threads, "the 'all threads' count (default: all cores)");
-  cmd->add_option("--filter", a->filter, "only rows whose 'format round op' contains this text");
+  cmd->add_option("--filter", a->filter, "only rows whose 'format round op' or 'scheme qdq' contains this text");
   return [a] { run_bench(*a); };
 }
 
