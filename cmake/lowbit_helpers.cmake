@@ -9,6 +9,7 @@ function(lowbit_add_test src)
   endif()
   target_compile_definitions(${name} PRIVATE
     LOWBIT_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared"
+    LOWBIT_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     LOWBIT_CLI_PATH="$<TARGET_FILE:lowbit_cli>")
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 900)
 endfunction()

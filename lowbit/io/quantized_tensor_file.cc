@@ -61,8 +61,11 @@ void save_quantized_tensors(const std::string& path,
   };
   std::vector<Pending> pending;
   std::vector<std::vector<uint8_t>> keep;  // tensor-scale bytes live until written
-  for (const auto& [name, qp] : tensors) {
-    const QuantizedTensor& q = *qp;
+  for (const auto& entry : tensors) {
+    // (Not a structured binding: clang, which builds the fuzzers, cannot
+    // capture those in the lambda below.)
+    const std::string& name = entry.first;
+    const QuantizedTensor& q = *entry.second;
     const Scheme& s = q.scheme;
     w.add_metadata(name + ".scheme", s.spec());
     w.add_metadata(name + ".shape", nlohmann::json(q.shape).dump());

@@ -907,7 +907,7 @@ TEST_F(CliTest, BenchJson) {
   ASSERT_TRUE(doc.contains("records"));
   ASSERT_TRUE(doc["records"].is_array());
   ASSERT_FALSE(doc["records"].empty());
-  std::set<std::string> qdq_schemes;
+  std::set<std::string> qdq_schemes, quantize_rows;
   for (const auto& rec : doc["records"]) {
     for (const char* k : {"op", "threads", "elements_per_s", "bytes_per_s", "ratio_to_copy"}) {
       EXPECT_TRUE(rec.contains(k)) << rec.dump() << " lacks " << k;
@@ -917,6 +917,11 @@ TEST_F(CliTest, BenchJson) {
       // Scheme records: quantize + dequantize, float32 in and out.
       ASSERT_TRUE(rec.contains("scheme") && rec["scheme"].is_string()) << rec.dump();
       qdq_schemes.insert(rec["scheme"].get<std::string>());
+    } else if (rec["op"] == "quantize") {
+      // Model quantization rates: float32 input bytes per second.
+      ASSERT_TRUE(rec.contains("scheme") && rec.contains("method") && rec.contains("container")) << rec.dump();
+      quantize_rows.insert(rec["scheme"].get<std::string>() + " " + rec["method"].get<std::string>() + " " +
+                           rec["container"].get<std::string>());
     } else {
       EXPECT_TRUE(rec.contains("format") && rec["format"].is_string()) << rec.dump();
       EXPECT_TRUE(rec.contains("round") && rec["round"].is_string()) << rec.dump();
@@ -931,6 +936,11 @@ TEST_F(CliTest, BenchJson) {
   }
   for (const char* want : {"mxfp4", "nvfp4", "int4/g128/asym", "int4/g128/asym/scale=mse"}) {
     EXPECT_TRUE(qdq_schemes.count(want)) << "no qdq record for " << want;
+  }
+  for (const char* want : {"q4_0 rtn gguf", "q8_0 rtn gguf", "q4_k rtn gguf", "mxfp4 rtn gguf", "nvfp4 rtn safetensors",
+                           "int4/g128/asym rtn safetensors", "int4/g128/asym mse safetensors",
+                           "int4/g128/asym hqq safetensors"}) {
+    EXPECT_TRUE(quantize_rows.count(want)) << "no quantize record for " << want;
   }
   // Too few elements is a usage error.
   const Result small = run({"bench", "--json", "--elements", "10", "--reps", "1"});

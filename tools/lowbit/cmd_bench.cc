@@ -22,6 +22,8 @@
 #include "lowbit/format/registry.h"
 #include "lowbit/kernels/array_kernels.h"
 #include "lowbit/kernels/array_ops.h"
+#include "lowbit/algo/method.h"
+#include "lowbit/quant/ggml_codec.h"
 #include "lowbit/quant/quantizer.h"
 #include "lowbit/quant/scheme.h"
 #include "tools/lowbit/commands.h"
@@ -111,6 +113,22 @@ const char* const kQdqSchemes[] = {
     "mxfp4",          "nvfp4",         "int4/g128/asym", "mxfp8_e4m3",          "mxint8", "q4_0", "q8_0",
     "int8/channel",   "nvfp4/b16x16",  "int4/g128/asym/scale=mse", "int4/g32/scale=mse",
     "e2m1/g16/sf=ue4m3/scale=mse",
+};
+
+// Model quantization rates (lowbit quantize): a scheme, or a ggml type for
+// GGUF output, with a method; float32 input bytes per second.
+struct QuantizeCase {
+  const char* scheme;
+  Method method;
+  bool gguf;  // a ggml type through the ggml codecs, else a lowbit scheme
+};
+const QuantizeCase kQuantizeCases[] = {
+    {"q4_0", Method::kRtn, true},            {"q8_0", Method::kRtn, true},
+    {"q4_k", Method::kRtn, true},            {"q4_k", Method::kMse, true},
+    {"q6_k", Method::kRtn, true},            {"mxfp4", Method::kRtn, true},
+    {"mxfp4", Method::kRtn, false},          {"nvfp4", Method::kRtn, false},
+    {"int4/g128/asym", Method::kRtn, false}, {"int4/g128/asym", Method::kMse, false},
+    {"int4/g128/asym", Method::kHqq, false},
 };
 
 std::string input_label(double scale) {
@@ -250,6 +268,51 @@ void run_bench(const BenchArgs& a) {
       }
     }
   }
+  if (!a.json) {
+    std::printf("\n%-24s %-12s %-6s %-9s %7s %10s %11s %8s\n", "scheme (lowbit quantize)", "container", "method",
+                "op", "threads", "MB/s in", "copy GB/s", "vs copy");
+  }
+  for (const QuantizeCase& c : kQuantizeCases) {
+    const std::string container = c.gguf ? "gguf" : "safetensors";
+    const std::string label = std::string(c.scheme) + " " + method_name(c.method) + " quantize " + container;
+    if (!a.filter.empty() && label.find(a.filter) == std::string::npos) continue;
+    if (shape.size() != 2) continue;  // model tensors are matrices
+    // GGUF output quantizes ggml types with the ggml codecs; --scheme
+    // mxfp4 on GGUF is ggml's MXFP4, on safetensors lowbit's preset.
+    const auto ggml = ggml_type_by_name(c.scheme);
+    const bool is_ggml = c.gguf;
+    std::vector<uint8_t> blocks(is_ggml ? ggml_row_bytes(ggml->type, n, "bench") : 0);
+    std::vector<float> ones(shape[1], 1.0f);
+    for (int t : thread_counts) {
+      std::function<void()> run;
+      if (is_ggml) {
+        run = [&] {
+          ggml_quantize_rows(ggml->type, src.data(), shape[0], shape[1], blocks.data(),
+                             c.method == Method::kMse ? ones.data() : nullptr, t);
+        };
+      } else {
+        const Scheme scheme = parse_scheme(c.scheme);
+        run = [&, scheme] { (void)quantize_by_method(src.data(), shape, scheme, c.method, nullptr, t); };
+      }
+      const Timing tm = interleaved(a.reps, run, copy_fn(t, false), copy_fn(t, true));
+      const double copy_bps = 8.0 * n / std::min(tm.memcpy_copy, tm.stream_copy);
+      const double bps = 4.0 * n / tm.op;
+      records.push_back({{"scheme", c.scheme},
+                         {"container", container},
+                         {"method", method_name(c.method)},
+                         {"op", "quantize"},
+                         {"threads", t},
+                         {"elements_per_s", n / tm.op},
+                         {"bytes_per_s", bps},
+                         {"ratio_to_copy", bps / copy_bps},
+                         {"copy_bytes_per_s", copy_bps}});
+      if (!a.json) {
+        std::printf("%-24s %-12s %-6s %-9s %7d %10.1f %11.2f %7.1f%%\n", c.scheme, container.c_str(),
+                    method_name(c.method), "quantize", t, bps / 1e6, copy_bps / 1e9, 100 * bps / copy_bps);
+        std::fflush(stdout);
+      }
+    }
+  }
   if (a.json) {
     const nlohmann::json doc = {{"elements", n}, {"repetitions", a.reps}, {"target", target},
                                 {"baseline", "max(memcpy, streaming-store copy), read+write bytes, per row"},
@@ -267,7 +330,7 @@ Action add_bench_command(CLI::App& app) {
   cmd->add_option("--elements", a->elements, "array length (default 2^25: larger than the caches)");
   cmd->add_option("--reps", a->reps, "repetitions; the median is reported")->capture_default_str();
   cmd->add_option("--threads", a->threads, "the 'all threads' count (default: all cores)");
-  cmd->add_option("--filter", a->filter, "only rows whose 'format round op' or 'scheme qdq' contains this text");
+  cmd->add_option("--filter", a->filter, "only rows whose 'format round op', 'scheme qdq' or 'scheme method quantize' contains this text");
   return [a] { run_bench(*a); };
 }
 

@@ -18,5 +18,8 @@ Action add_fakequant_command(CLI::App& app);
 Action add_bench_command(CLI::App& app);
 Action add_study_command(CLI::App& app);
 Action add_qtensor_command(CLI::App& app);
+Action add_ggml_command(CLI::App& app);
+Action add_inspect_command(CLI::App& app);
+Action add_quantize_command(CLI::App& app);
 
 }  // namespace lowbit::cli

@@ -29,6 +29,9 @@ int main(int argc, char** argv) {
   reg(lowbit::cli::add_bench_command);
   reg(lowbit::cli::add_study_command);
   reg(lowbit::cli::add_qtensor_command);
+  reg(lowbit::cli::add_ggml_command);
+  reg(lowbit::cli::add_inspect_command);
+  reg(lowbit::cli::add_quantize_command);
   // CLI11 reports a mistyped subcommand as "a subcommand is required";
   // name the word instead.
   if (argc > 1 && argv[1][0] != '-') {

@@ -1,0 +1,232 @@
+#include "lowbit/algo/compressed_tensors_model_sink.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "lowbit/algo/method.h"
+#include "lowbit/core/error.h"
+#include "lowbit/core/file_io.h"
+#include "lowbit/io/compressed_tensors.h"
+#include "lowbit/io/compressed_tensors_config.h"
+#include "lowbit/io/safetensors.h"
+#include "lowbit/quant/quantizer.h"
+#include "lowbit/quant/scheme.h"
+
+namespace lowbit {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool ends_with(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Files of the input directory that belong with the model but are not its
+// weights: configuration, tokenizer, sentence-transformers modules.
+bool is_companion(const fs::path& p) {
+  const std::string name = p.filename().string();
+  return !(ends_with(name, ".safetensors") || ends_with(name, ".gguf") || ends_with(name, ".bin") ||
+           ends_with(name, ".pt") || ends_with(name, ".pth") || name == "model.safetensors.index.json" ||
+           name == "config.json" || name.starts_with("."));
+}
+
+struct Planned {
+  bool quantized = false;
+  std::string module;
+  std::optional<CtPlan> plan;
+  Scheme scheme;
+  std::vector<size_t> indices;  // output tensors
+  DType kept_dtype = DType::kF32;
+  bool convert = false;         // kept, written as float32 from read_float32
+};
+
+class CompressedTensorsModelSink final : public ModelSink {
+ public:
+  CompressedTensorsModelSink(const Checkpoint& in, std::string out) : in_(in), out_(std::move(out)) {
+    single_file_ = ends_with(out_, ".safetensors");
+    if (single_file_) {
+      w_ = std::make_unique<SafetensorsWriter>(out_);
+    } else {
+      // Build the directory beside its final place, then rename it there.
+      const fs::path final_path = fs::absolute(fs::path(out_).lexically_normal());
+      std::error_code ec;
+      fs::create_directories(final_path.parent_path(), ec);
+      tmp_dir_ = final_path.parent_path() / (final_path.filename().string() + ".lowbit-tmp-" + std::to_string(::getpid()));
+      fs::remove_all(tmp_dir_, ec);
+      if (!fs::create_directory(tmp_dir_, ec)) {
+        fail_io("cannot create output directory '" + tmp_dir_.string() + "': " +
+                (ec ? ec.message() : std::string("it exists")));
+      }
+      w_ = std::make_unique<SafetensorsWriter>((tmp_dir_ / "model.safetensors").string());
+    }
+  }
+
+  ~CompressedTensorsModelSink() override {
+    w_.reset();  // removes its temporary file unless committed
+    if (!tmp_dir_.empty() && !committed_) {
+      std::error_code ec;
+      fs::remove_all(tmp_dir_, ec);
+    }
+  }
+
+  void plan(const CheckpointTensor& t, const TensorDecision& d) override {
+    Planned p;
+    if (d.quantize) {
+      if (!ends_with(t.name, ".weight") || t.shape.size() != 2) {
+        fail_usage("compressed-tensors quantizes the weights of modules ('<module>.weight', 2-D); tensor '" + t.name +
+                   "' is not one: keep it in the recipe");
+      }
+      p.quantized = true;
+      p.module = t.name.substr(0, t.name.size() - 7);
+      p.scheme = parse_scheme(d.scheme);
+      check_method(p.scheme, d.method);
+      p.plan = plan_compressed_tensors(scheme_for_method(p.scheme, d.method, false), t.shape, t.name);
+      p.indices = declare_compressed_tensors(*w_, p.module, *p.plan);
+      modules_.push_back({p.module, p.plan->format, p.plan->args});
+    } else {
+      const std::optional<DType> dt = find_dtype(t.dtype);
+      if (dt && in_.container() == Container::kSafetensors) {
+        p.kept_dtype = *dt;
+      } else if (t.floating) {
+        p.kept_dtype = DType::kF32;  // a GGUF block type: its decoded values, exactly
+        p.convert = true;
+      } else {
+        fail_usage("tensor '" + t.name + "' has type " + t.dtype + ", which safetensors cannot store");
+      }
+      p.indices = {w_->declare(t.name, p.kept_dtype, t.shape)};
+      if (t.shape.size() == 2 && ends_with(t.name, ".weight")) ignore_.push_back(t.name.substr(0, t.name.size() - 7));
+    }
+    planned_.push_back(std::move(p));
+  }
+
+  void begin() override {
+    if (!modules_.empty()) config_ = ct_quantization_config(modules_, ignore_);
+    // A single file carries the config in its metadata, as there is no
+    // config.json beside it.
+    if (single_file_ && !config_.is_null()) w_->add_metadata("quantization_config", config_.dump());
+    w_->begin();
+  }
+
+  StoredTensor write(const CheckpointTensor& t, const TensorDecision& d, const float* x, std::span<const std::byte> raw,
+                     const float* importance, float* x_hat, int threads) override {
+    const size_t index = next_++;
+    const Planned& p = planned_.at(index);
+    StoredTensor st;
+    if (!p.quantized) {
+      st.stored_as = dtype_name(p.kept_dtype);
+      if (p.convert) {
+        std::vector<float> f(t.numel);
+        in_.read_float32(index, f.data(), threads);  // tensors are planned and written in input order
+        w_->write_tensor_data(p.indices[0], f.data(), f.size() * 4);
+        st.bytes = f.size() * 4;
+      } else {
+        w_->write_tensor_data(p.indices[0], raw.data(), raw.size());
+        st.bytes = raw.size();
+      }
+      st.bits = st.bytes * 8;
+      return st;
+    }
+    const QuantizedTensor q = quantize_by_method(x, t.shape, p.scheme, d.method, importance, threads);
+    const CtEncoded enc = encode_compressed_tensors(*p.plan, q);
+    write_compressed_tensors(*w_, p.indices, enc);
+    // Decode what was written: the report measures the file.
+    std::map<std::string, CtTensorView> views;
+    for (const CtTensorData& e : enc.tensors) {
+      st.bytes += e.bytes.size();
+      views[e.decl.suffix] = {e.decl.dtype, e.decl.shape,
+                              std::span<const std::byte>(reinterpret_cast<const std::byte*>(e.bytes.data()), e.bytes.size())};
+    }
+    dequantize(decode_compressed_tensors(p.plan->format, p.plan->args, views, p.module), x_hat, threads);
+    st.bits = st.bytes * 8;
+    st.stored_as = q.scheme.spec();
+    return st;
+  }
+
+  uint64_t commit() override {
+    w_->commit();
+    if (single_file_) {
+      committed_ = true;
+      return fs::file_size(out_);
+    }
+    write_config();
+    copy_companions();
+    // Swap the finished directory in; an older output goes only after.
+    const fs::path final_path = fs::absolute(fs::path(out_).lexically_normal());
+    std::error_code ec;
+    fs::path old;
+    if (fs::exists(final_path, ec)) {
+      old = final_path.parent_path() / (final_path.filename().string() + ".lowbit-old-" + std::to_string(::getpid()));
+      fs::rename(final_path, old, ec);
+      if (ec) fail_io("cannot replace '" + final_path.string() + "': " + ec.message());
+    }
+    fs::rename(tmp_dir_, final_path, ec);
+    if (ec) fail_io("cannot move the output to '" + final_path.string() + "': " + ec.message());
+    committed_ = true;
+    if (!old.empty()) fs::remove_all(old, ec);
+    uint64_t total = 0;
+    for (const auto& e : fs::recursive_directory_iterator(final_path, ec)) {
+      if (e.is_regular_file()) total += e.file_size();
+    }
+    return total;
+  }
+
+ private:
+  void write_config() {
+    nlohmann::json cfg = nlohmann::json::object();
+    const fs::path src = fs::path(in_.directory()) / "config.json";
+    std::error_code ec;
+    if (in_.container() == Container::kSafetensors && fs::exists(src, ec)) {
+      std::ifstream f(src);
+      try {
+        cfg = nlohmann::json::parse(f);
+      } catch (const nlohmann::json::exception& e) {
+        fail_input("'" + src.string() + "' is not valid JSON: " + e.what());
+      }
+      if (!cfg.is_object()) fail_input("'" + src.string() + "' is not a JSON object");
+    }
+    if (!config_.is_null()) cfg["quantization_config"] = config_;
+    const std::string text = cfg.dump(2) + "\n";
+    write_file_atomic((tmp_dir_ / "config.json").string(), text.data(), text.size());
+  }
+
+  void copy_companions() {
+    // Only a Hugging Face model directory (it has a config.json) has
+    // companions; a lone weights file's directory holds anything.
+    std::error_code ec;
+    if (in_.container() != Container::kSafetensors || !fs::exists(fs::path(in_.directory()) / "config.json", ec)) return;
+    const fs::path final_path = fs::absolute(fs::path(out_).lexically_normal());
+    for (const auto& e : fs::directory_iterator(in_.directory(), ec)) {
+      if (!is_companion(e.path())) continue;
+      // Never copy the output into itself (OUT inside the input directory).
+      const fs::path abs = fs::absolute(e.path());
+      if (abs == tmp_dir_ || abs == final_path || abs.filename().string().find(".lowbit-") != std::string::npos) continue;
+      fs::copy(e.path(), tmp_dir_ / e.path().filename(), fs::copy_options::recursive, ec);
+      if (ec) fail_io("cannot copy '" + e.path().string() + "' to the output: " + ec.message());
+    }
+  }
+
+  const Checkpoint& in_;
+  std::string out_;
+  bool single_file_ = false;
+  bool committed_ = false;
+  fs::path tmp_dir_;
+  std::unique_ptr<SafetensorsWriter> w_;
+  std::vector<Planned> planned_;
+  std::vector<CtModule> modules_;
+  std::vector<std::string> ignore_;
+  nlohmann::json config_;
+  size_t next_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<ModelSink> make_compressed_tensors_model_sink(const Checkpoint& in, const std::string& out_path) {
+  return std::make_unique<CompressedTensorsModelSink>(in, out_path);
+}
+
+}  // namespace lowbit

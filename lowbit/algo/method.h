@@ -1,0 +1,33 @@
+// The data-free quantization methods a recipe names (rtn, mse, hqq),
+// applied to one tensor with one of lowbit's schemes.
+//
+//   rtn  the scheme as written: its scale rule (absmax unless the spec says
+//        otherwise) and the reference rounding.
+//   mse  the scheme with its scale rule replaced by the clipping search
+//        (scale=mse, docs/schemes.md), or by the weighted search
+//        (scale=wmse) when per-column importance weights are given.
+//        Power-of-two scale rules (MX) search over exponents.
+//   hqq  HQQ's zero-point optimization (lowbit/algo/hqq.h); asymmetric
+//        integer schemes only.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "lowbit/algo/recipe.h"
+#include "lowbit/quant/quantized_tensor.h"
+#include "lowbit/quant/scheme.h"
+
+namespace lowbit {
+
+// The scheme the method quantizes with (rtn: s itself).
+Scheme scheme_for_method(const Scheme& s, Method m, bool has_importance);
+
+// Checks that method m can run with scheme s (kUsage naming both and what
+// would work otherwise), before any work is done.
+void check_method(const Scheme& s, Method m);
+
+QuantizedTensor quantize_by_method(const float* x, const std::vector<uint64_t>& shape, const Scheme& s, Method m,
+                                   const float* importance_per_column, int threads);
+
+}  // namespace lowbit

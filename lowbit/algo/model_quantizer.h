@@ -1,0 +1,109 @@
+// Whole-model quantization: a checkpoint in, a quantized checkpoint out,
+// tensor by tensor, with a report of what each tensor cost and lost.
+//
+// The driver streams: it reads one tensor as float32 from the input's
+// memory map, quantizes it, hands the stored form to the output sink and
+// measures the error against what a reader of the output will decode, then
+// frees it. Peak memory is the largest tensor (input, output and its
+// decoded copy), never the model. The container-specific part (which
+// schemes a container can hold, and its bytes) lives in the sinks:
+// gguf_model_sink and compressed_tensors_model_sink.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "lowbit/algo/recipe.h"
+#include "lowbit/io/checkpoint.h"
+
+namespace lowbit {
+
+// What to do with NaN or inf in a tensor that is to be quantized.
+enum class NanPolicy {
+  kRefuse,  // the default: stop with an error naming the tensor
+  kZero,    // replace them by 0 before quantizing (reported per tensor)
+  kKeep,    // quantize as they are: their blocks become NaN (scale NaN)
+};
+NanPolicy parse_nan_policy(std::string_view s);
+
+// The stored form of one tensor, as a sink reports it.
+struct StoredTensor {
+  std::string stored_as;  // "Q4_K", "int4/g128/asym", or the kept dtype
+  uint64_t bytes = 0;     // bytes in the output (all components)
+  uint64_t bits = 0;      // exact bits, for bits per element
+};
+
+// A container writer for quantized models.
+class ModelSink {
+ public:
+  virtual ~ModelSink() = default;
+  // Called for every tensor, in order, before begin(): the sink checks it
+  // can store the decision (kUsage naming the schemes it can store
+  // otherwise) and declares its output tensors.
+  virtual void plan(const CheckpointTensor& t, const TensorDecision& d) = 0;
+  virtual void begin() = 0;
+  // Writes tensor `t` (the i-th planned). For a quantized tensor `x` holds
+  // its float32 values and `x_hat` receives the values a reader of the
+  // output decodes; `importance` is its per-column weights or nullptr.
+  // A kept tensor gets its raw input bytes and x == nullptr.
+  virtual StoredTensor write(const CheckpointTensor& t, const TensorDecision& d, const float* x,
+                             std::span<const std::byte> raw, const float* importance, float* x_hat,
+                             int threads) = 0;
+  // Makes the output visible (atomic renames) and returns its total size.
+  virtual uint64_t commit() = 0;
+};
+
+struct TensorReport {
+  std::string name;
+  std::vector<uint64_t> shape;
+  std::string dtype_in;
+  bool quantized = false;
+  std::string scheme;   // as stored; the kept dtype for kept tensors
+  std::string method;   // "" for kept tensors
+  std::string reason;   // why it was quantized or kept
+  uint64_t numel = 0, bytes_in = 0, bytes_out = 0;
+  double bits_per_element = 0;
+  double qsnr_db = 0, relative_rmse = 0;  // quantized tensors only
+  uint64_t nonfinite = 0;                 // NaN/inf values met (kZero/kKeep)
+  double seconds = 0;
+};
+
+struct ModelReport {
+  std::string input, output, container_out;
+  std::vector<TensorReport> tensors;
+  uint64_t input_bytes = 0, output_bytes = 0;
+  uint64_t params_total = 0, params_quantized = 0;
+  double avg_bits_quantized = 0;  // over the quantized tensors' elements
+  double avg_bits_file = 0;       // 8 * output bytes / all elements
+  double mean_qsnr_db = 0, worst_qsnr_db = 0;
+  std::string worst_tensor;
+  double seconds = 0;
+  double input_mb_per_s = 0;      // float32 input bytes of quantized tensors per second
+  uint64_t peak_rss_bytes = 0;
+  int threads = 0;
+
+  nlohmann::json to_json() const;
+};
+
+struct ModelQuantizeOptions {
+  Recipe recipe;
+  Method method = Method::kRtn;
+  NanPolicy nan = NanPolicy::kRefuse;
+  int threads = 0;
+  // Progress: (tensors done, input bytes done, the tensor starting).
+  std::function<void(size_t, uint64_t, const std::string&)> progress;
+};
+
+// Quantizes `in` into `sink`. Plans every tensor first, so a scheme the
+// container cannot hold fails before any output is written.
+ModelReport quantize_model(const Checkpoint& in, ModelSink& sink, const ModelQuantizeOptions& opt);
+
+// The process's peak resident set size so far, in bytes.
+uint64_t peak_rss_bytes();
+
+}  // namespace lowbit

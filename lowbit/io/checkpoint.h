@@ -1,0 +1,84 @@
+// A model checkpoint, whatever its container: one safetensors file, a
+// sharded safetensors checkpoint (model.safetensors.index.json and its
+// shards), or a GGUF file. The quantize and inspect commands see one list of
+// tensors and read any of them as float32, one at a time, straight from the
+// memory maps: nothing is loaded until it is asked for, so a whole-model
+// pass holds one tensor at a time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace lowbit {
+
+class SafetensorsFile;
+class GgufFile;
+
+enum class Container { kSafetensors, kGguf };
+
+struct CheckpointTensor {
+  std::string name;
+  std::vector<uint64_t> shape;  // row-major, last axis fastest (numpy order)
+  std::string dtype;            // "F32", "BF16", "F8_E4M3", "Q4_1"...
+  uint64_t numel = 0;
+  uint64_t nbytes = 0;
+  bool floating = false;        // read_float32 can convert it
+  size_t shard = 0;             // index into the shard files
+  size_t index_in_shard = 0;    // position in that file's tensor list
+};
+
+class Checkpoint {
+ public:
+  // `path` is a .safetensors file, a model.safetensors.index.json, a .gguf
+  // file, or a directory holding exactly one of: an index, a single
+  // .safetensors file, a single .gguf file. Throws kInput naming the
+  // problem (missing shard, tensor in two shards, index naming a tensor its
+  // shard lacks, ...) or kIo when a file cannot be read.
+  static Checkpoint open(const std::string& path);
+
+  Checkpoint(Checkpoint&&) noexcept;
+  Checkpoint& operator=(Checkpoint&&) noexcept;
+  ~Checkpoint();
+
+  Container container() const noexcept { return container_; }
+  // The path as given, and the directory that holds the model files (for
+  // config.json, tokenizer files and other companions).
+  const std::string& path() const noexcept { return path_; }
+  const std::string& directory() const noexcept { return directory_; }
+  // The files the tensors live in, in shard order.
+  const std::vector<std::string>& files() const noexcept { return files_; }
+  uint64_t total_bytes() const noexcept { return total_bytes_; }
+
+  const std::vector<CheckpointTensor>& tensors() const noexcept { return tensors_; }
+
+  // The stored bytes of tensor i, inside the memory map.
+  std::span<const std::byte> raw_bytes(size_t i) const;
+  // Tensor i as float32 (exact widening for F16/BF16/FP8, rounding to
+  // nearest even for F64, dequantization for GGUF block types); out holds
+  // numel floats. kUsage for a non-floating tensor.
+  void read_float32(size_t i, float* out, int threads = 0) const;
+
+  // The parsed files behind the checkpoint (nullptr for the other kind).
+  const SafetensorsFile* safetensors_shard(size_t shard) const;
+  const GgufFile* gguf() const;
+
+ private:
+  Checkpoint();
+  void open_safetensors_files(const std::vector<std::string>& files);
+  void open_index(const std::string& index_path);
+  void open_gguf(const std::string& file);
+
+  Container container_ = Container::kSafetensors;
+  std::string path_, directory_;
+  std::vector<std::string> files_;
+  uint64_t total_bytes_ = 0;
+  std::vector<CheckpointTensor> tensors_;
+  std::vector<std::unique_ptr<SafetensorsFile>> shards_;
+  std::unique_ptr<GgufFile> gguf_;
+};
+
+}  // namespace lowbit

