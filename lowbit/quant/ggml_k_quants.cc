@@ -206,7 +206,7 @@ template <class Search, class Out>
 void OverLanes(const float* x, const float* w, size_t groups, int n, Search search, Out out) {
   const DF df;
   const size_t N = hn::Lanes(df);
-  HWY_ALIGN Lanes t;
+  Lanes t;  // its members are 64-byte aligned, as every target needs
   for (size_t g0 = 0; g0 < groups; g0 += N) {
     const size_t m = std::min(N, groups - g0);
     Transpose(x + g0 * n, m, n, N, t.x);
