@@ -228,7 +228,12 @@ Format make_float_format(int e, int m, int bias, Specials sp) {
   f.bias = bias;
   f.specials = sp;
   f.name = spec + ":bias=" + std::to_string(bias) + ":specials=" + specials_name(sp);
-  // Every value must be a float32 (fakequant writes float32).
+  // Every value must be a float32 (fakequant writes float32). A bias far
+  // outside float32's exponent range is refused before the Codec is built:
+  // its limits are computed in double, and 2^-43000 flushes to zero there.
+  if (bias < -300 || bias > 300) {
+    bad_spec(spec, "with bias " + std::to_string(bias) + " its values do not fit in float32");
+  }
   const Codec c(f);
   const double emin = 1 - bias;
   if (!(c.max_finite() <= std::numeric_limits<float>::max()) || emin - m < -149) {

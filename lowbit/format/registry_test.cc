@@ -88,7 +88,7 @@ TEST(Registry, MalformedSpecsAreUsageErrorsThatListTheForms) {
   EXPECT_NE(msg.find("posit:N:ES"), std::string::npos) << msg;
   EXPECT_NE(msg.find("codebook:"), std::string::npos) << msg;
   for (const char* bad : {"", "fp:", "fp:e4", "fp:x4m3", "fp:e0m3", "fp:e9m3", "fp:e4m24", "fp:e4m3:bias=x",
-                          "fp:e4m3:specials=odd", "fp:e4m3:wat", "fp:e1m2:specials=ieee", "fp:e8m23:bias=300",
+                          "fp:e4m3:specials=odd", "fp:e4m3:wat", "fp:e1m2:specials=ieee", "fp:e8m23:bias=300", "fp:e4m3:bias=43153", "fp:e4m3:bias=-43153",
                           "int:", "int:1", "int:17", "int:4:unsigned:narrow", "int:4:wide", "posit:8", "posit:2:0",
                           "posit:17:1", "posit:16:4", "codebook:", "codebook:1", "codebook:1,1", "codebook:1,nan",
                           "codebook:1,x", "codebook:@/no/such/file"}) {
