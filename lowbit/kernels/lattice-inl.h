@@ -103,6 +103,7 @@ struct Ctx {
         clamp_hi(hn::Set(di, static_cast<int32_t>(p.clamp_hi_bits))),
         top_mask(hn::Set(di, static_cast<int32_t>(0xffffffffu << (32 - p.opt.sr_bits)))),
         key(hn::Set(du, sr_key)),
+        negative_zero(p.negative_zero),
         fast(p.fast_minifloat && DefaultFloatEnvironment()),
         s0(p.fast_minifloat ? 23 - p.man_bits : 0),  // only the fast path uses it
         mask0(hn::Set(di, static_cast<int32_t>((1u << s0) - 1))),
@@ -111,7 +112,8 @@ struct Ctx {
         min_normal(hn::Set(di, static_cast<int32_t>(p.min_normal_bits))),
         magic_bits(hn::Set(di, static_cast<int32_t>(p.magic_bits))),
         magic(hn::BitCast(DF(), magic_bits)),
-        code_off(hn::Set(di, p.fast_minifloat ? (p.emin_biased - 1) << p.man_bits : 0)) {
+        code_off(hn::Set(di, p.fast_minifloat ? (p.emin_biased - 1) << p.man_bits : 0)),
+        fast_saturate(SaturatesInPlace(p, s0)) {
     codes = Edges(p.clamp_code, p.away_code, p.nan_code, p.inf_code);
     bits = Edges(p.clamp_bits, p.away_bits, p.nan_bits, p.inf_bits);
   }
@@ -121,12 +123,33 @@ struct Ctx {
   int man_bits;
   VI emin, s_closed_base, tiny, max_pos, max_neg, sign_bit, code_mask, clamp_lo, clamp_hi, top_mask;
   hn::Vec<DU> key;
+  bool negative_zero;  // the plan's, copied: kernels keep Ctx in registers, not behind a pointer
   bool fast;
   int s0;
   VI mask0, half_m1, step0, min_normal, magic_bits;
   hn::Vec<DF> magic;
   VI code_off;
+  // The fast path may clamp overflowing lanes to the largest magnitude
+  // itself (see SaturatesInPlace).
+  bool fast_saturate;
   Edges codes, bits;  // the edge results as codes and as float32 bits
+
+  // True when an overflowing lane of the fast minifloat path becomes, for
+  // either sign, exactly the largest magnitude with the lane's sign, as
+  // value and as code: a symmetric sign-magnitude format whose overflow
+  // policy saturates. Then min(r, max) in the fast path is what ApplyEdges
+  // would give (rne and stochastic never round toward zero on overflow), and
+  // blocks whose maximum rounds past the format's (MX floor scales, NVFP4's
+  // rounded block scales) stay on the fast path. Checked from the plan's
+  // own edge results, so any other policy keeps the generic route.
+  static bool SaturatesInPlace(const KernelPlan& p, int s0) {
+    if (!p.fast_minifloat || p.twos_complement || p.max_mag_bits[0] != p.max_mag_bits[1]) return false;
+    const uint32_t max = p.max_mag_bits[0];
+    if (max < p.min_normal_bits) return false;  // the clamped lane must take the normal-code formula
+    const uint32_t max_code = (max >> s0) - (static_cast<uint32_t>(p.emin_biased - 1) << p.man_bits);
+    return p.away_bits[0] == max && p.away_bits[1] == (max | 0x80000000u) && p.away_code[0] == max_code &&
+           p.away_code[1] == (max_code | p.sign_bit);
+  }
 };
 
 HWY_INLINE VI Sel(MI m, VI yes, VI no) { return hn::IfThenElse(m, yes, no); }
@@ -300,7 +323,7 @@ HWY_INLINE LatticeOut Lattice(const Ctx& c, VI xb, hn::Vec<DU> index_lo) {
 
   LatticeOut out;
   out.fallback = fallback;
-  const MI keep_sign = c.p.negative_zero ? neg : hn::And(neg, hn::Ne(r, zero));
+  const MI keep_sign = c.negative_zero ? neg : hn::And(neg, hn::Ne(r, zero));
   {
     VI v = hn::Or(r, hn::IfThenElseZero(keep_sign, sign));
     if (HWY_UNLIKELY(any_rare)) v = ApplyEdges(c.bits, v, neg, over, toward, special, isnan);
@@ -386,10 +409,16 @@ HWY_INLINE LatticeOut Codebook(const Ctx& c, VI xb) {
   return out;
 }
 
+// What a kernel's caller has checked about a plan outside its loops, so
+// that the fast path need not test it per vector: nothing, or c.fast and
+// c.fast_saturate with c.negative_zero true or false.
+enum KnownFast { kFastUnknown = 0, kFastSatNegZero = 1, kFastSatNoNegZero = 2 };
+
 // The fast path for minifloats with a mantissa under rne and stochastic
 // rounding. Returns false when some lane needs the generic routine: a NaN,
-// inf or overflowing lane, or (stochastic) a lane below the smallest normal.
-template <int kMode, bool kWantCode>
+// inf or overflowing lane (overflow is handled here when c.fast_saturate),
+// or (stochastic) a lane below the smallest normal.
+template <int kMode, bool kWantCode, int kKnown = kFastUnknown>
 HWY_INLINE bool FastMinifloat(const Ctx& c, VI xb, hn::Vec<DU> index_lo, LatticeOut& out) {
   const DI di;
   const DF df;
@@ -415,9 +444,15 @@ HWY_INLINE bool FastMinifloat(const Ctx& c, VI xb, hn::Vec<DU> index_lo, Lattice
     const MI up = StochasticUp(c, t, index_lo);
     r = hn::Add(hn::AndNot(c.mask0, a), hn::IfThenElseZero(up, c.step0));
   }
-  const MI rare = hn::Or(r > Sel(neg, c.max_neg, c.max_pos), a > hn::Set(di, 0x7f7fffff));
+  MI rare = a > hn::Set(di, 0x7f7fffff);
+  if (kKnown != kFastUnknown || c.fast_saturate) {
+    r = hn::Min(r, c.max_pos);  // symmetric: max_neg is max_pos (SaturatesInPlace)
+  } else {
+    rare = hn::Or(rare, r > Sel(neg, c.max_neg, c.max_pos));
+  }
   if (HWY_UNLIKELY(!hn::AllFalse(di, rare))) return false;
-  const MI keep_sign = c.p.negative_zero ? neg : hn::And(neg, hn::Ne(r, zero));
+  const bool negative_zero = kKnown == kFastUnknown ? c.negative_zero : kKnown == kFastSatNegZero;
+  const MI keep_sign = negative_zero ? neg : hn::And(neg, hn::Ne(r, zero));
   out.value = hn::Or(r, hn::IfThenElseZero(keep_sign, sign));
   out.fallback = hn::FirstN(di, 0);
   if constexpr (kWantCode) {
@@ -432,6 +467,16 @@ HWY_INLINE bool FastMinifloat(const Ctx& c, VI xb, hn::Vec<DU> index_lo, Lattice
 
 // kFam: kClosed with the parity of k, kClosedM0 (parity from the code), kTable, kCodebook.
 enum FamSel { kClosedK = 0, kTableSel = 1, kCodebookSel = 2, kClosedM0 = 3 };
+
+// Round for kClosedK under rne on a plan whose fast-path flags the caller
+// has checked (kKnown, not kFastUnknown).
+template <bool kWantCode, int kKnown>
+HWY_INLINE LatticeOut RoundFastSaturate(const Ctx& c, VI xb) {
+  LatticeOut o;
+  const hn::Vec<DU> none = hn::Zero(DU());
+  if (FastMinifloat<kRne, kWantCode, kKnown>(c, xb, none, o)) return o;
+  return Lattice<kRne, kClosed, kWantCode, true>(c, xb, none);
+}
 
 template <int kMode, int kFam, bool kWantCode>
 HWY_INLINE LatticeOut Round(const Ctx& c, VI xb, hn::Vec<DU> index_lo) {

@@ -6,9 +6,10 @@
 #define HWY_TARGET_INCLUDE "lowbit/kernels/scaled_kernels.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
-// Highway's headers first: lattice-inl.h is compiled once per target.
+// Highway's headers first: the -inl.h files are compiled once per target.
 #include "lowbit/kernels/lattice-inl.h"
 #include "lowbit/kernels/scaled_kernels.h"
+#include "lowbit/kernels/scaled_vec-inl.h"
 
 #include <cmath>
 #include <cstring>
@@ -68,42 +69,6 @@ HWY_BEFORE_NAMESPACE();
 namespace lowbit {
 namespace HWY_NAMESPACE {
 
-using VF = hn::Vec<DF>;
-
-// Integer elements under rne/rtz/up/down: the float rounding instruction of
-// the mode, then a clamp to the format's range. Exactly the scalar model:
-// every float32 of magnitude >= 2^23 is an integer already, integers have
-// no -0 (adding +0 turns -0 into +0), and formats without inf and NaN
-// saturate. Rarely taken lanes (NaN) only occur in NaN-scale blocks, which
-// the caller overwrites.
-constexpr int kIntSel = 4;
-using VUU = hn::Vec<DU>;
-
-// Partial loads and stores through a padded buffer (this Highway version has
-// no LoadN/StoreN); only block tails take them.
-HWY_INLINE VF LoadPart(const float* p, size_t count) {
-  const DF df;
-  HWY_ALIGN float buf[HWY_MAX_BYTES / 4] = {};
-  for (size_t k = 0; k < count; ++k) buf[k] = p[k];
-  return hn::Load(df, buf);
-}
-HWY_INLINE void StorePart(VF v, float* p, size_t count) {
-  const DF df;
-  HWY_ALIGN float buf[HWY_MAX_BYTES / 4] = {};
-  hn::Store(v, df, buf);
-  for (size_t k = 0; k < count; ++k) p[k] = buf[k];
-}
-
-// The per-lane scale parameters of one vector.
-struct LaneScale {
-  VF scale, inv, z_in, z_post;
-};
-
-HWY_INLINE LaneScale Broadcast(const kernels::BlockScale& b) {
-  const DF df;
-  return {hn::Set(df, b.scale), hn::Set(df, b.inv), hn::Set(df, b.z_in), hn::Set(df, b.z_post)};
-}
-
 // Gathers the parameters of the blocks `bidx` (one per lane) from the
 // array-of-structs `blocks`.
 HWY_INLINE LaneScale Gather(const kernels::BlockScale* blocks, VI bidx) {
@@ -114,153 +79,6 @@ HWY_INLINE LaneScale Gather(const kernels::BlockScale* blocks, VI bidx) {
   return {hn::GatherIndex(df, base, i4), hn::GatherIndex(df, base, hn::Add(i4, hn::Set(di, 1))),
           hn::GatherIndex(df, base, hn::Add(i4, hn::Set(di, 2))),
           hn::GatherIndex(df, base, hn::Add(i4, hn::Set(di, 3)))};
-}
-
-struct RowCtx {
-  const Ctx& c;
-  VF int_lo, int_hi;  // integer elements: the clamp range
-  const kernels::ScaledSpec& spec;
-  const kernels::ScaledOut& out;
-  uint64_t index0;  // global index of the row's element 0
-};
-
-// Stores the codes of elements [j, j + count) (count <= lanes), from a full
-// vector whose first `count` lanes are valid.
-HWY_INLINE void StoreCodesPartial(const RowCtx& r, VI code, size_t j, size_t count) {
-  const DI di;
-  HWY_ALIGN int32_t buf[HWY_MAX_BYTES / 4] = {};
-  hn::Store(code, di, buf);
-  const kernels::CodeLayout layout = r.out.layout;
-  for (size_t k = 0; k < count; ++k) {
-    const uint32_t v = static_cast<uint32_t>(buf[k]);
-    const size_t e = j + k;
-    switch (layout) {
-      case kernels::CodeLayout::kByte:
-        static_cast<uint8_t*>(r.out.codes)[e] = static_cast<uint8_t>(v);
-        break;
-      case kernels::CodeLayout::kHalf:
-        static_cast<uint16_t*>(r.out.codes)[e] = static_cast<uint16_t>(v);
-        break;
-      case kernels::CodeLayout::kWord:
-        static_cast<uint32_t*>(r.out.codes)[e] = v;
-        break;
-      case kernels::CodeLayout::kNibbles: {
-        uint8_t* b = static_cast<uint8_t*>(r.out.codes) + e / 2;
-        if (e % 2 == 0) {
-          *b = static_cast<uint8_t>((*b & 0xF0u) | (v & 0xFu));
-        } else {
-          *b = static_cast<uint8_t>((*b & 0x0Fu) | ((v & 0xFu) << 4));
-        }
-        break;
-      }
-      case kernels::CodeLayout::kNone:
-        break;
-    }
-  }
-}
-
-HWY_INLINE void StoreCodesFull(const RowCtx& r, VI code, size_t j) {
-  switch (r.out.layout) {
-    case kernels::CodeLayout::kByte:
-      return StoreCodes(code, static_cast<uint8_t*>(r.out.codes) + j);
-    case kernels::CodeLayout::kHalf:
-      return StoreCodes(code, static_cast<uint16_t*>(r.out.codes) + j);
-    case kernels::CodeLayout::kWord:
-      return StoreCodes(code, static_cast<uint32_t*>(r.out.codes) + j);
-    case kernels::CodeLayout::kNibbles:
-#if HWY_TARGET == HWY_SCALAR
-      return StoreCodesPartial(r, code, j, 1);
-#else
-      return StoreCodes(code, reinterpret_cast<Nibbles*>(static_cast<uint8_t*>(r.out.codes) + j / 2));
-#endif
-    case kernels::CodeLayout::kNone:
-      return;
-  }
-}
-
-// One vector of elements [j, j + count): x holds them (padding lanes past
-// count hold 0). Returns x_hat and writes the codes of the valid lanes; with
-// err, stores the error terms there (0 in the padding lanes).
-template <int kMode, int kFam>
-HWY_INLINE VF ScaledVec(const RowCtx& r, VF x, const LaneScale& s, size_t j, size_t count, bool full,
-                        VF* err, const float* w) {
-  const DI di;
-  const DF df;
-  const DU du;
-  const Ctx& c = r.c;
-  (void)c;
-  VF u = hn::Mul(x, s.inv);
-  if (r.spec.asym) u = hn::Add(u, s.z_in);
-  const VUU idx = hn::Add(hn::Iota(du, 0), hn::Set(du, static_cast<uint32_t>(r.index0 + j)));
-  LatticeOut o;
-  if constexpr (kFam == kIntSel) {
-    VF rr;
-    if constexpr (kMode == kRne) {
-      rr = hn::Round(u);
-    } else if constexpr (kMode == kRtz) {
-      rr = hn::Trunc(u);
-    } else if constexpr (kMode == kUp) {
-      rr = hn::Ceil(u);
-    } else {
-      rr = hn::Floor(u);
-    }
-    rr = hn::Min(hn::Max(rr, r.int_lo), r.int_hi);
-    rr = hn::Add(rr, hn::Zero(df));
-    o.value = hn::BitCast(di, rr);
-    o.fallback = hn::FirstN(di, 0);
-    o.code = hn::And(hn::ConvertTo(di, rr), c.code_mask);
-    (void)idx;
-  } else {
-    o = Round<kMode, kFam == kIntSel ? kClosedK : kFam, true>(c, hn::BitCast(di, u), idx);
-  }
-  if (kFam == kTableSel && HWY_UNLIKELY(!hn::AllFalse(di, o.fallback))) {
-    // Lanes the table cannot express: the scalar model, on the scaled input.
-    HWY_ALIGN float ub[HWY_MAX_BYTES / 4];
-    HWY_ALIGN int32_t fb[HWY_MAX_BYTES / 4], vb[HWY_MAX_BYTES / 4], cb[HWY_MAX_BYTES / 4];
-    hn::Store(u, df, ub);
-    hn::Store(hn::VecFromMask(di, o.fallback), di, fb);
-    hn::Store(o.value, di, vb);
-    hn::Store(o.code, di, cb);
-    for (size_t k = 0; k < hn::Lanes(di); ++k) {
-      if (!fb[k]) continue;
-      const uint32_t code = c.p.codec->encode(ub[k], c.p.opt, r.index0 + j + k);
-      cb[k] = static_cast<int32_t>(code);
-      vb[k] = std::bit_cast<int32_t>(static_cast<float>(c.p.codec->decode(code)));
-    }
-    o.value = hn::Load(di, vb);
-    o.code = hn::Load(di, cb);
-  }
-  VF v = hn::BitCast(df, o.value);
-  VF deq;
-  VI code = o.code;
-  if (r.spec.asym) {
-    const VF q = hn::Min(hn::Max(hn::Add(v, s.z_post), hn::Zero(df)), hn::Set(df, r.spec.qmax));
-    deq = hn::Mul(hn::Sub(q, hn::Add(s.z_in, s.z_post)), s.scale);
-    code = hn::ConvertTo(di, q);
-  } else {
-    deq = hn::Mul(v, s.scale);
-  }
-  // Blocks without a finite scale: code 0 and NaN, whatever the lanes held.
-  const auto bad = hn::Not(hn::IsFinite(s.scale));
-  if (HWY_UNLIKELY(!hn::AllFalse(df, bad))) {
-    deq = hn::IfThenElse(bad, hn::Set(df, std::numeric_limits<float>::quiet_NaN()), deq);
-    code = hn::IfThenZeroElse(hn::RebindMask(di, bad), code);
-  }
-  if (r.out.layout != kernels::CodeLayout::kNone) {
-    if (full) {
-      StoreCodesFull(r, code, j);
-    } else {
-      StoreCodesPartial(r, code, j, count);
-    }
-  }
-  if (err) {
-    const VF d = hn::Sub(deq, x);
-    VF e = hn::Mul(d, d);
-    if (w) e = hn::Mul(e, full ? hn::LoadU(df, w + j) : LoadPart(w + j, count));
-    if (!full) e = hn::IfThenElseZero(hn::FirstN(df, count), e);
-    *err = e;
-  }
-  return deq;
 }
 
 // One loop, one call site of the rounding (it is large, and this file is
@@ -278,13 +96,7 @@ HWY_NOINLINE void ScaledRowT(const KernelPlan& p, const kernels::ScaledSpec& spe
   // The canonical error order has 16 partial sums: kK vectors of this target.
   constexpr size_t kMaxN = hn::MaxLanes(DF());
   constexpr size_t kK = kMaxN <= 16 && 16 % kMaxN == 0 ? 16 / kMaxN : 1;
-  const Ctx c(p, stochastic_key(p.opt.seed, static_cast<uint32_t>((index0 + j0) >> 32)));
-  const RowCtx r{c,
-                 hn::Neg(hn::BitCast(df, hn::Set(di, static_cast<int32_t>(p.max_mag_bits[1])))),
-                 hn::BitCast(df, hn::Set(di, static_cast<int32_t>(p.max_mag_bits[0]))),
-                 spec,
-                 out,
-                 index0};
+  const RowCtx r(p, stochastic_key(p.opt.seed, static_cast<uint32_t>((index0 + j0) >> 32)), spec, out, index0);
   const bool want_err = out.block_err != nullptr;
   const bool broadcast = group % N == 0 && N == kMaxN && kMaxN <= 16 && 16 % kMaxN == 0;
   float* deq = out.deq;
@@ -438,51 +250,6 @@ void ScaledRow(const KernelPlan& p, const kernels::ScaledSpec& spec, const float
   fail_internal("no SIMD kernel for this family");
 }
 
-// Values of the codes of elements [j, j + N) (full vectors only).
-HWY_INLINE VF CodeValues(const float* HWY_RESTRICT lut, const uint64_t* HWY_RESTRICT pair_lut,
-                         kernels::CodeLayout layout, const void* codes, size_t j) {
-  const DF df;
-  const DI di;
-  if (layout == kernels::CodeLayout::kByte) {
-    const hn::Rebind<uint8_t, DI> d8;
-    const VI c = hn::BitCast(di, hn::PromoteTo(DU(), hn::LoadU(d8, static_cast<const uint8_t*>(codes) + j)));
-    return hn::GatherIndex(df, lut, c);
-  }
-  if (layout == kernels::CodeLayout::kHalf) {
-    const hn::Rebind<uint16_t, DI> d16;
-    const VI c = hn::BitCast(di, hn::PromoteTo(DU(), hn::LoadU(d16, static_cast<const uint16_t*>(codes) + j)));
-    return hn::GatherIndex(df, lut, c);
-  }
-#if HWY_TARGET == HWY_SCALAR
-  (void)pair_lut;
-  const uint8_t b = static_cast<const uint8_t*>(codes)[j / 2];
-  return hn::Set(df, lut[j % 2 == 0 ? (b & 0xF) : (b >> 4)]);
-#elif HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3_ZEN4
-  // 16 lanes, 16 values: the table is one register. Each of 8 bytes is
-  // doubled (b0 b0 b1 b1 ...), widened, shifted by 0 or 4 and masked to its
-  // nibble, then permuted from the table.
-  (void)pair_lut;
-  const hn::Full128<uint8_t> d8;
-  const hn::Full64<uint8_t> d8h;
-  const auto bytes = hn::Combine(d8, hn::Zero(d8h), hn::LoadU(d8h, static_cast<const uint8_t*>(codes) + j / 2));
-  const auto twice = hn::InterleaveLower(d8, bytes, bytes);
-  const DU du;
-  const auto shift = hn::Set(du, 4u);
-  const auto odd = hn::And(hn::Iota(du, 0), hn::Set(du, 1u));
-  const auto idx = hn::And(hn::Shr(hn::PromoteTo(du, twice), hn::Mul(odd, shift)), hn::Set(du, 15u));
-  const auto table = hn::LoadU(df, lut);
-  return hn::TableLookupLanes(table, hn::IndicesFromVec(df, hn::BitCast(di, idx)));
-#else
-  // Nibbles: one 64-bit gather per byte fetches both of its values.
-  const hn::Repartition<int64_t, DF> d64;
-  const hn::Rebind<int32_t, decltype(d64)> d32;
-  const hn::Rebind<uint8_t, decltype(d64)> d8;
-  const auto idx = hn::PromoteTo(d64, hn::PromoteTo(d32, hn::LoadU(d8, static_cast<const uint8_t*>(codes) + j / 2)));
-  return hn::BitCast(df, hn::GatherIndex(d64, reinterpret_cast<const int64_t*>(pair_lut), idx));
-#endif
-}
-
-
 void DequantRow(const float* HWY_RESTRICT lut, const uint64_t* HWY_RESTRICT pair_lut, kernels::CodeLayout layout,
                 const void* codes, bool asym, size_t j0, size_t j1, size_t group, const kernels::BlockScale* blocks,
                 float* HWY_RESTRICT out, bool stream) {
@@ -504,6 +271,15 @@ void DequantRow(const float* HWY_RESTRICT lut, const uint64_t* HWY_RESTRICT pair
     if (!std::isfinite(p.scale)) d = std::numeric_limits<float>::quiet_NaN();
     out[j] = d;
   };
+  const auto params = [&](size_t b) {
+    return std::pair<float, float>{blocks[b].scale, blocks[b].z_in + blocks[b].z_post};
+  };
+  // Streaming whatever the alignment pays where the values are cheap (4-bit
+  // codes); gathered byte and half codes measured slower with it.
+  if (stream && layout == kernels::CodeLayout::kNibbles &&
+      StreamDequant(lut, pair_lut, layout, codes, asym, j0, j1, group, params, scalar, out)) {
+    return;
+  }
   size_t j = j0;
   size_t b = j0 / group;
   while (j < j1) {
@@ -545,31 +321,10 @@ void RowBlockStats(const float* HWY_RESTRICT in, size_t n, size_t group, uint32_
   const VI absmask = hn::Set(di, 0x7fffffff);
   size_t b = 0, start = 0;
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3_ZEN4
-  // Blocks of 16 or 32 (MX, NVFP4), 16 at a time: one vector of |x| bits per
-  // block, then a transpose-reduce that ends with block k's maximum in lane
-  // k (15 maxes and 14 shuffles instead of a horizontal reduction each).
+  // Blocks of 16 or 32 (MX, NVFP4), 16 at a time.
   if (!vmin && (group == 16 || group == 32)) {
-    const __m512i am = _mm512_set1_epi32(0x7fffffff);
     for (; start + 16 * group <= n; start += 16 * group, b += 16) {
-      __m512i v[16];
-      for (int k = 0; k < 16; ++k) {
-        const float* p = in + start + static_cast<size_t>(k) * group;
-        __m512i a = _mm512_and_si512(_mm512_loadu_si512(p), am);
-        if (group == 32) a = _mm512_max_epi32(a, _mm512_and_si512(_mm512_loadu_si512(p + 16), am));
-        v[k] = a;
-      }
-      __m512i w[8], x[4];
-      for (int i = 0; i < 8; ++i) {
-        w[i] = _mm512_max_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
-                                _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
-      }
-      for (int j = 0; j < 4; ++j) {
-        x[j] = _mm512_max_epi32(_mm512_unpacklo_epi64(w[2 * j], w[2 * j + 1]),
-                                _mm512_unpackhi_epi64(w[2 * j], w[2 * j + 1]));
-      }
-      const __m512i y0 = _mm512_max_epi32(_mm512_shuffle_i32x4(x[0], x[1], 0x88), _mm512_shuffle_i32x4(x[0], x[1], 0xDD));
-      const __m512i y1 = _mm512_max_epi32(_mm512_shuffle_i32x4(x[2], x[3], 0x88), _mm512_shuffle_i32x4(x[2], x[3], 0xDD));
-      const __m512i z = _mm512_max_epi32(_mm512_shuffle_i32x4(y0, y1, 0x88), _mm512_shuffle_i32x4(y0, y1, 0xDD));
+      const __m512i z = BlockAmax16(in + start, group);
       __m512i* dst = reinterpret_cast<__m512i*>(amax_bits + b);
       _mm512_storeu_si512(dst, _mm512_max_epu32(_mm512_loadu_si512(dst), z));
     }

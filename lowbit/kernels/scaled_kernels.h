@@ -34,6 +34,16 @@
 
 namespace lowbit::kernels {
 
+// The mse search's candidates (docs/schemes.md), shared by the general
+// search (lowbit/quant/quantizer.cc) and the lane-per-block one
+// (small_block_kernels.h): clip factors 1, 0.9, ..., 0.1, then golden-
+// section steps on [best - 0.1, best + 0.1] clamped to [0.01, 1], which end
+// within 0.2 * 0.618^8 < 0.005 of the minimum of a unimodal error curve.
+inline constexpr float kMseGridStep = 0.1f;
+inline constexpr int kMseGridSteps = 9;
+inline constexpr int kMseRefineSteps = 8;
+inline constexpr float kMsePhi = 0.6180339887f;
+
 struct BlockScale {
   float scale = 0;  // x_hat = (q - z_in - z_post) * scale
   float inv = 0;    // u = x * inv + z_in; 0 when scale is 0
@@ -80,7 +90,11 @@ void scaled_row_reference(const KernelPlan& elem, const ScaledSpec& spec, const 
 // kNibbles (j0 even), at `codes` = the row start. `pair_lut` (kNibbles
 // only) holds for each byte the two values of its nibbles, low first.
 // `stream` writes whole aligned vectors with non-temporal stores (for
-// outputs far larger than the caches: a normal store reads each line first).
+// outputs far larger than the caches: a normal store reads each line first):
+// for kNibbles every vector after an unaligned head, each lane with its own
+// block's parameters (groups of at least a vector); for other codes, whose
+// values are gathered and slower to make, the vectors that happen to be
+// aligned.
 void dequant_row(const float* lut, const uint64_t* pair_lut, CodeLayout layout, const void* codes, bool asym,
                  size_t j0, size_t j1, size_t group, const BlockScale* blocks, float* out, bool stream = false);
 

@@ -15,6 +15,7 @@
 #include "lowbit/format/stochastic_bits.h"
 #include "lowbit/kernels/array_ops.h"
 #include "lowbit/kernels/scaled_kernels.h"
+#include "lowbit/kernels/small_block_kernels.h"
 #include "lowbit/quant/block_grid.h"
 #include "lowbit/quant/ggml_blocks.h"
 #include "lowbit/quant/outliers.h"
@@ -27,12 +28,9 @@ namespace {
 using kernels::BlockScale;
 
 constexpr uint32_t kInfBits = 0x7f800000u;
-// The mse search: clip factors 1, 0.9, ..., 0.1, then golden-section steps
-// on [best - 0.1, best + 0.1], which end within 0.2 * 0.618^8 < 0.005 of
-// the minimum of a unimodal error curve (docs/schemes.md).
-constexpr float kMseGridStep = 0.1f;
-constexpr int kMseGridSteps = 9;
-constexpr int kMseRefineSteps = 8;
+using kernels::kMseGridStep;
+using kernels::kMseGridSteps;
+using kernels::kMseRefineSteps;
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 int thread_count(int t) { return t > 0 ? t : default_thread_count(); }
@@ -76,6 +74,11 @@ struct Plan {
   int threads = 1;
   const float* weights = nullptr;
   bool w_per_col = false;
+  // The fused small-block route (plan_small_blocks): its spec, and the
+  // scale format's kernel plan it rounds scales with.
+  bool small = false;
+  kernels::SmallBlockSpec small_spec;
+  std::optional<KernelPlan> scale_plan;
 
   const float* row_weights(uint64_t r) const {
     if (!weights) return nullptr;
@@ -398,7 +401,7 @@ void search_scales(const Plan& P, Blocks& B, const std::vector<uint64_t>& blocks
       std::fill(alpha.begin(), alpha.end(), 1.0f - static_cast<float>(k) * kMseGridStep);
       try_alpha(alpha);
     }
-    const float phi = 0.6180339887f;
+    const float phi = kernels::kMsePhi;
     std::vector<float> lo(n), hi(n), x1(n), x2(n);
     for (size_t i = 0; i < n; ++i) {
       lo[i] = std::max(best_alpha[i] - kMseGridStep, 0.01f);
@@ -534,6 +537,109 @@ void set_tensor_scale(Plan& P, uint32_t amax_bits) {
   P.s_t_code = code;
 }
 
+// The tensor amax of a two-level scheme over a local grid: the largest
+// finite block amax. A unit without inf or NaN needs only max |x| (at
+// memory speed, no block structure); one with them takes block statistics
+// so that their blocks are left out whole.
+uint32_t tensor_amax(const Plan& P, const float* x) {
+  const BlockGrid& g = P.grid;
+  std::vector<uint32_t> unit_amax(g.num_units(), 0);
+  ThreadPool::global().parallel_for(g.num_units(), P.threads, [&](size_t ui) {
+    const BlockGrid::Unit u = g.unit(ui);
+    uint32_t m = 0;
+    for (uint64_t r = u.r0; r < u.r1; ++r) m = std::max(m, kernels::max_abs_bits(x + r * g.cols + u.c0, u.c1 - u.c0));
+    if (m >= kInfBits) {
+      const Frame F = Frame::of_unit(g, u);
+      thread_local Blocks L;
+      L.init(F.size(), P.spec.asym);
+      unit_stats(P, x, u, L, F);
+      m = finite_amax(L);
+    }
+    unit_amax[ui] = m;
+  });
+  return *std::max_element(unit_amax.begin(), unit_amax.end());
+}
+
+// The same, keeping every block's amax in `all` (indexed like the grid's
+// blocks) for the general route's second pass.
+uint32_t tensor_block_amax(const Plan& P, const float* x, std::vector<uint32_t>& all) {
+  const BlockGrid& g = P.grid;
+  all.assign(g.num_blocks, 0);
+  std::vector<uint32_t> unit_amax(g.num_units(), 0);
+  ThreadPool::global().parallel_for(g.num_units(), P.threads, [&](size_t ui) {
+    const BlockGrid::Unit u = g.unit(ui);
+    for (uint64_t r = u.r0; r < u.r1; ++r) {
+      kernels::row_block_stats(x + r * g.cols + u.c0, u.c1 - u.c0, g.group, all.data() + g.block_of(r, u.c0), nullptr,
+                               nullptr);
+    }
+    uint32_t m = 0;
+    for (uint64_t br = g.block_row(u.r0); br <= g.block_row(u.r1 - 1); ++br) {
+      for (uint64_t bc = u.c0 / g.group; bc <= (u.c1 - 1) / g.group; ++bc) {
+        const uint32_t a = all[br * g.blocks_per_row + bc];
+        if (a < kInfBits) m = std::max(m, a);
+      }
+    }
+    unit_amax[ui] = m;
+  });
+  return *std::max_element(unit_amax.begin(), unit_amax.end());
+}
+
+// Chooses the fused small-block route (small_block_kernels.h) where it
+// computes exactly what the general route does: symmetric 1-D groups of at
+// most 64 with the MX floor rule on E8M0, or absmax or mse on a scale
+// format the SIMD rounding covers (two-level or not), whose scale format
+// has a NaN for blocks holding inf or NaN (without one the general route
+// reports the error), and scale codes written straight into the stored
+// bytes (or not at all: fakequant).
+void plan_small_blocks(Plan& P, const Sink& sink) {
+  P.small = false;
+  const Scheme& s = P.s;
+  const BlockGrid& g = P.grid;
+  if (s.gran.kind != Granularity::Kind::kGroup || g.group > kernels::kSmallBlockMaxGroup || P.spec.asym) return;
+  if (!s.scale_format.has_nan() || (sink.codes && !sink.scale_bytes)) return;
+  kernels::SmallBlockSpec& k = P.small_spec;
+  k = kernels::SmallBlockSpec{};
+  k.group = g.group;
+  k.nan_code = P.sc.nan_code();
+  k.emax_exp = P.emax_exp;
+  k.emax_val = P.emax_val;
+  k.two_level = s.two_level();
+  k.tensor_scale = P.s_t;  // two-level: set again once the first pass has it
+  if (s.rule == ScaleRule::kFloor && P.sc.is_power_of_two_format() && !s.two_level()) {
+    k.rule = kernels::SmallBlockRule::kFloorE8m0;
+  } else if ((s.rule == ScaleRule::kAbsmax || s.rule == ScaleRule::kMse) && !P.sc.is_power_of_two_format()) {
+    k.rule = s.rule == ScaleRule::kMse ? kernels::SmallBlockRule::kMse : kernels::SmallBlockRule::kAbsmax;
+    P.scale_plan.emplace(make_kernel_plan(s.scale_format, RoundOptions{}));
+    k.scale = &*P.scale_plan;
+  } else {
+    return;
+  }
+  P.small = kernels::small_block_supported(P.elem, k, sink.layout);
+}
+
+// Whether a unit's elements share one 2^32 block of indices, as a row
+// kernel's part must (scaled_kernels.h; error sums are canonical per part).
+bool within_index_block(const BlockGrid& g, const BlockGrid::Unit& u) {
+  const uint64_t first = u.r0 * g.cols + u.c0, last = (u.r1 - 1) * g.cols + u.c1 - 1;
+  return first >> 32 == last >> 32;
+}
+
+void unit_small_blocks(const Plan& P, const float* x, const BlockGrid::Unit& u, const Sink& sink) {
+  const BlockGrid& g = P.grid;
+  for (uint64_t r = u.r0; r < u.r1; ++r) {
+    const uint64_t base = r * g.cols + u.c0;
+    kernels::SmallBlockOut out;
+    out.layout = sink.layout;
+    out.codes = row_codes(sink, base);
+    out.deq = sink.deq ? sink.deq + base : nullptr;
+    if (sink.scale_bytes) {
+      out.scale_codes = sink.scale_bytes + g.block_of(r, u.c0) * static_cast<uint64_t>(sink.scale_width);
+      out.scale_width = sink.scale_width;
+    }
+    kernels::small_block_row(P.elem, P.small_spec, x + base, u.c1 - u.c0, out);
+  }
+}
+
 // Runs the whole pipeline. codes/deq outputs per the sink; B receives the
 // scale and zero codes of every block.
 void run(Plan& P, const float* x, Blocks& B, const Sink& sink) {
@@ -545,33 +651,19 @@ void run(Plan& P, const float* x, Blocks& B, const Sink& sink) {
     if (!sink.scale_bytes) B.scale_codes.resize(g.num_blocks);
     if (P.spec.asym) B.zero_codes.resize(g.num_blocks);
     // Two-level scales need the tensor amax before any block scale: a first
-    // pass keeps every block's amax (exact, any order), so the second pass
-    // reads them instead of recomputing them.
+    // pass over the tensor. The fused route needs only max |x| from it (it
+    // recomputes block maxima in registers); the general route keeps every
+    // block's amax (exact, any order), so that the second pass reads them.
+    plan_small_blocks(P, sink);
+    const bool two = P.s.two_level();
     std::vector<uint32_t> all_amax;
-    if (P.s.two_level()) {
-      all_amax.assign(g.num_blocks, 0);
-      std::vector<uint32_t> unit_amax(units, 0);
-      pool.parallel_for(units, P.threads, [&](size_t ui) {
-        const BlockGrid::Unit u = g.unit(ui);
-        uint32_t m = 0;
-        for (uint64_t r = u.r0; r < u.r1; ++r) {
-          const uint64_t b0 = g.block_row(r) * g.blocks_per_row + u.c0 / g.group;
-          kernels::row_block_stats(x + r * g.cols + u.c0, u.c1 - u.c0, g.group, all_amax.data() + b0, nullptr,
-                                   nullptr);
-        }
-        const uint64_t br0 = g.block_row(u.r0), br1 = g.block_row(u.r1 - 1);
-        for (uint64_t br = br0; br <= br1; ++br) {
-          for (uint64_t bc = u.c0 / g.group; bc <= (u.c1 - 1) / g.group; ++bc) {
-            const uint32_t a = all_amax[br * g.blocks_per_row + bc];
-            if (a < kInfBits) m = std::max(m, a);
-          }
-        }
-        unit_amax[ui] = m;
-      });
-      set_tensor_scale(P, *std::max_element(unit_amax.begin(), unit_amax.end()));
+    if (two) {
+      set_tensor_scale(P, P.small ? tensor_amax(P, x) : tensor_block_amax(P, x, all_amax));
+      P.small_spec.tensor_scale = P.s_t;
     }
     pool.parallel_for(units, P.threads, [&](size_t ui) {
       const BlockGrid::Unit u = g.unit(ui);
+      if (P.small && within_index_block(g, u)) return unit_small_blocks(P, x, u, sink);
       const Frame F = Frame::of_unit(g, u);
       thread_local Blocks L;
       thread_local std::vector<uint64_t> ids;
@@ -881,10 +973,34 @@ void dequantize(const QuantizedTensor& q, float* out, int threads) {
                                          : kernels::CodeLayout::kWord;
   // Outputs far beyond the caches are written with non-temporal stores.
   const bool stream = n * sizeof(float) >= (uint64_t{32} << 20);
+  // Symmetric 1-D groups with one-byte scale codes (MX, NVFP4): each batch
+  // of 16 blocks' scales in SIMD, no per-block parameters
+  // (small_block_kernels.h). The reference target keeps the general route.
+  kernels::SmallBlockDequant small;
+  const bool use_small = g.local && s.gran.kind == Granularity::Kind::kGroup && !asym && !packed_scales &&
+                         scb == 1 && svals && (layout == kernels::CodeLayout::kByte || (nibbles && g.group % 2 == 0)) &&
+                         vplan.family != SimdFamily::kScalarOnly && kernels::small_block_simd();
+  if (use_small) {
+    small.lut = lut.data();
+    small.pair_lut = pair_lut.data();
+    small.layout = layout;
+    small.group = g.group;
+    small.scale_values = svals;
+    small.scale_mask = smask;
+    small.two_level = s.two_level();
+    small.tensor_scale = s_t;
+    small.stream = stream;
+  }
   ThreadPool::global().parallel_for(g.num_units(), thread_count(threads), [&](size_t ui) {
     const BlockGrid::Unit u = g.unit(ui);
     thread_local std::vector<BlockScale> row_params;
     for (uint64_t r = u.r0; r < u.r1; ++r) {
+      if (use_small) {
+        const uint64_t e = r * g.cols + u.c0;
+        const uint8_t* codes = nibbles ? q.codes.data() + e / 2 : packed ? unpacked.data() + e : q.codes.data() + e;
+        kernels::small_block_dequant_row(small, codes, q.scales.data() + g.block_of(r, u.c0), u.c1 - u.c0, out + e);
+        continue;
+      }
       const BlockScale* bp;
       if (g.local) {
         // Entries [c0 / group, c1 / group] of this row's blocks.

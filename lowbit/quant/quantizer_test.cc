@@ -340,7 +340,9 @@ TEST(Exactness, EveryTargetAndThreadCountGivesTheSameBits) {
                            "hifloat8/tensor", "nf4/g64",          "ternary/g32",     "int3/b4x8/scale=mse",
                            "e4m3fn/g32/scale=mse", "int4/g32/asym/scale=mse", "mxfp4/scale=mse",
                            "int4/g16/scale=percentile:99", "int4/tensor/scale=mse", "e2m1/g16/round=stochastic/seed=3",
-                           "int4/g64/scale=wmse", "bfp6", "int4/g32/outliers=0.01", "int4/channel/outliers=3sigma:plain"};
+                           "int4/g64/scale=wmse", "bfp6", "int4/g32/outliers=0.01", "int4/channel/outliers=3sigma:plain",
+                           // the fused small-block route's other rules and scale formats
+                           "nvfp4/scale=mse", "nvint4", "mxint4", "e2m1/g24/sf=bfloat16", "int4/g16/sf=e4m3fn/scale=mse"};
   for (const char* spec : schemes) {
     const Scheme s = parse_scheme(spec);
     const bool weighted = s.rule == ScaleRule::kWmse;
@@ -381,7 +383,7 @@ TEST(Exactness, LongRowsOnEveryTarget) {
   x[5000] = 1e-40f;  // subnormal
   const std::vector<uint64_t> shape = {5, 2048};
   for (const char* spec : {"mxfp4", "nvfp4", "mxint8", "mxfp8_e4m3", "int4/g128/asym", "e2m1/g16/sf=ue4m3/scale=mse",
-                           "int4/g32/scale=mse", "nvfp4/b16x16"}) {
+                           "int4/g32/scale=mse", "nvfp4/b16x16", "nvfp4/scale=mse", "nvint4", "int4/g16/sf=e4m3fn/scale=mse"}) {
     const Scheme s = parse_scheme(spec);
     set_kernel_target(KernelTarget::kScalar);
     const Result ref = run_once(x, shape, s, 1);
