@@ -161,7 +161,12 @@ ModelReport quantize_model(const Checkpoint& in, ModelSink& sink, const ModelQua
   }
   r.avg_bits_quantized = r.params_quantized ? static_cast<double>(qbits) / r.params_quantized : 0;
   r.avg_bits_file = r.params_total ? 8.0 * r.output_bytes / r.params_total : 0;
-  r.mean_qsnr_db = qsnr_count ? qsnr_sum / qsnr_count : 0;
+  // The mean is over the lossy tensors; when every quantized tensor came
+  // through exactly (f32 output, a lossless requantization) it is infinite,
+  // like each tensor's QSNR, not 0.
+  r.mean_qsnr_db = qsnr_count         ? qsnr_sum / qsnr_count
+                   : r.params_quantized ? std::numeric_limits<double>::infinity()
+                                        : 0;
   if (r.worst_tensor.empty()) r.worst_qsnr_db = 0;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.input_mb_per_s = quant_seconds > 0 ? quantized_f32_bytes / quant_seconds / 1e6 : 0;

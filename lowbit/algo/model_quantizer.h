@@ -80,6 +80,8 @@ struct ModelReport {
   uint64_t params_total = 0, params_quantized = 0;
   double avg_bits_quantized = 0;  // over the quantized tensors' elements
   double avg_bits_file = 0;       // 8 * output bytes / all elements
+  // Over the quantized tensors: the mean of the finite QSNRs (+inf when all
+  // are lossless) and the lowest.
   double mean_qsnr_db = 0, worst_qsnr_db = 0;
   std::string worst_tensor;
   double seconds = 0;

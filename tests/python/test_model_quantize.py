@@ -196,6 +196,17 @@ def test_smollm2_mse_beats_rtn_on_q4_k(lowbit):
 
 
 @need_smol
+def test_smollm2_lossless_requantization_reports_infinite_qsnr(lowbit):
+    # Q4_1 into Q4_1 keeps every weight: each tensor's QSNR and their mean
+    # are infinite (JSON null), not 0 dB.
+    rep, out = quantize(lowbit, "smollm2", "same.gguf", "--scheme", "q4_1")
+    quantized = [t for t in rep["tensors"] if t["quantized"]]
+    assert quantized and all(t["qsnr_db"] is None for t in quantized)
+    assert rep["mean_qsnr_db"] is None and rep["worst_qsnr_db"] is None
+    assert "mean inf dB, worst inf dB" in out
+
+
+@need_smol
 def test_smollm2_to_compressed_tensors_with_hqq(lowbit):
     reps = {}
     for method in ("rtn", "hqq"):
