@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <memory>
 
@@ -21,6 +22,18 @@ NanPolicy parse_nan_policy(std::string_view s) {
 }
 
 uint64_t peak_rss_bytes() {
+  // VmHWM, the high-water mark of this process's own address space. Not
+  // getrusage's ru_maxrss: Linux carries that across fork and exec, so a
+  // lowbit started by a large parent (a Python process holding a model)
+  // would report the parent's size.
+  if (FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    unsigned long long kib = 0;
+    bool found = false;
+    while (!found && std::fgets(line, sizeof line, f)) found = std::sscanf(line, "VmHWM: %llu kB", &kib) == 1;
+    std::fclose(f);
+    if (found) return static_cast<uint64_t>(kib) * 1024;
+  }
   struct rusage u {};
   if (::getrusage(RUSAGE_SELF, &u) != 0) return 0;
   return static_cast<uint64_t>(u.ru_maxrss) * 1024;  // Linux reports KiB
@@ -139,6 +152,9 @@ ModelReport quantize_model(const Checkpoint& in, ModelSink& sink, const ModelQua
     } else {
       st = sink.write(t, d, nullptr, in.raw_bytes(i), nullptr, nullptr, opt.threads);
     }
+    // Its input pages leave the resident set: peak memory stays near one
+    // tensor, not the whole mapped model.
+    in.release(i);
     tr.scheme = st.stored_as;
     tr.bytes_out = st.bytes;
     tr.bits_per_element = t.numel ? static_cast<double>(st.bits) / t.numel : 0;

@@ -126,4 +126,16 @@ void MappedFile::advise_willneed(size_t offset, size_t length) const noexcept {
   (void)::madvise(const_cast<std::byte*>(data_) + start, length + (offset - start), MADV_WILLNEED);
 }
 
+void MappedFile::advise_dontneed(size_t offset, size_t length) const noexcept {
+  if (!mapped_ || offset >= size_) return;
+  if (length > size_ - offset) length = size_ - offset;
+  // Only pages wholly inside the range: a neighbour's bytes on a shared
+  // page stay resident.
+  const long page_or_error = ::sysconf(_SC_PAGESIZE);
+  const size_t page = page_or_error > 0 ? static_cast<size_t>(page_or_error) : 4096;
+  const size_t start = (offset + page - 1) / page * page, end = (offset + length) / page * page;
+  if (end <= start) return;
+  (void)::madvise(const_cast<std::byte*>(data_) + start, end - start, MADV_DONTNEED);
+}
+
 }  // namespace lowbit

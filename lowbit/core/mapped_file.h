@@ -64,6 +64,12 @@ class MappedFile {
   // Will need [offset, offset + length) soon: start reading it in now.
   // The range is clipped to the file.
   void advise_willneed(size_t offset, size_t length) const noexcept;
+  // Done with [offset, offset + length) for now: the whole pages inside it
+  // leave this process's memory (MADV_DONTNEED; they stay in the page
+  // cache, and a later read faults them back in with the same bytes, as
+  // the mapping is read-only). Streaming over a model this way keeps the
+  // resident set near one tensor instead of growing to the whole file.
+  void advise_dontneed(size_t offset, size_t length) const noexcept;
 
  private:
   void release() noexcept;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -148,6 +149,51 @@ TEST_F(MappedFileTest, AdviceIsHarmlessForAnyRange) {
   file.advise_willneed(file.size(), 1);
   file.advise_willneed(SIZE_MAX, SIZE_MAX);
   EXPECT_EQ(contents(file), data);
+}
+
+}  // namespace
+}  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+// Resident pages of this process (/proc/self/statm, second field).
+size_t resident_pages() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  unsigned long size = 0, resident = 0;
+  const int got = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  return got == 2 ? resident : 0;
+}
+
+TEST_F(MappedFileTest, DontNeedDropsResidentPagesAndKeepsTheBytes) {
+  const size_t n = size_t{16} << 20;
+  std::vector<std::byte> data = pattern_bytes(n);
+  write_file_atomic(path("big"), data.data(), data.size());
+  std::vector<std::byte>().swap(data);
+  const MappedFile m = MappedFile::open(path("big"));
+  const long page = ::sysconf(_SC_PAGESIZE);
+  // Touch every page so that the whole file is resident.
+  unsigned sum = 0;
+  for (size_t i = 0; i < n; i += static_cast<size_t>(page)) sum += static_cast<unsigned>(m.data()[i]);
+  const size_t before = resident_pages();
+  if (before == 0) GTEST_SKIP() << "no /proc/self/statm";
+  m.advise_dontneed(0, n);
+  const size_t after = resident_pages();
+  EXPECT_LE(after + (n / static_cast<size_t>(page)) * 3 / 4, before) << "resident " << before << " -> " << after;
+  // The bytes read back unchanged.
+  unsigned again = 0;
+  for (size_t i = 0; i < n; i += static_cast<size_t>(page)) again += static_cast<unsigned>(m.data()[i]);
+  EXPECT_EQ(again, sum);
+  for (size_t i : {size_t{0}, size_t{12345}, n - 1}) {
+    EXPECT_EQ(m.data()[i], static_cast<std::byte>(i * 131 + 17)) << i;
+  }
+  // Ranges outside the file, empty or smaller than a page do nothing harmful.
+  m.advise_dontneed(n + 5, 10);
+  m.advise_dontneed(3, 0);
+  m.advise_dontneed(100, 10);
+  EXPECT_EQ(m.data()[105], static_cast<std::byte>(105 * 131 + 17));
 }
 
 }  // namespace

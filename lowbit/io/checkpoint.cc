@@ -205,6 +205,15 @@ std::span<const std::byte> Checkpoint::raw_bytes(size_t i) const {
   return shards_[t.shard]->tensors()[t.index_in_shard].bytes();
 }
 
+void Checkpoint::release(size_t i) const noexcept {
+  if (i >= tensors_.size()) return;
+  const CheckpointTensor& t = tensors_[i];
+  const MappedFile& m = container_ == Container::kGguf ? gguf_->mapping() : shards_[t.shard]->mapping();
+  const std::span<const std::byte> raw = raw_bytes(i);
+  if (raw.empty() || !m.data()) return;
+  m.advise_dontneed(static_cast<size_t>(raw.data() - m.data()), raw.size());
+}
+
 void Checkpoint::read_float32(size_t i, float* out, int threads) const {
   const CheckpointTensor& t = tensors_.at(i);
   if (!t.floating) fail_usage("tensor '" + t.name + "' has dtype " + t.dtype + ", which is not read as float32");

@@ -61,6 +61,9 @@ class Checkpoint {
   // nearest even for F64, dequantization for GGUF block types); out holds
   // numel floats. kUsage for a non-floating tensor.
   void read_float32(size_t i, float* out, int threads = 0) const;
+  // Done with tensor i: its pages leave the process's resident memory
+  // (MappedFile::advise_dontneed). Reading it again still works.
+  void release(size_t i) const noexcept;
 
   // The parsed files behind the checkpoint (nullptr for the other kind).
   const SafetensorsFile* safetensors_shard(size_t shard) const;

@@ -22,6 +22,8 @@ struct ErrorStats {
   double max_abs_err = 0;
 
   void add(float x, float x_hat);
+  // n pairs summed in SIMD in a fixed order (lowbit/kernels/error_kernels.h),
+  // then added to these sums: identical on every SIMD target.
   void add(const float* x, const float* x_hat, size_t n);
   void merge(const ErrorStats& other);
 

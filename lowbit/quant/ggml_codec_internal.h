@@ -91,10 +91,12 @@ float make_qkx_quants(int n, const QkxParams& p, const float* x, const float* w,
 // make_qp_quants: codes 0..nmax for the non-negative x with weights qw.
 float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* qw);
 
-// The hot searches run one group per SIMD lane, bit-identical to the scalar
-// functions above; tests call force_scalar_model(true) to run those instead
-// (and set_kernel_target to pick the SIMD target). Process-wide.
+// The hot searches run one group per SIMD lane, and Q8_0 and the Q4_K/Q5_K
+// super-block step have SIMD paths, all bit-identical to the scalar
+// functions; tests call force_scalar_model(true) to run the scalar model
+// instead (and set_kernel_target to pick the SIMD target). Process-wide.
 void force_scalar_model(bool on);
+bool scalar_model_forced();
 
 // ---------------------------------------------------------------- bytes
 
@@ -226,9 +228,11 @@ inline int lround_plus1(float f) {
 // masked to 4 bits (Q5 types keep the fifth bit elsewhere).
 inline void pack_nibbles(const uint8_t* codes, uint64_t n, uint64_t g, uint8_t* out) {
   for (uint64_t b = 0; b < n; b += g) {
-    for (uint64_t l = 0; l < g / 2; ++l) {
-      out[(b + l * 2) / 2] = static_cast<uint8_t>((codes[b + l] & 0xF) | ((codes[b + l + g / 2] & 0xF) << 4));
-    }
+    // Plain unit-stride loads and stores, so that the compiler vectorizes.
+    const uint8_t* lo = codes + b;
+    const uint8_t* hi = lo + g / 2;
+    uint8_t* o = out + b / 2;
+    for (uint64_t l = 0; l < g / 2; ++l) o[l] = static_cast<uint8_t>((lo[l] & 0xF) | (hi[l] << 4));
   }
 }
 inline void unpack_nibbles(const uint8_t* in, uint64_t n, uint64_t g, uint8_t* codes) {

@@ -24,6 +24,10 @@
 #include "lowbit/kernels/simd_types-inl.h"
 #include "lowbit/quant/ggml_codec_internal.h"
 
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+
 HWY_BEFORE_NAMESPACE();
 namespace lowbit::ggml_internal {
 namespace HWY_NAMESPACE {
@@ -42,198 +46,373 @@ HWY_INLINE VI GgmlNearestInt(VF v) {
   return hn::Sub(hn::And(bits, hn::Set(di, 0x007FFFFF)), hn::Set(di, 0x00400000));
 }
 
-// Up to 16 groups of up to 32 elements, transposed so that lane k holds
-// group k: row i is element i of every group. Missing groups are zeros.
+constexpr size_t kN = hn::MaxLanes(DF());  // lanes of one vector (x86: exact)
+static_assert(kN <= 16, "the transposes assume a group length divisible by the lane count");
+// Vectors of groups searched together. A search is a chain of dependent
+// steps (each sum runs through a group's elements in order, as in the model,
+// and each step starts from the min the previous one chose), so one vector
+// alone waits on latencies; two independent ones interleaved keep the
+// floating-point pipes busy.
+constexpr size_t kK = 2;
+constexpr size_t kG = kK * kN;  // groups per pass
+
+// Up to kG groups of up to 32 elements, transposed so that lane g holds
+// group g: row i (kG floats from i * kG) is element i of every group, vector
+// k of a row holds groups k * kN onwards. Codes are stored as floats (small
+// integers, exact), which is what the error sums consume. Missing groups are
+// zeros.
 struct Lanes {
-  alignas(64) float x[32 * 16];
-  alignas(64) float w[32 * 16];
-  alignas(64) int32_t L[32 * 16];
-  alignas(64) int32_t aux[32 * 16];
-  alignas(64) float a[16], b[16];
+  alignas(64) float x[32 * kG];
+  alignas(64) float w[32 * kG];
+  alignas(64) float L[32 * kG];
+  alignas(64) float aux[32 * kG];
+  alignas(64) float a[kG], b[kG];
 };
 
-HWY_INLINE void Transpose(const float* src, size_t groups, int n, size_t lanes, float* dst) {
-  for (size_t k = 0; k < lanes; ++k) {
-    for (int i = 0; i < n; ++i) dst[i * lanes + k] = k < groups ? src[k * n + i] : 0.0f;
+// Transposes the kN x kN matrix whose rows are v[0..kN) in place. A stage
+// pairs rows 2j, 2j + 1 and keeps their even columns in row j and their odd
+// ones in row j + kN / 2: that moves the column index's lowest bit to the
+// top of the row index and the row index's lowest bit to the top of the
+// column index, so log2(kN) stages swap the two indices.
+HWY_INLINE void TransposeSquare(VF* v) {
+#if HWY_TARGET != HWY_SCALAR
+  const DF df;
+  for (size_t stage = 1; stage < kN; stage *= 2) {
+    VF t[kN];
+    for (size_t j = 0; j < kN / 2; ++j) {
+      t[j] = hn::ConcatEven(df, v[2 * j + 1], v[2 * j]);
+      t[j + kN / 2] = hn::ConcatOdd(df, v[2 * j + 1], v[2 * j]);
+    }
+    for (size_t j = 0; j < kN; ++j) v[j] = t[j];
+  }
+#else
+  (void)v;
+#endif
+}
+
+// m <= kG contiguous groups of n floats into the rows of dst.
+void ToLanes(const float* src, size_t m, int n, float* dst) {
+  const DF df;
+  for (size_t k = 0; k < kK; ++k) {
+    for (int c = 0; c < n; c += static_cast<int>(kN)) {
+      VF v[kN];
+      for (size_t r = 0; r < kN; ++r) {
+        const size_t g = k * kN + r;
+        v[r] = g < m ? hn::LoadU(df, src + g * n + c) : hn::Zero(df);
+      }
+      TransposeSquare(v);
+      for (size_t j = 0; j < kN; ++j) hn::Store(v[j], df, dst + (c + j) * kG + k * kN);
+    }
+  }
+}
+
+// The codes of the first m groups back out of the rows, one byte each
+// (Q6_K's signed codes are stored + nmax, so they are non-negative too).
+void CodesFromLanes(const float* src, size_t m, int n, uint8_t* dst) {
+  const DF df;
+  const DI di;
+  const hn::RebindToUnsigned<DI> du;
+  const hn::Rebind<uint8_t, DF> du8;
+  for (size_t k = 0; k < kK && k * kN < m; ++k) {
+    for (int c = 0; c < n; c += static_cast<int>(kN)) {
+      VF v[kN];
+      for (size_t j = 0; j < kN; ++j) v[j] = hn::Load(df, src + (c + j) * kG + k * kN);
+      TransposeSquare(v);
+      for (size_t r = 0; r < kN && k * kN + r < m; ++r) {
+        const auto codes = hn::TruncateTo(du8, hn::BitCast(du, hn::ConvertTo(di, v[r])));
+        hn::StoreU(codes, du8, dst + (k * kN + r) * n + c);
+      }
+    }
+  }
+}
+
+// A search step's codes from v = iscale * (x - min), the model's formulas:
+// make_qkx2_quants clamps nearest_int(v) to 0..nmax, make_qkx3_quants
+// (qkx3_guard) clamps v from above first and maps v <= 0 to 0. kFast: every
+// |v| is known to be below 2^22, where nearest_int is rounding to nearest
+// even (hn::Round: one instruction, and the codes stay floats for the sums),
+// and clamping to the integers 0 and nmax before rounding equals clamping
+// after, so both formulas agree. Otherwise the model's integer operations,
+// including the bits nearest_int gives for huge and NaN v.
+template <bool kFast>
+HWY_INLINE VF QkxCodes(VF v, VF fnmax, bool qkx3_guard) {
+  const DF df;
+  const VF zero = hn::Zero(df);
+  if constexpr (kFast) {
+    return hn::Round(hn::Min(hn::Max(v, zero), fnmax));
+  } else {
+    const DI di;
+    const VI inmax = hn::ConvertTo(di, fnmax);
+    VI l;
+    if (qkx3_guard) {
+      l = hn::IfThenElseZero(hn::RebindMask(di, hn::Gt(v, zero)),
+                             GgmlNearestInt(hn::IfThenElse(hn::Lt(v, fnmax), v, fnmax)));
+    } else {
+      l = hn::Max(hn::Zero(di), hn::Min(inmax, GgmlNearestInt(v)));
+    }
+    return hn::ConvertTo(df, l);
   }
 }
 
 // make_qkx2_quants / make_qkx3_quants over the lanes (the scalar model is
-// make_qkx_quants below; comments there).
-void QkxLanes(Lanes& t, int n, const QkxParams& p) {
+// make_qkx_quants below; comments there). rms_weights: the weights are
+// ggml's Q4_K/Q5_K ones, av_x + |x| with av_x the group's RMS, computed here
+// from the lanes (t.w is output then).
+void QkxLanes(Lanes& t, int n, const QkxParams& p, bool rms_weights) {
   const DF df;
-  const DI di;
-  const size_t N = hn::Lanes(df);
   const VF zero = hn::Zero(df);
   const VF fnmax = hn::Set(df, static_cast<float>(p.nmax));
-  const VI inmax = hn::Set(di, p.nmax), izero = hn::Zero(di);
-  VF min = hn::Load(df, t.x), max = min;
-  VF sum_w = hn::Load(df, t.w);
-  VF sum_x = hn::Mul(sum_w, min);
-  for (int i = 1; i < n; ++i) {
-    const VF x = hn::Load(df, t.x + i * N), w = hn::Load(df, t.w + i * N);
-    min = hn::IfThenElse(hn::Lt(x, min), x, min);
-    max = hn::IfThenElse(hn::Gt(x, max), x, max);
-    sum_w = hn::Add(sum_w, w);
-    sum_x = hn::Add(sum_x, hn::Mul(w, x));
+  const auto at = [](float* base, int i, size_t k) { return base + i * kG + k * kN; };
+  const auto X = [&](int i, size_t k) { return hn::Load(df, at(t.x, i, k)); };
+  const auto W = [&](int i, size_t k) { return hn::Load(df, at(t.w, i, k)); };
+  if (rms_weights) {
+    for (size_t k = 0; k < kK; ++k) {
+      VF sum_x2 = zero;
+      for (int i = 0; i < n; ++i) sum_x2 = hn::Add(sum_x2, hn::Mul(X(i, k), X(i, k)));
+      const VF av_x = hn::Sqrt(hn::Div(sum_x2, hn::Set(df, static_cast<float>(n))));
+      for (int i = 0; i < n; ++i) hn::Store(hn::Add(av_x, hn::Abs(X(i, k))), df, at(t.w, i, k));
+    }
   }
-  min = hn::IfThenElse(hn::Gt(min, zero), zero, min);
-  const auto flat = p.qkx3 ? hn::Le(max, min) : hn::Eq(max, min);
-  const VF min0 = min;
-  VF iscale = hn::Div(fnmax, hn::Sub(max, min));
-  VF scale = hn::Div(hn::Set(df, 1.0f), iscale);
-  VF best = zero;
-  const auto diff_term = [&](VF s, VF m, VI l, VF x, VF w) {
-    VF diff = hn::Sub(hn::Add(hn::Mul(s, hn::ConvertTo(df, l)), m), x);
+  VF min[kK], max[kK], sum_w[kK], sum_x[kK];
+  for (size_t k = 0; k < kK; ++k) {
+    min[k] = max[k] = X(0, k);
+    sum_w[k] = W(0, k);
+    sum_x[k] = hn::Mul(sum_w[k], min[k]);
+  }
+  for (int i = 1; i < n; ++i) {
+    for (size_t k = 0; k < kK; ++k) {
+      const VF x = X(i, k), w = W(i, k);
+      min[k] = hn::IfThenElse(hn::Lt(x, min[k]), x, min[k]);
+      max[k] = hn::IfThenElse(hn::Gt(x, max[k]), x, max[k]);
+      sum_w[k] = hn::Add(sum_w[k], w);
+      sum_x[k] = hn::Add(sum_x[k], hn::Mul(w, x));
+    }
+  }
+  using M = decltype(hn::Eq(zero, zero));
+  M flat[kK];
+  VF xlo[kK], xhi[kK], min0[kK], scale[kK], best[kK], iscale[kK];
+  // A NaN in a searched group (it makes sum_x NaN) rules out the fast codes
+  // for the whole pass; flat groups are left out of that and of the range
+  // checks, since the model returns before searching them and their lanes'
+  // results are discarded.
+  bool ordered = true;
+  for (size_t k = 0; k < kK; ++k) {
+    xlo[k] = min[k];
+    xhi[k] = max[k];
+    min[k] = hn::IfThenElse(hn::Gt(min[k], zero), zero, min[k]);
+    flat[k] = p.qkx3 ? hn::Le(max[k], min[k]) : hn::Eq(max[k], min[k]);
+    min0[k] = min[k];
+    ordered = ordered && hn::AllTrue(df, hn::Or(flat[k], hn::Not(hn::IsNaN(sum_x[k]))));
+  }
+  // Whether every v = iscale * (x - m) of lanes k lies below 2^22 in
+  // magnitude: float rounding is monotonic, so each v lies between its
+  // values at the group's smallest and largest x.
+  const VF limit = hn::Set(df, 4194304.0f);
+  const auto in_range = [&](size_t k, VF is, VF m) {
+    const VF lo = hn::Abs(hn::Mul(is, hn::Sub(xlo[k], m))), hi = hn::Abs(hn::Mul(is, hn::Sub(xhi[k], m)));
+    return hn::AllTrue(df, hn::Or(flat[k], hn::And(hn::Lt(lo, limit), hn::Lt(hi, limit))));
+  };
+  const auto diff_term = [&](VF s, VF m, VF fl, VF x, VF w) {
+    VF diff = hn::Sub(hn::Add(hn::Mul(s, fl), m), x);
     diff = p.use_mad ? hn::Abs(diff) : hn::Mul(diff, diff);
     return hn::Mul(w, diff);
   };
-  for (int i = 0; i < n; ++i) {
-    const VF x = hn::Load(df, t.x + i * N), w = hn::Load(df, t.w + i * N);
-    const VI l = hn::Max(izero, hn::Min(inmax, GgmlNearestInt(hn::Mul(iscale, hn::Sub(x, min)))));
-    hn::Store(l, di, t.L + i * N);
-    best = hn::Add(best, diff_term(scale, min, l, x, w));
+  bool fast = ordered;
+  for (size_t k = 0; k < kK; ++k) {
+    iscale[k] = hn::Div(fnmax, hn::Sub(max[k], min[k]));
+    scale[k] = hn::Div(hn::Set(df, 1.0f), iscale[k]);
+    best[k] = zero;
+    fast = fast && in_range(k, iscale[k], min[k]);
   }
-  for (int is = 0; is <= p.nstep; ++is) {
-    const float top = p.rmin + p.rdelta * static_cast<float>(is) + static_cast<float>(p.nmax);
-    iscale = hn::Div(hn::Set(df, top), hn::Sub(max, min));
-    VF sum_l = zero, sum_l2 = zero, sum_xl = zero;
+  // The first codes (make_qkx2_quants's formula in both searches) and their
+  // error.
+  const auto first = [&](auto fast_tag) {
     for (int i = 0; i < n; ++i) {
-      const VF x = hn::Load(df, t.x + i * N), w = hn::Load(df, t.w + i * N);
-      const VF v = hn::Mul(iscale, hn::Sub(x, min));
-      VI l;
-      if (p.qkx3) {
-        l = hn::IfThenElseZero(hn::RebindMask(di, hn::Gt(v, zero)),
-                               GgmlNearestInt(hn::IfThenElse(hn::Lt(v, fnmax), v, fnmax)));
-      } else {
-        l = hn::Max(izero, hn::Min(inmax, GgmlNearestInt(v)));
+      for (size_t k = 0; k < kK; ++k) {
+        const VF x = X(i, k);
+        const VF fl = QkxCodes<decltype(fast_tag)::value>(hn::Mul(iscale[k], hn::Sub(x, min[k])), fnmax, false);
+        hn::Store(fl, df, at(t.L, i, k));
+        best[k] = hn::Add(best[k], diff_term(scale[k], min[k], fl, x, W(i, k)));
       }
-      hn::Store(l, di, t.aux + i * N);
-      const VF fl = hn::ConvertTo(df, l);
-      const VF wl = hn::Mul(w, fl);
-      sum_l = hn::Add(sum_l, wl);
-      sum_l2 = hn::Add(sum_l2, hn::Mul(wl, fl));
-      sum_xl = hn::Add(sum_xl, hn::Mul(wl, x));
     }
-    const VF D = hn::Sub(hn::Mul(sum_w, sum_l2), hn::Mul(sum_l, sum_l));
-    const auto d_pos = hn::Gt(D, zero);
-    if (hn::AllFalse(df, d_pos)) continue;
-    VF this_scale = hn::Div(hn::Sub(hn::Mul(sum_w, sum_xl), hn::Mul(sum_x, sum_l)), D);
-    VF this_min = hn::Div(hn::Sub(hn::Mul(sum_l2, sum_x), hn::Mul(sum_l, sum_xl)), D);
-    const auto min_pos = hn::Gt(this_min, zero);
-    this_scale = hn::IfThenElse(min_pos, hn::Div(sum_xl, sum_l2), this_scale);
-    this_min = hn::IfThenElse(min_pos, zero, this_min);
-    VF err = zero;
+  };
+  fast ? first(std::true_type()) : first(std::false_type());
+  for (int is = 0; is <= p.nstep; ++is) {
+    const VF top = hn::Set(df, p.rmin + p.rdelta * static_cast<float>(is) + static_cast<float>(p.nmax));
+    fast = ordered;
+    for (size_t k = 0; k < kK; ++k) {
+      iscale[k] = hn::Div(top, hn::Sub(max[k], min[k]));
+      fast = fast && in_range(k, iscale[k], min[k]);
+    }
+    VF sum_l[kK], sum_l2[kK], sum_xl[kK];
+    const VF one = hn::Set(df, 1.0f);
+    const auto sums = [&](auto fast_tag) {
+      for (size_t k = 0; k < kK; ++k) sum_l[k] = sum_l2[k] = sum_xl[k] = zero;
+      for (int i = 0; i < n; ++i) {
+        for (size_t k = 0; k < kK; ++k) {
+          const VF x = X(i, k), w = W(i, k);
+          const VF fl = QkxCodes<decltype(fast_tag)::value>(hn::Mul(iscale[k], hn::Sub(x, min[k])), fnmax, p.qkx3);
+          hn::Store(fl, df, at(t.aux, i, k));
+          const VF wl = hn::Mul(w, fl);
+          sum_l[k] = hn::MulAdd(wl, one, sum_l[k]);
+          sum_l2[k] = hn::MulAdd(hn::Mul(wl, fl), one, sum_l2[k]);
+          sum_xl[k] = hn::MulAdd(hn::Mul(wl, x), one, sum_xl[k]);
+        }
+      }
+    };
+    fast ? sums(std::true_type()) : sums(std::false_type());
+    M d_pos[kK];
+    VF this_scale[kK], this_min[kK];
+    bool any = false;
+    for (size_t k = 0; k < kK; ++k) {
+      const VF D = hn::Sub(hn::Mul(sum_w[k], sum_l2[k]), hn::Mul(sum_l[k], sum_l[k]));
+      d_pos[k] = hn::Gt(D, zero);
+      any = any || !hn::AllFalse(df, d_pos[k]);
+      this_scale[k] = hn::Div(hn::Sub(hn::Mul(sum_w[k], sum_xl[k]), hn::Mul(sum_x[k], sum_l[k])), D);
+      this_min[k] = hn::Div(hn::Sub(hn::Mul(sum_l2[k], sum_x[k]), hn::Mul(sum_l[k], sum_xl[k])), D);
+      const auto min_pos = hn::Gt(this_min[k], zero);
+      this_scale[k] = hn::IfThenElse(min_pos, hn::Div(sum_xl[k], sum_l2[k]), this_scale[k]);
+      this_min[k] = hn::IfThenElse(min_pos, zero, this_min[k]);
+    }
+    if (!any) continue;
+    VF err[kK];
+    for (size_t k = 0; k < kK; ++k) err[k] = zero;
     for (int i = 0; i < n; ++i) {
-      const VF x = hn::Load(df, t.x + i * N), w = hn::Load(df, t.w + i * N);
-      err = hn::Add(err, diff_term(this_scale, this_min, hn::Load(di, t.aux + i * N), x, w));
+      for (size_t k = 0; k < kK; ++k) {
+        err[k] = hn::Add(err[k], diff_term(this_scale[k], this_min[k], hn::Load(df, at(t.aux, i, k)), X(i, k), W(i, k)));
+      }
     }
-    const auto better = hn::And(d_pos, hn::Lt(err, best));
-    if (hn::AllFalse(df, better)) continue;
-    const auto better_i = hn::RebindMask(di, better);
+    M better[kK];
+    any = false;
+    for (size_t k = 0; k < kK; ++k) {
+      better[k] = hn::And(d_pos[k], hn::Lt(err[k], best[k]));
+      any = any || !hn::AllFalse(df, better[k]);
+    }
+    if (!any) continue;
     for (int i = 0; i < n; ++i) {
-      hn::Store(hn::IfThenElse(better_i, hn::Load(di, t.aux + i * N), hn::Load(di, t.L + i * N)), di, t.L + i * N);
+      for (size_t k = 0; k < kK; ++k) {
+        hn::Store(hn::IfThenElse(better[k], hn::Load(df, at(t.aux, i, k)), hn::Load(df, at(t.L, i, k))), df,
+                  at(t.L, i, k));
+      }
     }
-    best = hn::IfThenElse(better, err, best);
-    scale = hn::IfThenElse(better, this_scale, scale);
-    min = hn::IfThenElse(better, this_min, min);
+    for (size_t k = 0; k < kK; ++k) {
+      best[k] = hn::IfThenElse(better[k], err[k], best[k]);
+      scale[k] = hn::IfThenElse(better[k], this_scale[k], scale[k]);
+      min[k] = hn::IfThenElse(better[k], this_min[k], min[k]);
+    }
   }
   // Flat groups: all codes 0, scale 0, the min as it was before the search.
-  const auto flat_i = hn::RebindMask(di, flat);
-  for (int i = 0; i < n; ++i) hn::Store(hn::IfThenZeroElse(flat_i, hn::Load(di, t.L + i * N)), di, t.L + i * N);
-  hn::Store(hn::IfThenZeroElse(flat, scale), df, t.a);
-  hn::Store(hn::Neg(hn::IfThenElse(flat, min0, min)), df, t.b);
+  for (size_t k = 0; k < kK; ++k) {
+    for (int i = 0; i < n; ++i) hn::Store(hn::IfThenZeroElse(flat[k], hn::Load(df, at(t.L, i, k))), df, at(t.L, i, k));
+    hn::Store(hn::IfThenZeroElse(flat[k], scale[k]), df, t.a + k * kN);
+    hn::Store(hn::Neg(hn::IfThenElse(flat[k], min0[k], min[k])), df, t.b + k * kN);
+  }
 }
 
 // make_qx_quants (rmse_type 1) over the lanes (model: make_qx_quants below).
 void QxLanes(Lanes& t, int n, int nmax) {
   const DF df;
   const DI di;
-  const size_t N = hn::Lanes(df);
   const VF zero = hn::Zero(df);
   const VI lo = hn::Set(di, -nmax), hi = hn::Set(di, nmax - 1);
-  VF amax = zero, max = zero;
-  for (int i = 0; i < n; ++i) {
-    const VF x = hn::Load(df, t.x + i * N);
-    const VF ax = hn::Abs(x);
-    const auto gt = hn::Gt(ax, amax);
-    amax = hn::IfThenElse(gt, ax, amax);
-    max = hn::IfThenElse(gt, x, max);
-  }
-  const auto tiny = hn::Lt(amax, hn::Set(df, kGroupMaxEps));
-  // One pass at one scale: the codes into `codes`, the sums returned.
-  const auto pass = [&](VF iscale, int32_t* codes, VF& sumlx, VF& suml2) {
-    sumlx = zero;
-    suml2 = zero;
+  const auto at = [](float* base, int i, size_t k) { return base + i * kG + k * kN; };
+  for (size_t k = 0; k < kK; ++k) {
+    VF amax = zero, max = zero;
     for (int i = 0; i < n; ++i) {
-      const VF x = hn::Load(df, t.x + i * N), w = hn::Load(df, t.w + i * N);
-      const VI l = hn::Max(lo, hn::Min(hi, GgmlNearestInt(hn::Mul(iscale, x))));
-      hn::Store(l, di, codes + i * N);
-      const VF fl = hn::ConvertTo(df, l);
-      sumlx = hn::Add(sumlx, hn::Mul(hn::Mul(w, x), fl));
-      suml2 = hn::Add(suml2, hn::Mul(hn::Mul(w, fl), fl));
+      const VF x = hn::Load(df, at(t.x, i, k));
+      const VF ax = hn::Abs(x);
+      const auto gt = hn::Gt(ax, amax);
+      amax = hn::IfThenElse(gt, ax, amax);
+      max = hn::IfThenElse(gt, x, max);
     }
-  };
-  VF sumlx, suml2;
-  pass(hn::Div(hn::Set(df, static_cast<float>(-nmax)), max), t.L, sumlx, suml2);
-  VF scale = hn::IfThenElse(hn::Not(hn::Eq(suml2, zero)), hn::Div(sumlx, suml2), zero);
-  VF best = hn::Mul(scale, sumlx);
-  for (int is = -9; is <= 9; ++is) {
-    if (is == 0) continue;
-    const float top = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(is));
-    pass(hn::Div(hn::Set(df, top), max), t.aux, sumlx, suml2);
-    const auto better = hn::And(hn::Gt(suml2, zero), hn::Gt(hn::Mul(sumlx, sumlx), hn::Mul(best, suml2)));
-    if (hn::AllFalse(df, better)) continue;
-    const auto better_i = hn::RebindMask(di, better);
+    const auto tiny = hn::Lt(amax, hn::Set(df, kGroupMaxEps));
+    // One pass at one scale: the codes into `codes`, the sums returned.
+    const auto pass = [&](VF iscale, float* codes, VF& sumlx, VF& suml2) {
+      sumlx = zero;
+      suml2 = zero;
+      for (int i = 0; i < n; ++i) {
+        const VF x = hn::Load(df, at(t.x, i, k)), w = hn::Load(df, at(t.w, i, k));
+        const VF fl = hn::ConvertTo(df, hn::Max(lo, hn::Min(hi, GgmlNearestInt(hn::Mul(iscale, x)))));
+        hn::Store(fl, df, at(codes, i, k));
+        sumlx = hn::Add(sumlx, hn::Mul(hn::Mul(w, x), fl));
+        suml2 = hn::Add(suml2, hn::Mul(hn::Mul(w, fl), fl));
+      }
+    };
+    VF sumlx, suml2;
+    pass(hn::Div(hn::Set(df, static_cast<float>(-nmax)), max), t.L, sumlx, suml2);
+    VF scale = hn::IfThenElse(hn::Not(hn::Eq(suml2, zero)), hn::Div(sumlx, suml2), zero);
+    VF best = hn::Mul(scale, sumlx);
+    for (int is = -9; is <= 9; ++is) {
+      if (is == 0) continue;
+      const float top = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(is));
+      pass(hn::Div(hn::Set(df, top), max), t.aux, sumlx, suml2);
+      const auto better = hn::And(hn::Gt(suml2, zero), hn::Gt(hn::Mul(sumlx, sumlx), hn::Mul(best, suml2)));
+      if (hn::AllFalse(df, better)) continue;
+      for (int i = 0; i < n; ++i) {
+        hn::Store(hn::IfThenElse(better, hn::Load(df, at(t.aux, i, k)), hn::Load(df, at(t.L, i, k))), df,
+                  at(t.L, i, k));
+      }
+      scale = hn::IfThenElse(better, hn::Div(sumlx, suml2), scale);
+      best = hn::IfThenElse(better, hn::Mul(scale, sumlx), best);
+    }
+    // Codes are stored + nmax; all-zero groups get code 0 and scale 0.
+    const VF off = hn::Set(df, static_cast<float>(nmax));
     for (int i = 0; i < n; ++i) {
-      hn::Store(hn::IfThenElse(better_i, hn::Load(di, t.aux + i * N), hn::Load(di, t.L + i * N)), di, t.L + i * N);
+      hn::Store(hn::IfThenZeroElse(tiny, hn::Add(hn::Load(df, at(t.L, i, k)), off)), df, at(t.L, i, k));
     }
-    scale = hn::IfThenElse(better, hn::Div(sumlx, suml2), scale);
-    best = hn::IfThenElse(better, hn::Mul(scale, sumlx), best);
+    hn::Store(hn::IfThenZeroElse(tiny, scale), df, t.a + k * kN);
   }
-  // Codes are stored + nmax; all-zero groups get code 0 and scale 0.
-  const auto tiny_i = hn::RebindMask(di, tiny);
-  const VI off = hn::Set(di, nmax);
-  for (int i = 0; i < n; ++i) {
-    hn::Store(hn::IfThenZeroElse(tiny_i, hn::Add(hn::Load(di, t.L + i * N), off)), di, t.L + i * N);
-  }
-  hn::Store(hn::IfThenZeroElse(tiny, scale), df, t.a);
 }
 
-// Runs `search` over `groups` groups of n, hn::Lanes at a time, and copies
-// the codes back out of the lanes.
-template <class Search, class Out>
-void OverLanes(const float* x, const float* w, size_t groups, int n, Search search, Out out) {
-  const DF df;
-  const size_t N = hn::Lanes(df);
+// Runs `search` over `groups` groups of n, kG at a time, and copies the
+// codes back out of the lanes. w null: QkxLanes computes the weights.
+template <class Search>
+void OverLanes(const float* x, const float* w, size_t groups, int n, uint8_t* L, float* scales, float* mins,
+               Search search) {
   Lanes t;  // its members are 64-byte aligned, as every target needs
-  for (size_t g0 = 0; g0 < groups; g0 += N) {
-    const size_t m = std::min(N, groups - g0);
-    Transpose(x + g0 * n, m, n, N, t.x);
-    Transpose(w + g0 * n, m, n, N, t.w);
+  for (size_t g0 = 0; g0 < groups; g0 += kG) {
+    const size_t m = std::min(kG, groups - g0);
+    ToLanes(x + g0 * n, m, n, t.x);
+    if (w) ToLanes(w + g0 * n, m, n, t.w);
     search(t);
-    for (size_t k = 0; k < m; ++k) out(g0 + k, t, k, N);
+    CodesFromLanes(t.L, m, n, L + g0 * n);
+    for (size_t k = 0; k < m; ++k) {
+      scales[g0 + k] = t.a[k];
+      if (mins) mins[g0 + k] = t.b[k];
+    }
   }
 }
 
 void QkxSearch(const float* x, const float* w, size_t groups, int n, const QkxParams& p, uint8_t* L, float* scales,
                float* mins) {
-  OverLanes(
-      x, w, groups, n, [&](Lanes& t) { QkxLanes(t, n, p); },
-      [&](size_t g, const Lanes& t, size_t k, size_t N) {
-        for (int i = 0; i < n; ++i) L[g * n + i] = static_cast<uint8_t>(t.L[i * N + k]);
-        scales[g] = t.a[k];
-        mins[g] = t.b[k];
-      });
+  OverLanes(x, w, groups, n, L, scales, mins, [&](Lanes& t) { QkxLanes(t, n, p, w == nullptr); });
+}
+
+// The requantization every K-quant ends with (model: requantize below), for
+// the groups whose d and m are numbers: a NaN there meets NaN inputs, and
+// which of two NaNs an operation passes on is up to the compiler's operand
+// order, so requantize leaves those groups to the model's compiled code.
+void Requantize(const float* x, size_t groups, int n, const float* d, const float* m, int lo, int hi, int offset,
+                uint8_t* L) {
+  const DF df;
+  const DI di;
+  const hn::RebindToUnsigned<DI> du;
+  const hn::Rebind<uint8_t, DF> du8;
+  const VI vlo = hn::Set(di, lo), vhi = hn::Set(di, hi), voff = hn::Set(di, offset);
+  for (size_t g = 0; g < groups; ++g) {
+    if (!(d[g] != 0) || std::isnan(d[g]) || (m && std::isnan(m[g]))) continue;
+    const VF vd = hn::Set(df, d[g]);
+    for (int c = 0; c < n; c += static_cast<int>(kN)) {
+      VF v = hn::LoadU(df, x + g * n + c);
+      if (m) v = hn::Add(v, hn::Set(df, m[g]));
+      const VI l = hn::Add(hn::Max(vlo, hn::Min(vhi, GgmlNearestInt(hn::Div(v, vd)))), voff);
+      hn::StoreU(hn::TruncateTo(du8, hn::BitCast(du, l)), du8, L + g * n + c);
+    }
+  }
 }
 
 void QxSearch(const float* x, const float* w, size_t groups, int n, int nmax, int8_t* L, float* scales) {
-  OverLanes(
-      x, w, groups, n, [&](Lanes& t) { QxLanes(t, n, nmax); },
-      [&](size_t g, const Lanes& t, size_t k, size_t N) {
-        for (int i = 0; i < n; ++i) L[g * n + i] = static_cast<int8_t>(t.L[i * N + k]);
-        scales[g] = t.a[k];
-      });
+  OverLanes(x, w, groups, n, reinterpret_cast<uint8_t*>(L), scales, nullptr, [&](Lanes& t) { QxLanes(t, n, nmax); });
 }
 
 }  // namespace HWY_NAMESPACE
@@ -247,10 +426,13 @@ HWY_AFTER_NAMESPACE();
 #include <cmath>
 #include <cstring>
 
+#include "lowbit/core/error.h"
+
 namespace lowbit::ggml_internal {
 
 HWY_EXPORT(QkxSearch);
 HWY_EXPORT(QxSearch);
+HWY_EXPORT(Requantize);
 
 // ============================================================ scalar model
 
@@ -473,15 +655,36 @@ std::atomic<bool> g_scalar_model{false};
 // scalar model.
 bool scalar_forced() { return g_scalar_model.load(std::memory_order_relaxed); }
 
+// w null: ggml's Q4_K/Q5_K weights (av_x + |x|), which the lanes compute
+// themselves; the scalar model needs them given.
 void qkx_search(const float* x, const float* w, size_t groups, int n, const QkxParams& p, uint8_t* L, float* scales,
                 float* mins) {
   if (!scalar_forced()) return HWY_DYNAMIC_DISPATCH(QkxSearch)(x, w, groups, n, p, L, scales, mins);
+  if (!w) fail_internal("qkx_search: the scalar model needs its weights");
   for (size_t g = 0; g < groups; ++g) scales[g] = make_qkx_quants(n, p, x + g * n, w + g * n, L + g * n, mins + g);
 }
 
 void qx_search(const float* x, const float* w, size_t groups, int n, int nmax, int8_t* L, float* scales) {
   if (!scalar_forced()) return HWY_DYNAMIC_DISPATCH(QxSearch)(x, w, groups, n, nmax, L, scales);
   for (size_t g = 0; g < groups; ++g) scales[g] = make_qx_quants(n, nmax, x + g * n, L + g * n, w + g * n);
+}
+
+// ggml's last step in every K-quant: with the group scales d (and mins m)
+// final, codes clamp(nearest_int((x + m) / d), lo, hi) + offset, for n
+// elements of each group whose d != 0; ggml skips the groups with d == 0
+// (NaN goes on), so those keep the search's codes. m null: x / d.
+void requantize(const float* x, size_t groups, int n, const float* d, const float* m, int lo, int hi, int offset,
+                uint8_t* L) {
+  const bool simd = !scalar_forced();
+  if (simd) HWY_DYNAMIC_DISPATCH(Requantize)(x, groups, n, d, m, lo, hi, offset, L);
+  for (size_t g = 0; g < groups; ++g) {
+    if (!(d[g] != 0)) continue;
+    if (simd && !std::isnan(d[g]) && !(m && std::isnan(m[g]))) continue;  // done above
+    for (int i = 0; i < n; ++i) {
+      const float v = m ? (x[g * n + i] + m[g]) / d[g] : x[g * n + i] / d[g];
+      L[g * n + i] = static_cast<uint8_t>(std::max(lo, std::min(hi, nearest_int(v))) + offset);
+    }
+  }
 }
 
 // ============================================================ super-blocks
@@ -594,16 +797,14 @@ void finish_scale_min_k(const ScaleMinK& t, const float* x, const float* scales,
   store_u16(y + 2, dmin16);
   uint8_t* packed = y + 4;
   pack_k4_scales(ls, lm, packed);
+  float d[8], dm[8];
   for (int j = 0; j < 8; ++j) {
     uint8_t sc, m;
     k4_scale_min(j, packed, &sc, &m);
-    const float d = fp16_to_fp32(d16) * static_cast<float>(sc);
-    if (!(d != 0)) continue;  // ggml: `if (!d) continue;` (NaN goes on)
-    const float dm = fp16_to_fp32(dmin16) * static_cast<float>(m);
-    for (int i = 0; i < 32; ++i) {
-      L[32 * j + i] = static_cast<uint8_t>(std::max(0, std::min(t.nmax, nearest_int((x[32 * j + i] + dm) / d))));
-    }
+    d[j] = fp16_to_fp32(d16) * static_cast<float>(sc);
+    dm[j] = fp16_to_fp32(dmin16) * static_cast<float>(m);
   }
+  requantize(x, 8, 32, d, dm, 0, t.nmax, 0, L);
   if (t.nmax == 31) {
     pack_bit_plane(L, 4, y + 16);
     pack_nibbles(L, kQK, 64, y + 48);
@@ -617,7 +818,9 @@ void quantize_scale_min_k(const ScaleMinK& t, const float* x, uint64_t n, uint8_
   over_batches(x, n, out, imp, t.bytes, [&](const float* xb, uint64_t count, uint8_t* yb, const float* qw) {
     float w[kBatch * kQK], scales[kBatch * 8], mins[kBatch * 8], sw[kBatch * 8];
     uint8_t L[kBatch * kQK];
-    for (uint64_t s = 0; s < count; ++s) {
+    // Without importance the lane search derives the weights from x.
+    const bool lanes_weigh = !qw && !scalar_forced();
+    for (uint64_t s = 0; s < count && !lanes_weigh; ++s) {
       const float* xs = xb + s * kQK;
       if (qw) {
         importance_weights(xs, qw + s * kQK, sigma2_of(xs, 2), 32, w + s * kQK, sw + s * 8);
@@ -632,7 +835,7 @@ void quantize_scale_min_k(const ScaleMinK& t, const float* x, uint64_t n, uint8_
     }
     QkxParams p = qw ? kWeighted : t.ref;
     p.nmax = t.nmax;
-    qkx_search(xb, w, count * 8, 32, p, L, scales, mins);
+    qkx_search(xb, lanes_weigh ? nullptr : w, count * 8, 32, p, L, scales, mins);
     for (uint64_t s = 0; s < count; ++s) {
       finish_scale_min_k(t, xb + s * kQK, scales + s * 8, mins + s * 8, qw ? sw + s * 8 : nullptr, L + s * kQK,
                          yb + s * t.bytes);
@@ -689,13 +892,9 @@ void quantize_q6_k(const float* x, uint64_t n, uint8_t* out, const float* imp) {
       const uint16_t d16 = fp32_to_fp16(1 / iscale);
       int8_t* qscales = reinterpret_cast<int8_t*>(y + 192);
       for (int ib = 0; ib < 16; ++ib) qscales[ib] = static_cast<int8_t>(std::min(127, nearest_int(iscale * sc[ib])));
-      for (int j = 0; j < 16; ++j) {
-        const float d = fp16_to_fp32(d16) * static_cast<float>(qscales[j]);
-        if (!(d != 0)) continue;
-        for (int i = 16 * j; i < 16 * j + 16; ++i) {
-          Ls[i] = static_cast<int8_t>(std::max(-32, std::min(31, nearest_int(xs[i] / d))) + 32);
-        }
-      }
+      float d[16];
+      for (int j = 0; j < 16; ++j) d[j] = fp16_to_fp32(d16) * static_cast<float>(qscales[j]);
+      requantize(xs, 16, 16, d, nullptr, -32, 31, 32, reinterpret_cast<uint8_t*>(Ls));
       const uint8_t* codes = reinterpret_cast<const uint8_t*>(Ls);
       uint8_t high[kQK];
       for (int i = 0; i < kQK; ++i) high[i] = codes[i] >> 4;
@@ -775,14 +974,12 @@ void quantize_q2_k(const float* x, uint64_t n, uint8_t* out, const float* imp) {
       }
       dm = fp16_to_fp32(load_u16(y + 80));
       mm = fp16_to_fp32(load_u16(y + 82));
+      float d[16], m[16];
       for (int j = 0; j < 16; ++j) {
-        const float d = dm * static_cast<float>(y[j] & 0xF);
-        if (!(d != 0)) continue;
-        const float m = mm * static_cast<float>(y[j] >> 4);
-        for (int i = 16 * j; i < 16 * j + 16; ++i) {
-          Ls[i] = static_cast<uint8_t>(std::max(0, std::min(3, nearest_int((xs[i] + m) / d))));
-        }
+        d[j] = dm * static_cast<float>(y[j] & 0xF);
+        m[j] = mm * static_cast<float>(y[j] >> 4);
       }
+      requantize(xs, 16, 16, d, m, 0, 3, 0, Ls);
       pack_crumbs(Ls, kQK, y + 16);
     }
   });
@@ -851,13 +1048,9 @@ void quantize_q3_k(const float* x, uint64_t n, uint8_t* out, const float* imp) {
       }
     }
     store_u16(y + 108, d16);
-    for (int j = 0; j < 16; ++j) {
-      const float d = fp16_to_fp32(d16) * static_cast<float>(q3_scale(j, q));
-      if (!(d != 0)) continue;
-      for (int i = 16 * j; i < 16 * j + 16; ++i) {
-        L[i] = static_cast<int8_t>(std::max(-4, std::min(3, nearest_int(xs[i] / d))) + 4);
-      }
-    }
+    float d[16];
+    for (int j = 0; j < 16; ++j) d[j] = fp16_to_fp32(d16) * static_cast<float>(q3_scale(j, q));
+    requantize(xs, 16, 16, d, nullptr, -4, 3, 4, reinterpret_cast<uint8_t*>(L));
     const uint8_t* codes = reinterpret_cast<const uint8_t*>(L);
     pack_bit_plane(codes, 2, y);
     pack_crumbs(codes, kQK, y + 32);
@@ -890,6 +1083,7 @@ const RowCodec kCodecs[] = {
 std::span<const RowCodec> k_quant_codecs() { return kCodecs; }
 
 void force_scalar_model(bool on) { g_scalar_model.store(on); }
+bool scalar_model_forced() { return g_scalar_model.load(std::memory_order_relaxed); }
 
 }  // namespace lowbit::ggml_internal
 

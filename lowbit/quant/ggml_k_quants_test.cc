@@ -4,6 +4,7 @@
 // tests/python/test_ggml_codec.py.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -71,6 +72,71 @@ TEST(GgmlKQuants, LaneSearchesEqualTheScalarModelOnEveryTarget) {
         set_kernel_target(target);
         EXPECT_EQ(quantize_rows(t, x, 512, imp), model)
             << ggml_type_info(t).name << (imp ? " weighted" : "") << " on " << kernel_target_name(target);
+      }
+      reset_kernel_target();
+    }
+  }
+}
+
+// Groups of 16 drawn independently from many kinds, so that every lane of a
+// SIMD pass meets every neighbour: the lanes' fast paths (codes rounded in
+// float where every value is provably in range, computed weights, batched
+// requantization) must fall back exactly where the model's integer
+// arithmetic or its NaN handling matters. Rows of 37 super-blocks leave
+// partly filled lane passes.
+std::vector<float> random_groups(uint32_t seed, size_t n) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g;
+  std::vector<float> x;
+  while (x.size() < n) {
+    const int kind = static_cast<int>(rng() % 14);
+    const float scale = std::ldexp(1.0f, static_cast<int>(rng() % 40) - 20);
+    const int special = static_cast<int>(rng() % 16);
+    for (int i = 0; i < 16; ++i) {
+      float v = g(rng) * scale;
+      switch (kind) {
+        case 1: v = 0.0f; break;
+        case 2: v = scale; break;                                // constant
+        case 3: v = std::fabs(v); break;                         // one sign
+        case 4: v = -std::fabs(v); break;
+        case 5: v *= 1e-38f; break;                              // subnormal products
+        case 6: v *= 1e28f; break;                               // sums overflow
+        case 7: v = i == special ? v * 1000.0f : v; break;       // an outlier
+        case 8: v = std::round(v / scale * 2) * 0.5f; break;     // ties
+        case 9: v = i == special ? std::nanf(scale > 1 ? "12345" : "") : v; break;  // a payload shows in nearest_int
+        case 10: v = i == special ? std::numeric_limits<float>::infinity() : v; break;
+        case 11: v = std::numeric_limits<float>::denorm_min() * static_cast<float>(rng() % 5); break;
+        case 12: v = i == special ? v : 0.0f; break;             // one non-zero
+        default: break;
+      }
+      x.push_back(v);
+    }
+  }
+  return x;
+}
+
+TEST(GgmlKQuants, LanePathsEqualTheScalarModelOnManyRandomGroups) {
+  constexpr size_t kCols = 256 * 37;
+  const std::vector<float> x = random_groups(17, kCols * 6);
+  std::vector<float> w(kCols);
+  std::mt19937 rng(3);
+  std::exponential_distribution<float> e;
+  for (auto& v : w) v = rng() % 7 == 0 ? 0.0f : e(rng);
+  for (GgmlType t : kTypes) {
+    for (const float* imp : {static_cast<const float*>(nullptr), static_cast<const float*>(w.data())}) {
+      ggml_internal::force_scalar_model(true);
+      const auto model = quantize_rows(t, x, kCols, imp);
+      ggml_internal::force_scalar_model(false);
+      const size_t block = ggml_type_info(t).block_bytes;
+      for (KernelTarget target : available_targets()) {
+        if (target == KernelTarget::kScalar) continue;
+        set_kernel_target(target);
+        const auto lanes = quantize_rows(t, x, kCols, imp);
+        for (size_t b = 0; b < model.size(); b += block) {
+          ASSERT_TRUE(std::equal(model.begin() + b, model.begin() + b + block, lanes.begin() + b))
+              << ggml_type_info(t).name << (imp ? " weighted" : "") << " super-block " << b / block << " on "
+              << kernel_target_name(target);
+        }
       }
       reset_kernel_target();
     }

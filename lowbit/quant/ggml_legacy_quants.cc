@@ -18,14 +18,86 @@
 // qw * sqrt(sigma^2 + x^2), sigma^2 being the mean square of the whole row,
 // and make_qx_quants (Q4_0, Q5_0) or make_qkx3_quants (Q4_1, Q5_1). Q8_0
 // ignores importance, as llama.cpp does.
+//
+// Q8_0 without weights is the one legacy type whose reference runs at memory
+// speed in llama.cpp's users' hands, so it also has a SIMD path (Q8_0Blocks
+// below) for the blocks whose arithmetic stays in range; every other block
+// takes the scalar model.
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "lowbit/quant/ggml_legacy_quants.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "lowbit/quant/ggml_codec_internal.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace lowbit::ggml_internal {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Q8_0 blocks from the first on, up to `blocks`, stopping before the first
+// block the SIMD arithmetic cannot reproduce: one holding a NaN (ggml's
+// running `amax > |x| ? amax : |x|` then depends on where the NaN sits) or
+// one whose x * id reaches 2^22 or NaN (an id that overflowed, inf input),
+// where roundf's and the int8 cast's corner cases live. Returns the number
+// of blocks written. The rest is the scalar model's operations: amax is an
+// exact maximum (order does not matter without NaN), d and id are computed
+// in float32 as ggml does, and roundf is trunc(|v|) + (|v| - trunc(|v|) >=
+// 0.5) with v's sign, exact below 2^22.
+uint64_t Q8_0Blocks(const float* x, uint64_t blocks, uint8_t* out) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const hn::RebindToUnsigned<decltype(df)> du;
+  const hn::Rebind<uint8_t, decltype(df)> du8;
+  using VF = hn::Vec<decltype(df)>;
+  constexpr int kQK = 32;
+  const size_t N = hn::Lanes(df);
+  const VF half = hn::Set(df, 0.5f), one = hn::Set(df, 1.0f), limit = hn::Set(df, 4194304.0f);
+  for (uint64_t b = 0; b < blocks; ++b) {
+    const float* xb = x + b * kQK;
+    VF amax = hn::Zero(df);
+    auto nan = hn::Ne(amax, amax);  // all false
+    for (size_t j = 0; j < kQK; j += N) {
+      const VF v = hn::LoadU(df, xb + j);
+      amax = hn::Max(amax, hn::Abs(v));
+      nan = hn::Or(nan, hn::Ne(v, v));
+    }
+    if (!hn::AllFalse(df, nan)) return b;
+    const float d = hn::GetLane(hn::MaxOfLanes(df, amax)) / 127;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    const VF vid = hn::Set(df, id);
+    auto in_range = hn::Eq(vid, vid);  // all true
+    uint8_t* y = out + b * 34;
+    for (size_t j = 0; j < kQK; j += N) {
+      const VF v = hn::Mul(hn::LoadU(df, xb + j), vid);
+      const VF a = hn::Abs(v);
+      in_range = hn::And(in_range, hn::Lt(a, limit));
+      const VF t = hn::Trunc(a);
+      const VF r = hn::IfThenElse(hn::Ge(hn::Sub(a, t), half), hn::Add(t, one), t);
+      // The int8 cast keeps the low byte (ggml's (int8_t) of an int).
+      const auto q = hn::BitCast(du, hn::ConvertTo(di, hn::CopySignToAbs(r, v)));
+      hn::StoreU(hn::TruncateTo(du8, q), du8, y + 2 + j);
+    }
+    if (!hn::AllTrue(df, in_range)) return b;
+    store_u16(y, fp32_to_fp16(d));
+  }
+  return blocks;
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace lowbit::ggml_internal
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
 
-#include "lowbit/quant/ggml_codec_internal.h"
-
 namespace lowbit::ggml_internal {
+
+HWY_EXPORT(Q8_0Blocks);
 
 namespace {
 
@@ -128,6 +200,19 @@ void quantize_block_weighted(const Legacy& t, const float* x, const float* qw, f
 
 template <const Legacy& t>
 void quantize(const float* x, uint64_t n, uint8_t* out, const float* imp) {
+  if constexpr (t.bits == 8) {
+    // The SIMD path, with the scalar model for the blocks it leaves.
+    uint8_t codes[kQK];
+    for (uint64_t b = 0; b < n / kQK;) {
+      if (!scalar_model_forced()) b += HWY_DYNAMIC_DISPATCH(Q8_0Blocks)(x + b * kQK, n / kQK - b, out + b * t.bytes);
+      if (b == n / kQK) break;
+      uint16_t d16 = 0, m16 = 0;
+      quantize_block_ref<t>(x + b * kQK, codes, &d16, &m16);
+      write_block<t>(d16, m16, codes, out + b * t.bytes);
+      ++b;
+    }
+    return;
+  }
   float sigma2 = 0;
   if (imp && t.bits != 8) {
     float sum_x2 = 0;
@@ -187,3 +272,5 @@ const RowCodec kCodecs[] = {
 std::span<const RowCodec> legacy_codecs() { return kCodecs; }
 
 }  // namespace lowbit::ggml_internal
+
+#endif  // HWY_ONCE

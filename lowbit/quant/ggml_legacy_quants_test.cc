@@ -4,9 +4,12 @@
 // tests/python/test_ggml_codec.py.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <limits>
+#include <random>
 #include <vector>
 
+#include "lowbit/kernels/array_ops.h"
 #include "lowbit/quant/ggml_codec.h"
 #include "lowbit/quant/ggml_codec_internal.h"
 
@@ -131,6 +134,49 @@ TEST(GgmlLegacy, NanAndInfBlocksFollowGgml) {
   EXPECT_EQ(ggml_internal::load_u16(b.data()), 0xFC00);
   EXPECT_EQ(b[2 + 7], 0x80);  // element 7 (code 0) and element 23 (code 8)
   EXPECT_EQ(b[2 + 0], 0x88);
+}
+
+TEST(GgmlLegacy, Q8_0SimdPathEqualsTheScalarModelOnEveryTarget) {
+  // Blocks of every kind the SIMD path must match or hand to the model:
+  // Gaussian, exact halves (roundf's ties), values whose x * id lands next
+  // to a half, all-zero, subnormal (d underflows or id overflows), huge
+  // (d overflows to inf), and NaN or inf at varying positions; runs of them
+  // in random order so that a model block interrupts a SIMD run anywhere.
+  std::mt19937 rng(21);
+  std::normal_distribution<float> g;
+  std::vector<float> x;
+  for (int block = 0; block < 4000; ++block) {
+    const int kind = static_cast<int>(rng() % 10);
+    const int special = static_cast<int>(rng() % 32);
+    for (int j = 0; j < 32; ++j) {
+      float v = g(rng);
+      switch (kind) {
+        case 1: v = (static_cast<float>(static_cast<int>(rng() % 255)) - 127.0f) * 0.5f; break;
+        case 2: v = std::nextafter(std::round(v * 40) + 0.5f, j % 2 ? 0.0f : 1e9f) / 40; break;
+        case 3: v = 0.0f; break;
+        case 4: v *= 1e-39f; break;
+        case 5: v *= 1e-44f; break;
+        case 6: v *= 3e38f; break;
+        case 7: v = j == special ? std::numeric_limits<float>::quiet_NaN() : v; break;
+        case 8: v = j == special ? -std::numeric_limits<float>::infinity() : v; break;
+        default: break;
+      }
+      x.push_back(v);
+    }
+  }
+  ggml_internal::force_scalar_model(true);
+  const auto model = quantize(GgmlType::kQ8_0, x);
+  ggml_internal::force_scalar_model(false);
+  for (KernelTarget target : available_targets()) {
+    if (target == KernelTarget::kScalar) continue;
+    set_kernel_target(target);
+    const auto simd = quantize(GgmlType::kQ8_0, x);
+    for (size_t b = 0; b < model.size(); b += 34) {
+      ASSERT_TRUE(std::equal(model.begin() + b, model.begin() + b + 34, simd.begin() + b))
+          << "block " << b / 34 << " on " << kernel_target_name(target);
+    }
+  }
+  reset_kernel_target();
 }
 
 }  // namespace

@@ -207,6 +207,21 @@ def test_smollm2_lossless_requantization_reports_infinite_qsnr(lowbit):
 
 
 @need_smol
+def test_streaming_keeps_peak_memory_far_below_the_model(lowbit):
+    # SmolLM2 widened to a float32 GGUF (540 MB, embedding included), then
+    # quantized: tensor by tensor, each one's mapped pages released after
+    # use, so the peak resident set stays near the largest tensor (the
+    # 113 MB embedding, copied as it is) and never reaches the whole file.
+    recipe = pathlib.Path(lowbit.workdir) / "f32.json"
+    recipe.write_text(json.dumps({"rules": [{"match": ".*", "scheme": "f32"}]}))
+    lowbit.run("quantize", "smollm2", "f32.gguf", "--recipe", recipe, "--quiet")
+    size = (pathlib.Path(lowbit.workdir) / "f32.gguf").stat().st_size
+    assert size > 500e6
+    rep, _ = quantize(lowbit, "f32.gguf", "q4_0.gguf", "--scheme", "q4_0")
+    assert rep["peak_rss_bytes"] < 0.4 * size, (rep["peak_rss_bytes"], size)
+
+
+@need_smol
 def test_smollm2_to_compressed_tensors_with_hqq(lowbit):
     reps = {}
     for method in ("rtn", "hqq"):
