@@ -28,13 +28,7 @@ void ErrorStats::add(float x, float x_hat) {
 // same bits on every target), merged into these.
 void ErrorStats::add(const float* x, const float* x_hat, size_t n) {
   const kernels::ErrorSums s = kernels::error_sums(x, x_hat, n);
-  count += n - s.nonfinite;
-  nonfinite += s.nonfinite;
-  sum_x2 += s.sum_x2;
-  sum_y2 += s.sum_y2;
-  sum_xy += s.sum_xy;
-  sum_err2 += s.sum_err2;
-  max_abs_err = std::max(max_abs_err, s.max_abs_err);
+  merge(ErrorStats{n - s.nonfinite, s.nonfinite, s.sum_x2, s.sum_y2, s.sum_xy, s.sum_err2, s.max_abs_err});
 }
 
 void ErrorStats::merge(const ErrorStats& o) {
