@@ -10,6 +10,7 @@
 
 #include "lowbit/core/error.h"
 #include "lowbit/io/safetensors.h"
+#include "lowbit/kernels/small_block_kernels.h"
 #include "lowbit/quant/error_stats.h"
 
 namespace lowbit {
@@ -74,9 +75,10 @@ class ImportanceTable {
 
 // Applies the NaN policy; returns the count of non-finite values.
 uint64_t handle_nonfinite(std::vector<float>& x, const CheckpointTensor& t, NanPolicy p) {
+  // The common case in one SIMD pass: every |x| below inf.
+  if (kernels::max_abs_bits(x.data(), x.size()) < 0x7f800000u) return 0;
   uint64_t n = 0;
   for (float v : x) n += !std::isfinite(v);
-  if (n == 0) return 0;
   if (p == NanPolicy::kRefuse) {
     fail_input("tensor '" + t.name + "' holds " + std::to_string(n) +
                " NaN or infinite values; pass --nan=zero to replace them by 0, or --nan=keep to quantize them "
