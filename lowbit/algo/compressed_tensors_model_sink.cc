@@ -2,12 +2,15 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "lowbit/algo/fused_shards.h"
 #include "lowbit/algo/method.h"
 #include "lowbit/core/error.h"
 #include "lowbit/core/file_io.h"
@@ -43,6 +46,7 @@ struct Planned {
   std::vector<size_t> indices;  // output tensors
   DType kept_dtype = DType::kF32;
   bool convert = false;         // kept, written as float32 from read_float32
+  std::string fused;            // two-level schemes: the fused layer and scheme shards share a tensor scale by
 };
 
 class CompressedTensorsModelSink final : public ModelSink {
@@ -88,6 +92,12 @@ class CompressedTensorsModelSink final : public ModelSink {
       p.plan = plan_compressed_tensors(scheme_for_method(p.scheme, d.method, false), t.shape, t.name);
       p.indices = declare_compressed_tensors(*w_, p.module, *p.plan);
       modules_.push_back({p.module, p.plan->format, p.plan->args});
+      if (p.scheme.two_level()) {
+        if (const std::string layer = fused_layer_of(t.name); !layer.empty()) {
+          p.fused = layer + " " + d.scheme + " " + method_name(d.method);
+          shards_[p.fused].push_back(planned_.size());
+        }
+      }
     } else {
       const std::optional<DType> dt = find_dtype(t.dtype);
       if (dt && in_.container() == Container::kSafetensors) {
@@ -131,7 +141,8 @@ class CompressedTensorsModelSink final : public ModelSink {
       st.bits = st.bytes * 8;
       return st;
     }
-    const QuantizedTensor q = quantize_by_method(x, t.shape, p.scheme, d.method, importance, threads);
+    const float group_amax = p.fused.empty() ? 0.0f : fused_amax(p.fused, threads);
+    const QuantizedTensor q = quantize_by_method(x, t.shape, p.scheme, d.method, importance, threads, group_amax);
     const CtEncoded enc = encode_compressed_tensors(*p.plan, q);
     write_compressed_tensors(*w_, p.indices, enc);
     // Decode what was written: the report measures the file.
@@ -145,6 +156,24 @@ class CompressedTensorsModelSink final : public ModelSink {
     st.bits = st.bytes * 8;
     st.stored_as = q.scheme.spec();
     return st;
+  }
+
+  // The largest finite |x| over the shards of a fused layer (read once, when
+  // its first shard is written): the tensor amax they all quantize with.
+  float fused_amax(const std::string& key, int threads) {
+    if (const auto it = fused_amax_.find(key); it != fused_amax_.end()) return it->second;
+    float m = 0;
+    std::vector<float> f;
+    for (const size_t i : shards_.at(key)) {
+      f.resize(in_.tensors()[i].numel);
+      in_.read_float32(i, f.data(), threads);
+      for (const float v : f) {
+        if (std::isfinite(v)) m = std::max(m, std::fabs(v));
+      }
+      in_.release(i);
+    }
+    fused_amax_[key] = m;
+    return m;
   }
 
   uint64_t commit() override {
@@ -218,6 +247,10 @@ class CompressedTensorsModelSink final : public ModelSink {
   std::unique_ptr<SafetensorsWriter> w_;
   std::vector<Planned> planned_;
   std::vector<CtModule> modules_;
+  // Fused layers' shards (Planned::fused -> their tensor indices) and, once
+  // computed, their shared amax.
+  std::map<std::string, std::vector<size_t>> shards_;
+  std::map<std::string, float> fused_amax_;
   std::vector<std::string> ignore_;
   nlohmann::json config_;
   size_t next_ = 0;

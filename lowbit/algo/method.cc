@@ -26,7 +26,7 @@ void check_method(const Scheme& s, Method m) {
 }
 
 QuantizedTensor quantize_by_method(const float* x, const std::vector<uint64_t>& shape, const Scheme& s, Method m,
-                                   const float* importance_per_column, int threads) {
+                                   const float* importance_per_column, int threads, float min_tensor_amax) {
   check_method(s, m);
   if (m == Method::kHqq) {
     HqqOptions o;
@@ -36,6 +36,7 @@ QuantizedTensor quantize_by_method(const float* x, const std::vector<uint64_t>& 
   const Scheme q = scheme_for_method(s, m, importance_per_column != nullptr);
   QuantizeOptions o;
   o.threads = threads;
+  o.min_tensor_amax = min_tensor_amax;
   if (q.rule == ScaleRule::kWmse) {
     o.importance = importance_per_column;
     o.importance_count = shape.empty() ? 1 : shape.back();

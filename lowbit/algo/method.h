@@ -27,7 +27,8 @@ Scheme scheme_for_method(const Scheme& s, Method m, bool has_importance);
 // would work otherwise), before any work is done.
 void check_method(const Scheme& s, Method m);
 
+// min_tensor_amax: QuantizeOptions' (fused shards of two-level schemes).
 QuantizedTensor quantize_by_method(const float* x, const std::vector<uint64_t>& shape, const Scheme& s, Method m,
-                                   const float* importance_per_column, int threads);
+                                   const float* importance_per_column, int threads, float min_tensor_amax = 0);
 
 }  // namespace lowbit

@@ -43,7 +43,11 @@ struct Plan {
         elem(make_kernel_plan(s.zero == ZeroPoint::kNone ? s.element : make_int_format(s.element.bits + 1, true, false),
                               s.round)),
         sc(s.scale_format),
-        threads(thread_count(o.threads)) {
+        threads(thread_count(o.threads)),
+        min_tensor_amax(o.min_tensor_amax) {
+    if (!(std::isfinite(o.min_tensor_amax) && o.min_tensor_amax >= 0)) {
+      fail_usage(std::string("min_tensor_amax must be finite and >= 0, not ").append(std::to_string(o.min_tensor_amax)));
+    }
     spec.asym = s.zero != ZeroPoint::kNone;
     spec.qmax = static_cast<float>(s.element_max());
     emax_val = static_cast<float>(s.element_max());
@@ -72,6 +76,7 @@ struct Plan {
   float s_t = 1;  // tensor scale value (two-level)
   uint32_t s_t_code = 0;
   int threads = 1;
+  float min_tensor_amax = 0;  // QuantizeOptions'
   const float* weights = nullptr;
   bool w_per_col = false;
   // The fused small-block route (plan_small_blocks): its spec, and the
@@ -527,7 +532,7 @@ uint32_t finite_amax(const Blocks& B) {
 // The tensor scale of a two-level scheme: amax over the finite blocks,
 // mapped onto element max x block-scale max.
 void set_tensor_scale(Plan& P, uint32_t amax_bits) {
-  const float amax = std::bit_cast<float>(amax_bits);
+  const float amax = std::max(std::bit_cast<float>(amax_bits), P.min_tensor_amax);
   const float denom = P.emax_val * static_cast<float>(P.sc.format().max_finite());
   const float raw = amax / denom;
   float val = 0;

@@ -30,6 +30,13 @@ struct QuantizeOptions {
   const float* importance = nullptr;
   uint64_t importance_count = 0;  // number of floats behind `importance`
   bool importance_per_column = false;
+  // Two-level schemes (nvfp4, nvint4): the tensor scale comes from
+  // max(this, the tensor's own finite amax). Tensors that a runtime fuses
+  // into one layer (vLLM's q/k/v and gate/up projections) must share one
+  // tensor scale: each passes the group's largest amax, and each then
+  // quantizes exactly as its rows would inside the concatenated tensor.
+  // Finite and >= 0; 0 leaves the tensor's own amax.
+  float min_tensor_amax = 0;
 };
 
 QuantizedTensor quantize(const float* x, const std::vector<uint64_t>& shape, const Scheme& scheme,

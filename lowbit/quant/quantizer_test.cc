@@ -2,11 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "lowbit/core/error.h"
@@ -418,6 +420,51 @@ TEST(BadInput, ChannelAxisOutOfRange) {
 TEST(BadInput, GgmlLayoutsNeedRowsOf32) {
   std::vector<float> x(48, 1.0f);
   EXPECT_THROW(quantize(x.data(), {48}, parse_scheme("q4_0")), Error);
+}
+
+// Shards that a runtime fuses (q/k/v) quantized each with the group's
+// largest amax are exactly the rows of the fused tensor quantized whole:
+// same tensor scale, same block scales, same codes.
+TEST(Nvfp4, ShardsWithTheGroupAmaxEqualTheFusedTensor) {
+  const uint64_t cols = 96;
+  const std::vector<uint64_t> rows = {8, 3, 5};
+  std::vector<std::vector<float>> shards;
+  std::vector<float> fused;
+  for (size_t k = 0; k < rows.size(); ++k) {
+    shards.push_back(normal(rows[k] * cols, 40 + static_cast<uint32_t>(k), 0.5f + static_cast<float>(k)));
+    fused.insert(fused.end(), shards.back().begin(), shards.back().end());
+  }
+  float amax = 0;
+  for (float v : fused) amax = std::max(amax, std::fabs(v));
+  for (const char* spec : {"nvfp4", "nvint4", "nvfp4/scale=mse"}) {
+    const Scheme s = parse_scheme(spec);
+    const QuantizedTensor whole = quantize(fused.data(), {fused.size() / cols, cols}, s);
+    QuantizeOptions o;
+    o.min_tensor_amax = amax;
+    size_t code_at = 0, scale_at = 0;
+    for (size_t k = 0; k < rows.size(); ++k) {
+      SCOPED_TRACE(std::string(spec) + " shard " + std::to_string(k));
+      const QuantizedTensor q = quantize(shards[k].data(), {rows[k], cols}, s, o);
+      EXPECT_EQ(q.tensor_scale, whole.tensor_scale);
+      ASSERT_LE(code_at + q.codes.size(), whole.codes.size());
+      EXPECT_TRUE(std::equal(q.codes.begin(), q.codes.end(), whole.codes.begin() + static_cast<long>(code_at)));
+      EXPECT_TRUE(std::equal(q.scales.begin(), q.scales.end(), whole.scales.begin() + static_cast<long>(scale_at)));
+      code_at += q.codes.size();
+      scale_at += q.scales.size();
+      // Without the group amax, only the shard holding it agrees.
+      const QuantizedTensor own = quantize(shards[k].data(), {rows[k], cols}, s);
+      EXPECT_EQ(own.tensor_scale == whole.tensor_scale, k == rows.size() - 1);
+    }
+  }
+}
+
+TEST(BadInput, MinTensorAmaxMustBeFiniteAndNonNegative) {
+  std::vector<float> x(64, 1.0f);
+  for (float bad : {-1.0f, std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    QuantizeOptions o;
+    o.min_tensor_amax = bad;
+    EXPECT_THROW(quantize(x.data(), {64}, parse_scheme("nvfp4"), o), Error) << bad;
+  }
 }
 
 TEST(BadInput, WmseNeedsWeights) {

@@ -221,6 +221,29 @@ def test_streaming_keeps_peak_memory_far_below_the_model(lowbit):
     assert rep["peak_rss_bytes"] < 0.4 * size, (rep["peak_rss_bytes"], size)
 
 
+@need_minilm
+def test_minilm_nvfp4_fused_shards_share_one_global_scale(lowbit):
+    # vLLM loads BERT's query/key/value (and Llama's q/k/v_proj, gate/up_proj)
+    # as one layer with one global scale: lowbit gives the shards the same.
+    ct = pytest.importorskip("test_compressed_tensors", reason="numpy compressed-tensors decoder")
+    quantize(lowbit, "minilm", "minilm-nvfp4", "--scheme", "nvfp4")
+    raw = ct.read_safetensors(pathlib.Path(lowbit.workdir) / "minilm-nvfp4" / "model.safetensors")
+
+    def g(name):
+        return np.frombuffer(raw[name + ".weight_global_scale"][2], dtype=np.float32)[0]
+
+    layers = sorted({n.split(".attention.self.")[0] for n in raw if ".attention.self.query." in n})
+    assert len(layers) == 6
+    distinct = set()
+    for layer in layers:
+        a = f"{layer}.attention.self"
+        assert g(f"{a}.query") == g(f"{a}.key") == g(f"{a}.value"), layer
+        distinct |= {g(f"{a}.query"), g(f"{layer}.attention.output.dense"), g(f"{layer}.intermediate.dense"),
+                     g(f"{layer}.output.dense")}
+    # Unfused layers keep their own scales.
+    assert len(distinct) > 12
+
+
 @need_smol
 def test_smollm2_to_compressed_tensors_with_hqq(lowbit):
     reps = {}
