@@ -4,6 +4,8 @@
 // tests/python/test_ggml_codec.py.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -136,18 +138,26 @@ TEST(GgmlLegacy, NanAndInfBlocksFollowGgml) {
   EXPECT_EQ(b[2 + 0], 0x88);
 }
 
-TEST(GgmlLegacy, Q8_0SimdPathEqualsTheScalarModelOnEveryTarget) {
+TEST(GgmlLegacy, SimdPathEqualsTheScalarModelOnEveryTarget) {
   // Blocks of every kind the SIMD path must match or hand to the model:
-  // Gaussian, exact halves (roundf's ties), values whose x * id lands next
-  // to a half, all-zero, subnormal (d underflows or id overflows), huge
-  // (d overflows to inf), and NaN or inf at varying positions; runs of them
-  // in random order so that a model block interrupts a SIMD run anywhere.
+  // Gaussian; grids whose x * id (+ offset) lands exactly on integers and
+  // halves (the truncations' and roundf's ties: d is a power of two for
+  // Q4_0/Q5_0 and Q4_1/Q5_1 by the planted extremes); values next to Q8_0's
+  // halves; the largest magnitude twice with opposite signs (the first
+  // wins); +0, -0 and mixed zeros, alone or beside values of one sign (the
+  // sign of a zero min, max or d is stored); subnormal (d underflows or id
+  // overflows); huge (d overflows to inf); FLT_MAX and inf everywhere; and
+  // NaN or inf at varying positions. Runs of them come in random order so
+  // that a model block interrupts a SIMD run anywhere.
   std::mt19937 rng(21);
   std::normal_distribution<float> g;
+  constexpr float kInf = std::numeric_limits<float>::infinity();
   std::vector<float> x;
-  for (int block = 0; block < 4000; ++block) {
-    const int kind = static_cast<int>(rng() % 10);
-    const int special = static_cast<int>(rng() % 32);
+  for (int block = 0; block < 6000; ++block) {
+    const int kind = static_cast<int>(rng() % 17);
+    const int special = static_cast<int>(rng() % 32), other = static_cast<int>((special + 1 + rng() % 31) % 32);
+    const float scale = std::ldexp(1.0f, static_cast<int>(rng() % 9) - 4);
+    const float top = static_cast<float>(std::array{7.5f, 8.0f, 15.0f, 16.0f, 31.0f}[rng() % 5]);
     for (int j = 0; j < 32; ++j) {
       float v = g(rng);
       switch (kind) {
@@ -158,25 +168,40 @@ TEST(GgmlLegacy, Q8_0SimdPathEqualsTheScalarModelOnEveryTarget) {
         case 5: v *= 1e-44f; break;
         case 6: v *= 3e38f; break;
         case 7: v = j == special ? std::numeric_limits<float>::quiet_NaN() : v; break;
-        case 8: v = j == special ? -std::numeric_limits<float>::infinity() : v; break;
+        case 8: v = j == special ? -kInf : v; break;
+        case 9:  // a grid of halves with -top (or 0 and top) planted
+          v = scale * 0.5f * static_cast<float>(static_cast<int>(rng() % 65) - 32);
+          v = j == special ? -top * scale : j == other ? (rng() % 2 ? 0.0f : top * scale) : v;
+          break;
+        case 10:  // the grid shifted to non-negative values (Q4_1/Q5_1 ties)
+          v = j == special ? 0.0f : j == other ? top * scale : scale * 0.5f * static_cast<float>(rng() % 63);
+          break;
+        case 11: v = j == special ? 4.0f : j == other ? -4.0f : v; break;
+        case 12: v = rng() % 2 ? 0.0f : -0.0f; break;
+        case 13: v = rng() % 3 == 0 ? (rng() % 2 ? 0.0f : -0.0f) : (kind + special) % 2 ? std::fabs(v) : -std::fabs(v); break;
+        case 14: v = j == special ? kInf : v; break;
+        case 15: v = special % 3 == 0 ? kInf : special % 3 == 1 ? std::numeric_limits<float>::max() : -kInf; break;
         default: break;
       }
       x.push_back(v);
     }
   }
-  ggml_internal::force_scalar_model(true);
-  const auto model = quantize(GgmlType::kQ8_0, x);
-  ggml_internal::force_scalar_model(false);
-  for (KernelTarget target : available_targets()) {
-    if (target == KernelTarget::kScalar) continue;
-    set_kernel_target(target);
-    const auto simd = quantize(GgmlType::kQ8_0, x);
-    for (size_t b = 0; b < model.size(); b += 34) {
-      ASSERT_TRUE(std::equal(model.begin() + b, model.begin() + b + 34, simd.begin() + b))
-          << "block " << b / 34 << " on " << kernel_target_name(target);
+  for (const GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ5_0, GgmlType::kQ5_1, GgmlType::kQ8_0}) {
+    const size_t bytes = ggml_row_bytes(type, 32, "test");
+    ggml_internal::force_scalar_model(true);
+    const auto model = quantize(type, x);
+    ggml_internal::force_scalar_model(false);
+    for (KernelTarget target : available_targets()) {
+      if (target == KernelTarget::kScalar) continue;
+      set_kernel_target(target);
+      const auto simd = quantize(type, x);
+      for (size_t b = 0; b < model.size(); b += bytes) {
+        ASSERT_TRUE(std::equal(model.begin() + b, model.begin() + b + bytes, simd.begin() + b))
+            << ggml_type_info(type).name << " block " << b / bytes << " on " << kernel_target_name(target);
+      }
     }
+    reset_kernel_target();
   }
-  reset_kernel_target();
 }
 
 }  // namespace

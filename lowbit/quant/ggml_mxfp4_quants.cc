@@ -13,12 +13,21 @@
 // it on every float32 near a power of two). amax below 2^-125 makes e
 // negative, which ggml's uint8 cast wraps (x86: the low byte); infinite
 // amax gives e = 0.
+//
+// A SIMD path (Mxfp4Blocks) writes the blocks without NaN whose amax is
+// finite, with the scalar model's operations; the scalar model writes the
+// rest.
+
+#ifndef LOWBIT_QUANT_GGML_MXFP4_SCALE_
+#define LOWBIT_QUANT_GGML_MXFP4_SCALE_
+// Outside the per-target section (foreach_target includes this file once
+// per target): the scale rule that the kernels and the scalar model share.
+#include <algorithm>
 #include <cmath>
 
 #include "lowbit/quant/ggml_codec_internal.h"
 
 namespace lowbit::ggml_internal {
-
 namespace {
 
 constexpr int8_t kValues[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
@@ -31,6 +40,113 @@ uint8_t block_exponent(float amax) {
   const float log2_amax = static_cast<float>(std::log2(static_cast<double>(amax)));
   return cvtt_u8(std::floor(log2_amax) - 2 + 127);
 }
+
+}  // namespace
+}  // namespace lowbit::ggml_internal
+#endif  // LOWBIT_QUANT_GGML_MXFP4_SCALE_
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "lowbit/quant/ggml_mxfp4_quants.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace lowbit::ggml_internal {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// block_exponent without the double log2 where the float32 log2 cannot round
+// up to the next integer: for a normal amax = 2^E (1 + f) with f at least
+// 256 ulps below 1, log2 amax = E + y with y <= 1 - 2.2e-5, more than half
+// an ulp (at most 2^-18 for |E| <= 127) below E + 1, so floor(log2f) = E
+// and e = E - 2 + 127 = the biased exponent - 2, wrapped to a byte as the
+// uint8 cast does. Zero, subnormal and near-power-of-two amax take the
+// model's function.
+uint8_t FastBlockExponent(float amax) {
+  const uint32_t u = f32_bits(amax);
+  const uint32_t biased = u >> 23, mant = u & 0x7FFFFF;
+  if (biased == 0 || biased == 255 || mant >= 0x7FFF00) return block_exponent(amax);
+  return static_cast<uint8_t>(biased - 2);
+}
+
+// MXFP4 blocks from the first on, up to `blocks`, stopping before the first
+// one holding a NaN (the model's running maximum skips it) or with amax not
+// below 16 d (an infinite amax, which the model searches code by code).
+// Returns the number of blocks written. The rest is best_indices per lane:
+// the count of midpoints below |x| (the midpoints computed as the model
+// does), with x's sign bit added to a non-zero count.
+uint64_t Mxfp4Blocks(const float* x, uint64_t blocks, uint8_t* out) {
+  // At most 16 lanes, so that the two halves of a block (elements j and
+  // j + 16 share a nibble byte) are whole vectors.
+  const hn::CappedTag<float, 16> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const hn::RebindToUnsigned<decltype(df)> du;
+  const hn::Rebind<uint8_t, decltype(df)> du8;
+  using VF = hn::Vec<decltype(df)>;
+  using VI = hn::Vec<decltype(di)>;
+  const size_t N = hn::Lanes(df);
+  // Two passes over a batch of blocks (the scales, then the codes), so that
+  // no block's chain of dependent latencies (a reduction, the exponent, the
+  // midpoints) stalls the next block's work.
+  constexpr size_t kBatch = 16;
+  for (uint64_t b0 = 0; b0 < blocks; b0 += kBatch) {
+    const size_t nb = static_cast<size_t>(std::min<uint64_t>(kBatch, blocks - b0));
+    uint8_t es[kBatch];
+    size_t ok = nb;  // blocks before the first one left to the model
+    for (size_t i = 0; i < nb; ++i) {
+      const float* xb = x + 32 * (b0 + i);
+      VF amax = hn::Zero(df);
+      auto nan = hn::Ne(amax, amax);  // all false
+      for (size_t j = 0; j < 32; j += N) {
+        const VF v = hn::LoadU(df, xb + j);
+        amax = hn::Max(amax, hn::Abs(v));
+        // IsNaN, not Ne(v, v): Highway 1.0.3's x86 Ne compares ordered, false on NaN.
+        nan = hn::Or(nan, hn::IsNaN(v));
+      }
+      const float a = hn::GetLane(hn::MaxOfLanes(df, amax));
+      es[i] = FastBlockExponent(a);
+      if (!hn::AllFalse(df, nan) || !(a < 16 * e8m0_half(es[i]))) {
+        ok = i;
+        break;
+      }
+    }
+    for (size_t i = 0; i < ok; ++i) {
+      const float* xb = x + 32 * (b0 + i);
+      const float d = e8m0_half(es[i]);
+      VF mid[7];
+      for (int k = 1; k < 8; ++k) mid[k - 1] = hn::Set(df, static_cast<float>(kValues[k - 1] + kValues[k]) * 0.5f * d);
+      // The code of x as an int32 whose low nibble is stored.
+      const auto code = [&](VF v) -> VI {
+        const VF av = hn::Abs(v);
+        VI c = hn::Zero(di);
+        // A true mask is -1 as a vector: subtracting it counts.
+        for (int k = 0; k < 7; ++k) c = hn::Sub(c, hn::VecFromMask(di, hn::RebindMask(di, hn::Gt(av, mid[k]))));
+        const VI sign = hn::And(hn::BitCast(di, hn::ShiftRight<28>(hn::BitCast(du, v))), hn::Set(di, 8));
+        return hn::Or(c, hn::IfThenZeroElse(hn::Eq(c, hn::Zero(di)), sign));
+      };
+      uint8_t* y = out + 17 * (b0 + i);
+      y[0] = es[i];
+      for (size_t j = 0; j < 16; j += N) {
+        const VI byte = hn::Or(code(hn::LoadU(df, xb + j)), hn::ShiftLeft<4>(code(hn::LoadU(df, xb + j + 16))));
+        hn::StoreU(hn::TruncateTo(du8, hn::BitCast(du, byte)), du8, y + 1 + j);
+      }
+    }
+    if (ok < nb) return b0 + ok;
+  }
+  return blocks;
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace lowbit::ggml_internal
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+
+namespace lowbit::ggml_internal {
+
+HWY_EXPORT(Mxfp4Blocks);
+
+namespace {
 
 // best_index_mxfp4: the first code c with the smallest float32 error
 // |kValues[c] d - x|, as ggml searches for it.
@@ -90,6 +206,9 @@ float block_amax(const float* a) {
 void quantize_mxfp4(const float* x, uint64_t n, uint8_t* out, const float*) {
   uint8_t codes[32];
   for (uint64_t b = 0; b < n / 32; ++b) {
+    // The SIMD path, with the scalar model for the blocks it leaves.
+    if (!scalar_model_forced()) b += HWY_DYNAMIC_DISPATCH(Mxfp4Blocks)(x + 32 * b, n / 32 - b, out + 17 * b);
+    if (b == n / 32) break;
     const float* xb = x + 32 * b;
     float a[32];
     for (int j = 0; j < 32; ++j) a[j] = std::fabs(xb[j]);
@@ -122,3 +241,5 @@ const RowCodec kCodecs[] = {{GgmlType::kMXFP4, quantize_mxfp4, dequantize_mxfp4}
 std::span<const RowCodec> mxfp4_codecs() { return kCodecs; }
 
 }  // namespace lowbit::ggml_internal
+
+#endif  // HWY_ONCE

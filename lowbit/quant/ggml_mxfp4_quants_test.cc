@@ -3,10 +3,13 @@
 // E2M1 code with ggml's first-index ties, and the E8M0 half-scale decode.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <random>
 #include <vector>
 
+#include "lowbit/kernels/array_ops.h"
 #include "lowbit/quant/ggml_codec.h"
 #include "lowbit/quant/ggml_codec_internal.h"
 
@@ -77,6 +80,60 @@ TEST(GgmlMxfp4, HalfScaleDecode) {
     ggml_dequantize_row(GgmlType::kMXFP4, b.data(), 32, y.data());
     EXPECT_EQ(y[0], 12 * std::ldexp(1.0f, e - 128)) << e;
   }
+}
+
+TEST(GgmlMxfp4, SimdPathEqualsTheScalarModelOnEveryTarget) {
+  // Blocks of every kind the SIMD path must match or hand to the model:
+  // Gaussian at scales across the whole exponent range; E2M1 values and
+  // their midpoints under the block's d (the first-index ties); amax within
+  // a few hundred ulps below a power of two (log2f's rounding up); +0, -0
+  // and mixed zeros; subnormal (the exponent byte wraps); huge, FLT_MAX and
+  // inf; and NaN or inf at varying positions. Runs of them come in random
+  // order so that a model block interrupts a SIMD run anywhere.
+  std::mt19937 rng(39);
+  std::normal_distribution<float> g;
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  const float grid[] = {0, 0.25f, 0.5f, 0.75f, 1, 1.25f, 1.5f, 1.75f, 2, 2.5f, 3, 3.5f, 4, 5, 6};
+  std::vector<float> x;
+  for (int block = 0; block < 6000; ++block) {
+    const int kind = static_cast<int>(rng() % 12);
+    const int special = static_cast<int>(rng() % 32);
+    const float scale = std::ldexp(1.0f, static_cast<int>(rng() % 200) - 100);
+    for (int j = 0; j < 32; ++j) {
+      float v = g(rng) * scale;
+      switch (kind) {
+        case 1:  // the grid under d = scale / 2, amax = 6 scale planted
+          v = (rng() % 2 ? scale : -scale) * grid[rng() % 15];
+          v = j == special ? 6 * scale : v;
+          break;
+        case 2:
+          v = j == special ? ggml_internal::f32_from_bits(ggml_internal::f32_bits(scale) - 1 - rng() % 512) : v / 4;
+          break;
+        case 3: v = rng() % 2 ? 0.0f : -0.0f; break;
+        case 4: v = g(rng) * 1e-39f; break;
+        case 5: v = g(rng) * 1e-44f; break;
+        case 6: v = g(rng) * 3e38f; break;
+        case 7: v = j == special ? std::numeric_limits<float>::quiet_NaN() : v; break;
+        case 8: v = j == special ? (rng() % 2 ? kInf : -kInf) : v; break;
+        case 9: v = j == special ? std::numeric_limits<float>::max() : v; break;
+        default: break;
+      }
+      x.push_back(v);
+    }
+  }
+  ggml_internal::force_scalar_model(true);
+  const auto model = encode(x);
+  ggml_internal::force_scalar_model(false);
+  for (KernelTarget target : available_targets()) {
+    if (target == KernelTarget::kScalar) continue;
+    set_kernel_target(target);
+    const auto simd = encode(x);
+    for (size_t b = 0; b < model.size(); b += 17) {
+      ASSERT_TRUE(std::equal(model.begin() + b, model.begin() + b + 17, simd.begin() + b))
+          << "block " << b / 17 << " on " << kernel_target_name(target);
+    }
+  }
+  reset_kernel_target();
 }
 
 }  // namespace
