@@ -68,29 +68,11 @@ bool is_ue4m3(const Format& f) { return f.name == "ue4m3"; }
   fail_usage(msg);
 }
 
-// Per-block scale codes of format f, as stored in a QuantizedTensor.
-std::vector<uint32_t> read_codes(const Format& f, const std::vector<uint8_t>& bytes, uint64_t n) {
-  std::vector<uint32_t> out(n);
-  if (has_packed_layout(f)) {
-    std::vector<uint8_t> tmp(n);
-    unpack_codes(f, bytes.data(), n, tmp.data());
-    for (uint64_t i = 0; i < n; ++i) out[i] = tmp[i];
-    return out;
-  }
-  const int cb = f.code_bytes();
-  for (uint64_t i = 0; i < n; ++i) {
-    uint32_t c = 0;
-    for (int k = 0; k < cb; ++k) c |= static_cast<uint32_t>(bytes[i * cb + k]) << (8 * k);
-    out[i] = c;
-  }
-  return out;
-}
-
 // q's scales as a tensor of dtype dt (its own bytes, or float32 values).
 std::vector<uint8_t> scale_bytes(const Format& f, const std::vector<uint8_t>& scales, uint64_t n, DType dt) {
   if (is_own_dtype(f, dt)) return scales;
   const ScaleCoder sc(f);
-  const std::vector<uint32_t> codes = read_codes(f, scales, n);
+  const std::vector<uint32_t> codes = load_codes(f, scales, n);
   std::vector<uint8_t> out(n * 4);
   for (uint64_t i = 0; i < n; ++i) {
     const float v = sc.decode(codes[i]);

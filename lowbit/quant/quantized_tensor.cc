@@ -1,6 +1,7 @@
 #include "lowbit/quant/quantized_tensor.h"
 
 #include "lowbit/core/checked_math.h"
+#include "lowbit/core/error.h"
 #include "lowbit/format/packing.h"
 #include "lowbit/quant/block_grid.h"
 
@@ -9,6 +10,40 @@ namespace lowbit {
 uint64_t component_bytes(const Format& f, uint64_t n) {
   if (has_packed_layout(f)) return packed_bytes(f, n);
   return mul_or_fail(n, static_cast<uint64_t>(f.code_bytes()), "component size");
+}
+
+std::vector<uint8_t> store_codes(const Format& f, const std::vector<uint32_t>& codes) {
+  const uint64_t n = codes.size();
+  std::vector<uint8_t> out(component_bytes(f, n));
+  if (has_packed_layout(f)) {
+    std::vector<uint8_t> tmp(n);
+    for (uint64_t i = 0; i < n; ++i) tmp[i] = static_cast<uint8_t>(codes[i]);
+    pack_codes(f, tmp.data(), n, out.data());
+    return out;
+  }
+  const int cb = f.code_bytes();
+  for (uint64_t i = 0; i < n; ++i) {
+    for (int k = 0; k < cb; ++k) out[i * cb + k] = static_cast<uint8_t>(codes[i] >> (8 * k));
+  }
+  return out;
+}
+
+std::vector<uint32_t> load_codes(const Format& f, const std::vector<uint8_t>& bytes, uint64_t n) {
+  std::vector<uint32_t> out(n);
+  if (bytes.size() != component_bytes(f, n)) fail_input("component size does not match its block count");
+  if (has_packed_layout(f)) {
+    std::vector<uint8_t> tmp(n);
+    unpack_codes(f, bytes.data(), n, tmp.data());
+    for (uint64_t i = 0; i < n; ++i) out[i] = tmp[i];
+    return out;
+  }
+  const int cb = f.code_bytes();
+  for (uint64_t i = 0; i < n; ++i) {
+    uint32_t c = 0;
+    for (int k = 0; k < cb; ++k) c |= static_cast<uint32_t>(bytes[i * cb + k]) << (8 * k);
+    out[i] = c;
+  }
+  return out;
 }
 
 uint64_t component_bits(const Format& f, uint64_t n) {

@@ -59,6 +59,11 @@ QuantizedTensor::Bits scheme_bits(const Scheme& s, const std::vector<uint64_t>& 
 
 // Bytes of n codes of a scale or zero-point format as stored.
 uint64_t component_bytes(const Format& f, uint64_t n);
+// Per-block codes (scales, zero points) as stored in a QuantizedTensor:
+// packed for sub-byte formats, else little-endian, code_bytes() each.
+std::vector<uint8_t> store_codes(const Format& f, const std::vector<uint32_t>& codes);
+// The inverse, for n codes; kInput when the bytes do not hold exactly n.
+std::vector<uint32_t> load_codes(const Format& f, const std::vector<uint8_t>& bytes, uint64_t n);
 uint64_t component_bits(const Format& f, uint64_t n);
 
 }  // namespace lowbit
