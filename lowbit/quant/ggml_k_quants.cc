@@ -96,9 +96,13 @@ void ToLanes(const float* src, size_t m, int n, float* dst) {
   for (size_t k = 0; k < kK; ++k) {
     for (int c = 0; c < n; c += static_cast<int>(kN)) {
       VF v[kN];
-      for (size_t r = 0; r < kN; ++r) {
-        const size_t g = k * kN + r;
-        v[r] = g < m ? hn::LoadU(df, src + g * n + c) : hn::Zero(df);
+      if ((k + 1) * kN <= m) {  // whole vectors: no per-row branch
+        for (size_t r = 0; r < kN; ++r) v[r] = hn::LoadU(df, src + (k * kN + r) * n + c);
+      } else {
+        for (size_t r = 0; r < kN; ++r) {
+          const size_t g = k * kN + r;
+          v[r] = g < m ? hn::LoadU(df, src + g * n + c) : hn::Zero(df);
+        }
       }
       TransposeSquare(v);
       for (size_t j = 0; j < kN; ++j) hn::Store(v[j], df, dst + (c + j) * kG + k * kN);
@@ -133,13 +137,19 @@ void CodesFromLanes(const float* src, size_t m, int n, uint8_t* dst) {
 // even (hn::Round: one instruction, and the codes stay floats for the sums),
 // and clamping to the integers 0 and nmax before rounding equals clamping
 // after, so both formulas agree. Otherwise the model's integer operations,
-// including the bits nearest_int gives for huge and NaN v.
-template <bool kFast>
+// including the bits nearest_int gives for huge and NaN v. kLo / kHi false:
+// the fast codes skip the clamp at 0 (nmax), every v being known to be
+// above -0.5 (below nmax + 0.5), where rounding alone stays in range (a v in
+// (-0.5, 0) gives -0, which adds and multiplies into the sums, the error and
+// the codes exactly as +0 does).
+template <bool kFast, bool kLo = true, bool kHi = true>
 HWY_INLINE VF QkxCodes(VF v, VF fnmax, bool qkx3_guard) {
   const DF df;
   const VF zero = hn::Zero(df);
   if constexpr (kFast) {
-    return hn::Round(hn::Min(hn::Max(v, zero), fnmax));
+    if constexpr (kLo) v = hn::Max(v, zero);
+    if constexpr (kHi) v = hn::Min(v, fnmax);
+    return hn::Round(v);
   } else {
     const DI di;
     const VI inmax = hn::ConvertTo(di, fnmax);
@@ -204,54 +214,72 @@ void QkxLanes(Lanes& t, int n, const QkxParams& p, bool rms_weights) {
     min0[k] = min[k];
     ordered = ordered && hn::AllTrue(df, hn::Or(flat[k], hn::Not(hn::IsNaN(sum_x[k]))));
   }
-  // Whether every v = iscale * (x - m) of lanes k lies below 2^22 in
-  // magnitude: float rounding is monotonic, so each v lies between its
-  // values at the group's smallest and largest x.
-  const VF limit = hn::Set(df, 4194304.0f);
-  const auto in_range = [&](size_t k, VF is, VF m) {
-    const VF lo = hn::Abs(hn::Mul(is, hn::Sub(xlo[k], m))), hi = hn::Abs(hn::Mul(is, hn::Sub(xhi[k], m)));
-    return hn::AllTrue(df, hn::Or(flat[k], hn::And(hn::Lt(lo, limit), hn::Lt(hi, limit))));
+  // Where the v = iscale * (x - m) of the searched lanes lie: float
+  // rounding is monotonic, so each v lies between its values at the group's
+  // smallest and largest x. fast: every |v| below 2^22; lo (hi): some v may
+  // be at or below -0.5 (at or above nmax + 0.5), so the fast codes clamp
+  // there.
+  struct Range {
+    bool fast, lo = false, hi = false;
+  };
+  const VF limit = hn::Set(df, 4194304.0f), lo_edge = hn::Set(df, -0.5f),
+           hi_edge = hn::Set(df, static_cast<float>(p.nmax) + 0.5f);
+  const auto range = [&](Range& r, size_t k, VF is, VF m) {
+    const VF a = hn::Mul(is, hn::Sub(xlo[k], m)), b = hn::Mul(is, hn::Sub(xhi[k], m));
+    const VF vlo = hn::Min(a, b), vhi = hn::Max(a, b);
+    r.fast = r.fast && hn::AllTrue(df, hn::Or(flat[k], hn::And(hn::Lt(hn::Abs(vlo), limit), hn::Lt(hn::Abs(vhi), limit))));
+    r.lo = r.lo || !hn::AllTrue(df, hn::Or(flat[k], hn::Gt(vlo, lo_edge)));
+    r.hi = r.hi || !hn::AllTrue(df, hn::Or(flat[k], hn::Lt(vhi, hi_edge)));
   };
   const auto diff_term = [&](VF s, VF m, VF fl, VF x, VF w) {
     VF diff = hn::Sub(hn::Add(hn::Mul(s, fl), m), x);
     diff = p.use_mad ? hn::Abs(diff) : hn::Mul(diff, diff);
     return hn::Mul(w, diff);
   };
-  bool fast = ordered;
+  // The best codes are not copied from step to step: a lane keeps the
+  // iscale and min they came from (and whether they are the first codes,
+  // whose formula is make_qkx2_quants's in both searches), and they are
+  // recomputed from those at the end.
+  VF code_is[kK], code_min[kK];
+  M first_codes[kK];
+  Range r{ordered};
   for (size_t k = 0; k < kK; ++k) {
     iscale[k] = hn::Div(fnmax, hn::Sub(max[k], min[k]));
     scale[k] = hn::Div(hn::Set(df, 1.0f), iscale[k]);
     best[k] = zero;
-    fast = fast && in_range(k, iscale[k], min[k]);
+    code_is[k] = iscale[k];
+    code_min[k] = min[k];
+    first_codes[k] = hn::Eq(zero, zero);
+    range(r, k, iscale[k], min[k]);
   }
-  // The first codes (make_qkx2_quants's formula in both searches) and their
-  // error.
+  // The first codes and their error.
   const auto first = [&](auto fast_tag) {
     for (int i = 0; i < n; ++i) {
       for (size_t k = 0; k < kK; ++k) {
         const VF x = X(i, k);
         const VF fl = QkxCodes<decltype(fast_tag)::value>(hn::Mul(iscale[k], hn::Sub(x, min[k])), fnmax, false);
-        hn::Store(fl, df, at(t.L, i, k));
         best[k] = hn::Add(best[k], diff_term(scale[k], min[k], fl, x, W(i, k)));
       }
     }
   };
-  fast ? first(std::true_type()) : first(std::false_type());
+  r.fast ? first(std::true_type()) : first(std::false_type());
   for (int is = 0; is <= p.nstep; ++is) {
     const VF top = hn::Set(df, p.rmin + p.rdelta * static_cast<float>(is) + static_cast<float>(p.nmax));
-    fast = ordered;
+    r = Range{ordered};
     for (size_t k = 0; k < kK; ++k) {
       iscale[k] = hn::Div(top, hn::Sub(max[k], min[k]));
-      fast = fast && in_range(k, iscale[k], min[k]);
+      range(r, k, iscale[k], min[k]);
     }
     VF sum_l[kK], sum_l2[kK], sum_xl[kK];
     const VF one = hn::Set(df, 1.0f);
-    const auto sums = [&](auto fast_tag) {
+    const auto sums = [&](auto fast_tag, auto lo_tag, auto hi_tag) {
       for (size_t k = 0; k < kK; ++k) sum_l[k] = sum_l2[k] = sum_xl[k] = zero;
       for (int i = 0; i < n; ++i) {
         for (size_t k = 0; k < kK; ++k) {
           const VF x = X(i, k), w = W(i, k);
-          const VF fl = QkxCodes<decltype(fast_tag)::value>(hn::Mul(iscale[k], hn::Sub(x, min[k])), fnmax, p.qkx3);
+          const VF fl =
+              QkxCodes<decltype(fast_tag)::value, decltype(lo_tag)::value, decltype(hi_tag)::value>(
+                  hn::Mul(iscale[k], hn::Sub(x, min[k])), fnmax, p.qkx3);
           hn::Store(fl, df, at(t.aux, i, k));
           const VF wl = hn::Mul(w, fl);
           sum_l[k] = hn::MulAdd(wl, one, sum_l[k]);
@@ -260,7 +288,15 @@ void QkxLanes(Lanes& t, int n, const QkxParams& p, bool rms_weights) {
         }
       }
     };
-    fast ? sums(std::true_type()) : sums(std::false_type());
+    const std::true_type yes;
+    const std::false_type no;
+    if (!r.fast) {
+      sums(no, yes, yes);
+    } else if (r.lo) {
+      r.hi ? sums(yes, yes, yes) : sums(yes, yes, no);
+    } else {
+      r.hi ? sums(yes, no, yes) : sums(yes, no, no);
+    }
     M d_pos[kK];
     VF this_scale[kK], this_min[kK];
     bool any = false;
@@ -289,21 +325,26 @@ void QkxLanes(Lanes& t, int n, const QkxParams& p, bool rms_weights) {
       any = any || !hn::AllFalse(df, better[k]);
     }
     if (!any) continue;
-    for (int i = 0; i < n; ++i) {
-      for (size_t k = 0; k < kK; ++k) {
-        hn::Store(hn::IfThenElse(better[k], hn::Load(df, at(t.aux, i, k)), hn::Load(df, at(t.L, i, k))), df,
-                  at(t.L, i, k));
-      }
-    }
     for (size_t k = 0; k < kK; ++k) {
+      code_is[k] = hn::IfThenElse(better[k], iscale[k], code_is[k]);
+      code_min[k] = hn::IfThenElse(better[k], min[k], code_min[k]);
+      first_codes[k] = hn::AndNot(better[k], first_codes[k]);
       best[k] = hn::IfThenElse(better[k], err[k], best[k]);
       scale[k] = hn::IfThenElse(better[k], this_scale[k], scale[k]);
       min[k] = hn::IfThenElse(better[k], this_min[k], min[k]);
     }
   }
-  // Flat groups: all codes 0, scale 0, the min as it was before the search.
+  // The best codes, recomputed with the model's integer operations (equal to
+  // the fast codes where those were used); flat groups: all codes 0, scale
+  // 0, the min as it was before the search.
   for (size_t k = 0; k < kK; ++k) {
-    for (int i = 0; i < n; ++i) hn::Store(hn::IfThenZeroElse(flat[k], hn::Load(df, at(t.L, i, k))), df, at(t.L, i, k));
+    const bool both = p.qkx3 && !hn::AllFalse(df, first_codes[k]);
+    for (int i = 0; i < n; ++i) {
+      const VF v = hn::Mul(code_is[k], hn::Sub(X(i, k), code_min[k]));
+      VF fl = QkxCodes<false>(v, fnmax, p.qkx3);
+      if (both) fl = hn::IfThenElse(first_codes[k], QkxCodes<false>(v, fnmax, false), fl);
+      hn::Store(hn::IfThenZeroElse(flat[k], fl), df, at(t.L, i, k));
+    }
     hn::Store(hn::IfThenZeroElse(flat[k], scale[k]), df, t.a + k * kN);
     hn::Store(hn::Neg(hn::IfThenElse(flat[k], min0[k], min[k])), df, t.b + k * kN);
   }
@@ -722,6 +763,10 @@ template <class Batch>
 void over_batches(const float* x, uint64_t n, uint8_t* out, const float* imp, uint64_t block_bytes, Batch batch) {
   for (uint64_t s = 0; s < n / kQK; s += kBatch) {
     const uint64_t count = std::min(kBatch, n / kQK - s);
+    // The next batch's input, fetched while this one is searched: the
+    // searches read a batch at a stride the hardware prefetchers miss.
+    const uint64_t next = std::min(kBatch, n / kQK - s - count) * kQK;
+    for (uint64_t i = 0; i < next; i += 16) __builtin_prefetch(x + (s + count) * kQK + i);
     batch(x + s * kQK, count, out + s * block_bytes, imp ? imp + s * kQK : nullptr);
   }
 }
