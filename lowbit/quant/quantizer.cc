@@ -209,8 +209,13 @@ RawScale raw_scale(const Plan& P, const Blocks& B, uint64_t b, float alpha) {
   const float amax = std::bit_cast<float>(ab);
   if (P.spec.asym) {
     float lo = B.vmin[b] * alpha, hi = B.vmax[b] * alpha;
-    if (s.zero == ZeroPoint::kInteger) {
-      lo = std::min(lo, 0.0f);  // zero is then exactly representable
+    // An integer zero needs zero in the range to be exact. A float zero
+    // takes [min, max] as it is, except a constant block (one element, say):
+    // a zero-width range would give scale 0 and dequantize the block to 0,
+    // so it is widened to zero too, and the value is then the top (bottom)
+    // code, s * (2^b - 1) (minus that, z = 2^b - 1).
+    if (s.zero == ZeroPoint::kInteger || hi == lo) {
+      lo = std::min(lo, 0.0f);
       hi = std::max(hi, 0.0f);
     }
     r.lo = lo;

@@ -111,6 +111,29 @@ TEST(MxScale, AllZeroBlockTakesTheSmallestScale) {
   EXPECT_EQ(y[40], 1.0f);
 }
 
+// ---- zero points ----
+
+TEST(FloatZero, ConstantBlocksKeepTheirValue) {
+  // A constant block has a zero-width range; widened to zero (as /asym
+  // does), 0.75 gets s = fp16(0.75 / 15), z = 0, code 15; -3 gets s =
+  // fp16(3 / 15), z = fp16(15.004) = 15, code 0. Either is off by the fp16
+  // rounding of s only (relative < 2^-11), where scale 0 gave 0.
+  std::vector<float> x(64, 0.75f);
+  std::fill(x.begin() + 32, x.end(), -3.0f);
+  for (const char* spec : {"int4/g32/asym=float", "int4/channel/asym=float", "int2/g32/asym=float"}) {
+    const std::vector<uint64_t> shape = std::string(spec).find("channel") != std::string::npos
+                                           ? std::vector<uint64_t>{2, 32}
+                                           : std::vector<uint64_t>{64};
+    const auto y = deq(quantize(x.data(), shape, parse_scheme(spec)));
+    for (size_t i = 0; i < x.size(); ++i) {
+      ASSERT_NEAR(y[i], x[i], std::fabs(x[i]) * 0x1p-11) << spec << " element " << i;
+    }
+  }
+  const float one = 0.7f;  // a one-element tensor is one constant block
+  const auto y = deq(quantize(&one, {1, 1}, parse_scheme("int4/g32/asym=float")));
+  EXPECT_NEAR(y[0], one, one * 0x1p-11);
+}
+
 TEST(MxScale, InfOrNanMakesTheWholeBlockNan) {
   for (float bad : {std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN(),
                     -std::numeric_limits<float>::infinity()}) {
