@@ -141,8 +141,13 @@ class CompressedTensorsModelSink final : public ModelSink {
       st.bits = st.bytes * 8;
       return st;
     }
-    const float group_amax = p.fused.empty() ? 0.0f : fused_amax(p.fused, threads);
-    const QuantizedTensor q = quantize_by_method(x, t.shape, p.scheme, d.method, importance, threads, group_amax);
+    QuantizeOptions o;
+    o.threads = threads;
+    o.min_tensor_amax = p.fused.empty() ? 0.0f : fused_amax(p.fused, threads);
+    // NVFP4's tensor scale is stored as its reciprocal g, which vLLM inverts:
+    // quantize with an s_t that 1.0f / g gives back exactly.
+    o.reciprocal_tensor_scale = p.plan->format == CtFormat::kNvfp4PackQuantized && p.scheme.two_level();
+    const QuantizedTensor q = quantize_by_method(x, t.shape, p.scheme, d.method, importance, o);
     const CtEncoded enc = encode_compressed_tensors(*p.plan, q);
     write_compressed_tensors(*w_, p.indices, enc);
     // Decode what was written: the report measures the file.

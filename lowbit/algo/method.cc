@@ -26,17 +26,18 @@ void check_method(const Scheme& s, Method m) {
 }
 
 QuantizedTensor quantize_by_method(const float* x, const std::vector<uint64_t>& shape, const Scheme& s, Method m,
-                                   const float* importance_per_column, int threads, float min_tensor_amax) {
+                                   const float* importance_per_column, const QuantizeOptions& base) {
   check_method(s, m);
   if (m == Method::kHqq) {
     HqqOptions o;
-    o.threads = threads;
+    o.threads = base.threads;
     return hqq_quantize(x, shape, s, o);
   }
   const Scheme q = scheme_for_method(s, m, importance_per_column != nullptr);
-  QuantizeOptions o;
-  o.threads = threads;
-  o.min_tensor_amax = min_tensor_amax;
+  QuantizeOptions o = base;
+  o.importance = nullptr;
+  o.importance_count = 0;
+  o.importance_per_column = false;
   if (q.rule == ScaleRule::kWmse) {
     o.importance = importance_per_column;
     o.importance_count = shape.empty() ? 1 : shape.back();

@@ -16,6 +16,7 @@
 
 #include "lowbit/algo/recipe.h"
 #include "lowbit/quant/quantized_tensor.h"
+#include "lowbit/quant/quantizer.h"
 #include "lowbit/quant/scheme.h"
 
 namespace lowbit {
@@ -27,8 +28,11 @@ Scheme scheme_for_method(const Scheme& s, Method m, bool has_importance);
 // would work otherwise), before any work is done.
 void check_method(const Scheme& s, Method m);
 
-// min_tensor_amax: QuantizeOptions' (fused shards of two-level schemes).
+// base: threads and the two-level tensor-scale options (fused shards, a
+// reciprocal tensor scale) as QuantizeOptions has them; the importance
+// fields are set here from importance_per_column (wmse). hqq takes only
+// the thread count.
 QuantizedTensor quantize_by_method(const float* x, const std::vector<uint64_t>& shape, const Scheme& s, Method m,
-                                   const float* importance_per_column, int threads, float min_tensor_amax = 0);
+                                   const float* importance_per_column, const QuantizeOptions& base);
 
 }  // namespace lowbit

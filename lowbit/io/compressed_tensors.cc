@@ -10,6 +10,7 @@
 #include "lowbit/format/packing.h"
 #include "lowbit/io/compressed_tensors_pack.h"
 #include "lowbit/quant/block_grid.h"
+#include "lowbit/quant/reciprocal_scale.h"
 #include "lowbit/quant/scale_coder.h"
 
 namespace lowbit {
@@ -79,36 +80,6 @@ std::vector<uint8_t> scale_bytes(const Format& f, const std::vector<uint8_t>& sc
     std::memcpy(out.data() + i * 4, &v, 4);
   }
   return out;
-}
-
-// The float32 g that vLLM turns back into lowbit's tensor scale s: vLLM
-// computes 1.0f / g (CompressedTensorsW4A4Fp4.process_weights_after_loading),
-// so g must be a float32 whose correctly rounded reciprocal is s. If one
-// exists it lies within a few ulps of 1.0f / s; about a sixth of all float32
-// values (those whose significand exceeds sqrt(2)) have none, and then the g
-// whose reciprocal is nearest s is returned with exact = false.
-float global_scale_for(float s, bool& exact) {
-  exact = true;
-  if (s == 0.0f) return std::numeric_limits<float>::infinity();  // 1/inf = 0
-  const float g0 = 1.0f / s;
-  float best = g0;
-  double best_err = std::fabs(static_cast<double>(1.0f / g0) - s);
-  float up = g0, down = g0;
-  for (int k = 0; k <= 3; ++k) {
-    for (const float g : {up, down}) {
-      const float back = 1.0f / g;
-      if (std::bit_cast<uint32_t>(back) == std::bit_cast<uint32_t>(s)) return g;
-      const double err = std::fabs(static_cast<double>(back) - s);
-      if (err < best_err) {
-        best = g;
-        best_err = err;
-      }
-    }
-    up = std::nextafter(up, std::numeric_limits<float>::infinity());
-    down = std::nextafter(down, 0.0f);
-  }
-  exact = false;
-  return best;
 }
 
 std::string hex_bits(float v) {
@@ -339,14 +310,13 @@ CtEncoded encode_compressed_tensors(const CtPlan& p, const QuantizedTensor& q) {
       }
       data("weight_scale") = q.scales;  // UE4M3 codes are the non-negative float8_e4m3fn bytes
       const float st = s.two_level() ? std::bit_cast<float>(q.tensor_scale) : 1.0f;
-      bool exact = true;
-      const float gs = global_scale_for(st, exact);
-      if (!exact) {
+      const ReciprocalScale gs = reciprocal_preimage(st);
+      if (!gs.exact) {
         enc.inexact = "NVFP4 tensor scale " + std::to_string(st) + " (" + hex_bits(st) +
-                      ") is not 1/g for any float32 g; weight_global_scale " + hex_bits(gs) +
-                      " gives 1/g = " + hex_bits(1.0f / gs) + ", which vLLM and lowbit's reader use";
+                      ") is not 1/g for any float32 g; weight_global_scale " + hex_bits(gs.g) +
+                      " gives 1/g = " + hex_bits(gs.back) + ", which vLLM and lowbit's reader use";
       }
-      data("weight_global_scale") = le_bytes_f32(gs);
+      data("weight_global_scale") = le_bytes_f32(gs.g);
       break;
     }
     case CtFormat::kMxfp4PackQuantized:

@@ -430,6 +430,29 @@ TEST(CompressedTensorsNvfp4, GlobalScaleIsTheReciprocalVllmInverts) {
   EXPECT_GT(inexact, 10);
 }
 
+// With QuantizeOptions::reciprocal_tensor_scale (what `lowbit quantize`
+// sets for compressed-tensors NVFP4), every tensor scale has its
+// reciprocal: vLLM reads back exactly the tensor lowbit quantized.
+TEST(CompressedTensorsNvfp4, ReciprocalTensorScaleIsAlwaysExact) {
+  const CtPlan p = plan_compressed_tensors(parse_scheme("nvfp4"), {8, 64});
+  QuantizeOptions o;
+  o.reciprocal_tensor_scale = true;
+  int moved = 0;
+  for (int i = 0; i < 400; ++i) {
+    const float s = std::ldexp(1.0f + static_cast<float>(i) / 400.0f + 1e-4f, -3);
+    std::vector<float> x;
+    if (!nvfp4_with_tensor_scale(s, x)) continue;
+    const QuantizedTensor q = quantize(x.data(), {8, 64}, parse_scheme("nvfp4"), o);
+    moved += q.tensor_scale != std::bit_cast<uint32_t>(s);
+    const CtEncoded e = encode_compressed_tensors(p, q);
+    EXPECT_TRUE(e.inexact.empty()) << e.inexact;
+    const QuantizedTensor r = decode_encoded(p, e);
+    EXPECT_EQ(r.tensor_scale, q.tensor_scale);
+    EXPECT_TRUE(same_bits(dequantized(r), dequantized(q)));
+  }
+  EXPECT_GT(moved, 10);
+}
+
 TEST(CompressedTensorsNvfp4, AllZeroTensorStoresAnInfiniteGlobalScale) {
   const std::vector<float> x(4 * 32, 0.0f);
   const QuantizedTensor q = quantize(x.data(), {4, 32}, parse_scheme("nvfp4"));

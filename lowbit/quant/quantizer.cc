@@ -19,6 +19,7 @@
 #include "lowbit/quant/block_grid.h"
 #include "lowbit/quant/ggml_blocks.h"
 #include "lowbit/quant/outliers.h"
+#include "lowbit/quant/reciprocal_scale.h"
 #include "lowbit/quant/scale_coder.h"
 
 namespace lowbit {
@@ -53,6 +54,13 @@ struct Plan {
     emax_val = static_cast<float>(s.element_max());
     emax_exp = s.element_emax();
     if (s.two_level()) tsc.emplace(*s.tensor_scale_format);
+    if (o.reciprocal_tensor_scale) {
+      if (!s.two_level() || s.tensor_scale_format->name != "float32") {
+        fail_usage("a reciprocal tensor scale needs a two-level scheme with a float32 tensor scale (nvfp4 is one), not '" +
+                   s.spec() + "'");
+      }
+      reciprocal_tensor_scale = true;
+    }
     if (s.rule == ScaleRule::kWmse) {
       if (!o.importance) fail_usage("scale=wmse needs importance weights (one per element or per column)");
       const uint64_t want = o.importance_per_column ? grid.cols : grid.numel();
@@ -77,6 +85,7 @@ struct Plan {
   uint32_t s_t_code = 0;
   int threads = 1;
   float min_tensor_amax = 0;  // QuantizeOptions'
+  bool reciprocal_tensor_scale = false;  // QuantizeOptions'
   const float* weights = nullptr;
   bool w_per_col = false;
   // The fused small-block route (plan_small_blocks): its spec, and the
@@ -543,6 +552,10 @@ void set_tensor_scale(Plan& P, uint32_t amax_bits) {
   float val = 0;
   uint32_t code = 0;
   P.tsc->round(&raw, 1, &val, &code);
+  if (P.reciprocal_tensor_scale) {
+    val = reciprocal_preimage(val).back;
+    code = std::bit_cast<uint32_t>(val);  // float32's code is its bits
+  }
   P.s_t = val;
   P.s_t_code = code;
 }

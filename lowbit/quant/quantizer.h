@@ -37,6 +37,12 @@ struct QuantizeOptions {
   // quantizes exactly as its rows would inside the concatenated tensor.
   // Finite and >= 0; 0 leaves the tensor's own amax.
   float min_tensor_amax = 0;
+  // Two-level schemes with a float32 tensor scale: s_t is taken as
+  // 1.0f / g for the float32 g = 1.0f / s_t (reciprocal_scale.h), so that a
+  // runtime that stores g and computes 1.0f / g (vLLM's NVFP4 global scale)
+  // gets exactly the s_t the blocks were quantized with. That moves s_t by
+  // one ulp in about one tensor in six. Refused for other tensor formats.
+  bool reciprocal_tensor_scale = false;
 };
 
 QuantizedTensor quantize(const float* x, const std::vector<uint64_t>& shape, const Scheme& scheme,

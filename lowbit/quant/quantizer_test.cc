@@ -16,6 +16,7 @@
 #include "lowbit/format/registry.h"
 #include "lowbit/kernels/array_ops.h"
 #include "lowbit/quant/error_stats.h"
+#include "lowbit/quant/reciprocal_scale.h"
 #include "lowbit/quant/scheme.h"
 
 namespace lowbit {
@@ -479,6 +480,81 @@ TEST(Nvfp4, ShardsWithTheGroupAmaxEqualTheFusedTensor) {
       EXPECT_EQ(own.tensor_scale == whole.tensor_scale, k == rows.size() - 1);
     }
   }
+}
+
+// reciprocal_tensor_scale: for tensor scales without a float32 reciprocal
+// preimage, s_t moves to the reciprocal of its rounded reciprocal, and the
+// blocks are quantized with it exactly as with a tensor amax giving that s_t;
+// for the others nothing changes. 7 rows of data and an 8th holding the
+// tensor amax A alone, so that a stand-in amax can replace A without
+// touching the data's blocks.
+TEST(Nvfp4, ReciprocalTensorScaleQuantizesWithTheScaleItsReciprocalGivesBack) {
+  const Scheme nv = parse_scheme("nvfp4");
+  QuantizeOptions rec;
+  rec.reciprocal_tensor_scale = true;
+  const auto with_amax = [](float a) {
+    std::vector<float> x = normal(7 * 64, 11, a / 20.0f);
+    x.resize(8 * 64, 0.0f);
+    x[7 * 64 + 5] = a;
+    return x;
+  };
+  // A tensor amax a with float32(a / 2688) == s, or 0 (a's ulp, relative,
+  // can be twice s's: not every s is such a quotient).
+  const auto amax_for = [](float s) {
+    float up = s * 2688.0f, down = up;
+    for (int k = 0; k < 4; ++k, up = std::nextafter(up, INFINITY), down = std::nextafter(down, 0.0f)) {
+      if (up / 2688.0f == s) return up;
+      if (down / 2688.0f == s) return down;
+    }
+    return 0.0f;
+  };
+  int moved = 0, kept = 0, compared = 0;
+  for (int i = 0; i < 200; ++i) {
+    const float s = std::ldexp(1.0f + static_cast<float>(i) / 200.0f + 3e-4f, -5);
+    const float a = amax_for(s);
+    if (a == 0) continue;
+    const std::vector<float> x = with_amax(a);
+    const QuantizedTensor q0 = quantize(x.data(), {8, 64}, nv);
+    const QuantizedTensor q1 = quantize(x.data(), {8, 64}, nv, rec);
+    ASSERT_EQ(q0.tensor_scale, std::bit_cast<uint32_t>(s));
+    const float s1 = std::bit_cast<float>(q1.tensor_scale);
+    EXPECT_EQ(1.0f / (1.0f / s1), s1);  // what vLLM reads back from g = 1/s1
+    const ReciprocalScale r = reciprocal_preimage(s);
+    if (r.exact) {
+      ++kept;
+      EXPECT_EQ(q1.tensor_scale, q0.tensor_scale);
+      EXPECT_EQ(q1.codes, q0.codes);
+      EXPECT_EQ(q1.scales, q0.scales);
+      continue;
+    }
+    ++moved;
+    EXPECT_EQ(s1, r.back);
+    const uint32_t d = q1.tensor_scale > q0.tensor_scale ? q1.tensor_scale - q0.tensor_scale
+                                                          : q0.tensor_scale - q1.tensor_scale;
+    EXPECT_EQ(d, 1u);
+    const float a1 = amax_for(s1);
+    if (a1 == 0) continue;
+    ++compared;
+    const std::vector<float> x1 = with_amax(a1);
+    const QuantizedTensor ref = quantize(x1.data(), {8, 64}, nv);
+    ASSERT_EQ(ref.tensor_scale, q1.tensor_scale);
+    // The 7 data rows: 7 * 32 code bytes and 7 * 4 block scales.
+    EXPECT_TRUE(std::equal(q1.codes.begin(), q1.codes.begin() + 7 * 32, ref.codes.begin()));
+    EXPECT_TRUE(std::equal(q1.scales.begin(), q1.scales.begin() + 7 * 4, ref.scales.begin()));
+  }
+  EXPECT_GT(moved, 10);
+  EXPECT_GT(compared, 5);
+  EXPECT_GT(kept, 50);
+}
+
+TEST(BadInput, ReciprocalTensorScaleNeedsAFloat32TensorScale) {
+  std::vector<float> x(64, 1.0f);
+  QuantizeOptions o;
+  o.reciprocal_tensor_scale = true;
+  for (const char* spec : {"int4/g32", "mxfp4", "fp4_e2m1/g16/sf=bfloat16*ue4m3"}) {
+    EXPECT_THROW(quantize(x.data(), {64}, parse_scheme(spec), o), Error) << spec;
+  }
+  EXPECT_NO_THROW(quantize(x.data(), {64}, parse_scheme("nvint4"), o));
 }
 
 TEST(BadInput, MinTensorAmaxMustBeFiniteAndNonNegative) {

@@ -244,6 +244,49 @@ def test_minilm_nvfp4_fused_shards_share_one_global_scale(lowbit):
     assert len(distinct) > 12
 
 
+@need_minilm
+def test_minilm_nvfp4_blocks_are_quantized_with_the_scale_vllm_reads(lowbit):
+    # vLLM reads NVFP4's tensor scale as float32(1 / weight_global_scale).
+    # Every block of the file must be the NVFP4 reference quantization with
+    # exactly that s_t (and the fused q/k/v amax), also where
+    # float32(amax / 2688) has no float32 reciprocal preimage and lowbit
+    # moved s_t by an ulp before quantizing. (That ulp rarely changes a code;
+    # quantizer_test and compressed_tensors_test pin the move itself.)
+    ct = pytest.importorskip("test_compressed_tensors", reason="numpy compressed-tensors decoder")
+    tq = pytest.importorskip("test_quant", reason="numpy NVFP4 reference")
+    quantize(lowbit, "minilm", "minilm-nvfp4-vllm", "--scheme", "nvfp4")
+    raw = ct.read_safetensors(pathlib.Path(lowbit.workdir) / "minilm-nvfp4-vllm" / "model.safetensors")
+    src = st_numpy.load_file(str(MINILM_DIR / "model.safetensors"))
+    fused_amax = {}
+    for name, x in src.items():
+        if ".attention.self." in name and name.endswith(".weight"):
+            key = name.split(".attention.self.")[0]
+            fused_amax[key] = max(fused_amax.get(key, 0.0), float(np.abs(x).max()))
+    checked = moved = 0
+    for name, x in src.items():
+        module = name[: -len(".weight")]
+        if module + ".weight_global_scale" not in raw:
+            continue
+        g = np.frombuffer(raw[module + ".weight_global_scale"][2], dtype=np.float32)[0]
+        s_t = np.float32(1) / g
+        amax = fused_amax.get(module.split(".attention.self.")[0], 0.0) if ".attention.self." in module else 0.0
+        amax = np.float32(max(amax, float(np.abs(x).max())))
+        if s_t != np.float32(amax / np.float32(2688)):
+            moved += 1
+            assert abs(int(s_t.view(np.uint32)) - int(np.float32(amax / np.float32(2688)).view(np.uint32))) == 1, module
+        _, ref_sb, ref_codes, _ = tq.nvfp4_reference(x.astype(np.float32), s_t)
+        sb = np.frombuffer(raw[module + ".weight_scale"][2], dtype=np.uint8).astype(np.uint32)
+        packed = np.frombuffer(raw[module + ".weight_packed"][2], dtype=np.uint8)
+        codes = np.stack([packed & 0xF, packed >> 4], axis=-1).reshape(-1).astype(np.uint32)
+        assert np.array_equal(sb, ref_sb), module
+        assert np.array_equal(codes, ref_codes), module
+        checked += 1
+    print(f"{checked} NVFP4 tensors, {moved} with s_t moved by an ulp")
+    assert checked == sum(1 for n, x in src.items() if x.ndim == 2 and "embeddings" not in n)
+    # The case this test is for occurs in MiniLM (about one tensor scale in six).
+    assert moved >= 1
+
+
 @need_smol
 def test_smollm2_to_compressed_tensors_with_hqq(lowbit):
     reps = {}

@@ -366,14 +366,15 @@ def test_mx_matches_reference(lowbit, tmp_path, scheme, seed):
     assert s["records"][0]["mse"] == pytest.approx(mse_of(x, ref_hat), rel=1e-9, abs=0)
 
 
-def nvfp4_reference(x):
-    """NVFP4: s_t = float32(amax_tensor / (6 * 448)); per block of 16,
-    s_b = UE4M3(RNE) of float32(float32(amax_b / 6) / s_t); eff =
+def nvfp4_reference(x, s_t=None):
+    """NVFP4: s_t = float32(amax_tensor / (6 * 448)) unless given; per block
+    of 16, s_b = UE4M3(RNE) of float32(float32(amax_b / 6) / s_t); eff =
     float32(s_b * s_t); elements E2M1(RNE, saturating) of x * float32(1/eff)
     (0 when eff is 0); x_hat = value * eff. All float32."""
     xb = x.reshape(-1, 16)
-    amax_t = np.abs(x).max()
-    s_t = f32(amax_t / f32(2688))
+    if s_t is None:
+        s_t = f32(np.abs(x).max() / f32(2688))
+    s_t = f32(s_t)
     amax_b = np.abs(xb).max(axis=1)
     raw = (amax_b / f32(6)).astype(f32)
     raw = raw / s_t if s_t != 0 else np.zeros_like(raw)

@@ -292,7 +292,9 @@ void run_bench(const BenchArgs& a) {
         };
       } else {
         const Scheme scheme = parse_scheme(c.scheme);
-        run = [&, scheme] { (void)quantize_by_method(src.data(), shape, scheme, c.method, nullptr, t); };
+        QuantizeOptions o;
+        o.threads = t;
+        run = [&, scheme, o] { (void)quantize_by_method(src.data(), shape, scheme, c.method, nullptr, o); };
       }
       const Timing tm = interleaved(a.reps, run, copy_fn(t, false), copy_fn(t, true));
       const double copy_bps = 8.0 * n / std::min(tm.memcpy_copy, tm.stream_copy);
