@@ -223,7 +223,13 @@ class CompressedTensorsModelSink final : public ModelSink {
       }
       if (!cfg.is_object()) fail_input("'" + src.string() + "' is not a JSON object");
     }
-    if (!config_.is_null()) cfg["quantization_config"] = config_;
+    // A compressed-tensors input whose weights are all kept now is written
+    // plain (its weights were read dequantized): its config goes.
+    if (!config_.is_null()) {
+      cfg["quantization_config"] = config_;
+    } else if (in_.has_compressed_weights()) {
+      cfg.erase("quantization_config");
+    }
     const std::string text = cfg.dump(2) + "\n";
     write_file_atomic((tmp_dir_ / "config.json").string(), text.data(), text.size());
   }

@@ -10,10 +10,14 @@
 #include "lowbit/core/error.h"
 #include "lowbit/core/file_io.h"
 #include "lowbit/format/registry.h"
+#include "lowbit/core/checked_math.h"
+#include "lowbit/io/compressed_tensors.h"
+#include "lowbit/io/compressed_tensors_config.h"
 #include "lowbit/io/gguf_reader.h"
 #include "lowbit/io/safetensors.h"
 #include "lowbit/kernels/array_ops.h"
 #include "lowbit/quant/ggml_codec.h"
+#include "lowbit/quant/quantizer.h"
 
 namespace lowbit {
 namespace fs = std::filesystem;
@@ -67,7 +71,61 @@ std::string model_file_in(const std::string& dir) {
   fail_input("directory '" + dir + "' holds no model.safetensors.index.json, .safetensors or .gguf file");
 }
 
+// The quantization_config of a compressed-tensors checkpoint whose weights
+// are stored compressed, or null: from config.json beside the weights, else
+// from a lone safetensors file's metadata (where lowbit puts it). Other
+// quant_methods, dense formats and frozen (uncompressed) statuses are plain
+// tensors to the checkpoint. A config.json that is not JSON is left to the
+// tools that need it.
+nlohmann::json compressed_tensors_config(const std::string& directory, const std::vector<std::string>& files,
+                                         const SafetensorsFile& first, std::string& where) {
+  nlohmann::json qc;
+  const fs::path cfg = fs::path(directory) / "config.json";
+  std::error_code ec;
+  if (fs::exists(cfg, ec)) {
+    const std::vector<std::byte> bytes = read_file(cfg.string());
+    const auto* b = reinterpret_cast<const char*>(bytes.data());
+    const nlohmann::json j = nlohmann::json::parse(b, b + bytes.size(), nullptr, false);
+    if (j.is_object() && j.contains("quantization_config")) qc = j["quantization_config"];
+    where = cfg.string();
+  } else if (files.size() == 1) {
+    const auto it = first.metadata().find("quantization_config");
+    if (it != first.metadata().end()) {
+      qc = nlohmann::json::parse(it->second, nullptr, false);
+      if (qc.is_discarded()) fail_input("'" + files[0] + "': metadata quantization_config is not valid JSON");
+    }
+    where = files[0] + " (metadata quantization_config)";
+  }
+  const auto str = [&](const char* key) {
+    const auto it = qc.find(key);
+    return it != qc.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  if (!qc.is_object() || str("quant_method") != "compressed-tensors") return nullptr;
+  if (qc.contains("quantization_status") && !qc["quantization_status"].is_null() && str("quantization_status") != "compressed") {
+    return nullptr;
+  }
+  if (str("format") == "dense") return nullptr;
+  return qc;
+}
+
+bool is_weight_part(const std::string& name, const std::string& module) {
+  return name.size() > module.size() && name.compare(0, module.size(), module) == 0 &&
+         (name.compare(module.size(), std::string::npos, ".weight") == 0 ||
+          name.compare(module.size(), 8, ".weight_") == 0);
+}
+
 }  // namespace
+
+struct Checkpoint::CtWeight {
+  CtFormat format;
+  CtArgs args;
+  std::string module;
+  struct Part {
+    std::string suffix;  // "weight_packed", ...
+    size_t shard, index;
+  };
+  std::vector<Part> parts;
+};
 
 Checkpoint::Checkpoint() = default;
 Checkpoint::Checkpoint(Checkpoint&&) noexcept = default;
@@ -99,7 +157,111 @@ Checkpoint Checkpoint::open(const std::string& path) {
       c.open_safetensors_files({file});
     }
   }
+  if (c.container_ == Container::kSafetensors) c.group_compressed_tensors();
   return c;
+}
+
+void Checkpoint::group_compressed_tensors() {
+  ct_.clear();
+  ct_.resize(tensors_.size());
+  std::string where;
+  const nlohmann::json qc = compressed_tensors_config(directory_, files_, *shards_.at(0), where);
+  if (qc.is_null()) return;
+  const CtQuantizationConfig config = parse_ct_quantization_config_json(qc, where);
+  std::unordered_map<std::string, size_t> by_name;
+  for (size_t i = 0; i < tensors_.size(); ++i) by_name.emplace(tensors_[i].name, i);
+  // Each module with a weight_scale that a config group quantizes (matched
+  // as vLLM matches a Linear layer) becomes one tensor at its first part.
+  std::vector<int64_t> first_of(tensors_.size(), -1);  // -2: a later part
+  std::vector<std::unique_ptr<CtWeight>> weights;
+  std::vector<CheckpointTensor> logical;
+  for (const CheckpointTensor& t : tensors_) {
+    if (!ends_with(t.name, ".weight_scale")) continue;
+    const std::string module = t.name.substr(0, t.name.size() - 13);
+    const CtQuantizationConfig::Group* g = config.find(module, "Linear");
+    if (!g) continue;
+    auto w = std::make_unique<CtWeight>();
+    w->format = g->format;
+    w->args = g->args;
+    w->module = module;
+    CheckpointTensor c;
+    c.name = module + ".weight";
+    c.dtype = std::string("ct:") + ct_format_name(g->format);
+    c.floating = true;
+    size_t first = tensors_.size();
+    for (const auto& [name, i] : by_name) {
+      if (!is_weight_part(name, module)) continue;
+      w->parts.push_back({name.substr(module.size() + 1), tensors_[i].shard, tensors_[i].index_in_shard});
+      c.nbytes = add_or_fail(c.nbytes, tensors_[i].nbytes, "compressed-tensors weight size");
+      first = std::min(first, i);
+    }
+    const auto part = [&](const char* suffix) -> const CheckpointTensor& {
+      const auto it = by_name.find(module + "." + suffix);
+      if (it == by_name.end()) {
+        fail_input(where + ": module '" + module + "' is stored as " + ct_format_name(g->format) + " but " + module +
+                   "." + suffix + " is missing");
+      }
+      return tensors_[it->second];
+    };
+    const auto two_d = [&](const CheckpointTensor& p) {
+      if (p.shape.size() != 2) fail_input("compressed-tensors tensor '" + p.name + "' is not 2-D");
+    };
+    switch (g->format) {
+      case CtFormat::kPackQuantized: {
+        // [out, in] as int64 (int32 in some writers), stored beside the codes.
+        const CheckpointTensor& ws = part("weight_shape");
+        const std::span<const std::byte> b = raw_bytes(static_cast<size_t>(&ws - tensors_.data()));
+        if (ws.numel != 2 || (ws.dtype != "I64" && ws.dtype != "I32")) {
+          fail_input("compressed-tensors tensor '" + ws.name + "' must hold 2 integers (I64 or I32), not " +
+                     std::to_string(ws.numel) + " " + ws.dtype);
+        }
+        for (int k = 0; k < 2; ++k) {
+          int64_t v = 0;
+          if (ws.dtype == "I64") {
+            std::memcpy(&v, b.data() + 8 * k, 8);
+          } else {
+            int32_t v32;
+            std::memcpy(&v32, b.data() + 4 * k, 4);
+            v = v32;
+          }
+          if (v <= 0) fail_input("compressed-tensors tensor '" + ws.name + "' holds a dimension " + std::to_string(v));
+          c.shape.push_back(static_cast<uint64_t>(v));
+        }
+        break;
+      }
+      case CtFormat::kFloatQuantized:
+      case CtFormat::kMxfp8Quantized:
+        two_d(part("weight"));
+        c.shape = part("weight").shape;
+        break;
+      case CtFormat::kNvfp4PackQuantized:
+      case CtFormat::kMxfp4PackQuantized:
+        two_d(part("weight_packed"));
+        c.shape = {part("weight_packed").shape[0], mul_or_fail(part("weight_packed").shape[1], 2, "FP4 weight columns")};
+        break;
+    }
+    c.numel = mul_or_fail(c.shape[0], c.shape[1], "compressed-tensors weight element count");
+    c.shard = tensors_[first].shard;
+    c.index_in_shard = tensors_[first].index_in_shard;
+    for (const auto& p : w->parts) first_of[by_name.at(module + "." + p.suffix)] = -2;
+    first_of[first] = static_cast<int64_t>(logical.size());
+    logical.push_back(std::move(c));
+    weights.push_back(std::move(w));
+  }
+  if (logical.empty()) return;
+  std::vector<CheckpointTensor> out;
+  std::vector<std::unique_ptr<CtWeight>> ct;
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    if (first_of[i] == -1) {
+      out.push_back(std::move(tensors_[i]));
+      ct.emplace_back();
+    } else if (first_of[i] >= 0) {
+      out.push_back(std::move(logical[static_cast<size_t>(first_of[i])]));
+      ct.push_back(std::move(weights[static_cast<size_t>(first_of[i])]));
+    }
+  }
+  tensors_ = std::move(out);
+  ct_ = std::move(ct);
 }
 
 void Checkpoint::open_safetensors_files(const std::vector<std::string>& files) {
@@ -202,11 +364,20 @@ void Checkpoint::open_gguf(const std::string& file) {
 std::span<const std::byte> Checkpoint::raw_bytes(size_t i) const {
   const CheckpointTensor& t = tensors_.at(i);
   if (container_ == Container::kGguf) return gguf_->tensors()[t.index_in_shard].bytes();
+  if (is_compressed_weight(i)) return {};
   return shards_[t.shard]->tensors()[t.index_in_shard].bytes();
 }
 
 void Checkpoint::release(size_t i) const noexcept {
   if (i >= tensors_.size()) return;
+  if (is_compressed_weight(i)) {
+    for (const CtWeight::Part& p : ct_[i]->parts) {
+      const std::span<const std::byte> raw = shards_[p.shard]->tensors()[p.index].bytes();
+      const MappedFile& m = shards_[p.shard]->mapping();
+      if (!raw.empty() && m.data()) m.advise_dontneed(static_cast<size_t>(raw.data() - m.data()), raw.size());
+    }
+    return;
+  }
   const CheckpointTensor& t = tensors_[i];
   const MappedFile& m = container_ == Container::kGguf ? gguf_->mapping() : shards_[t.shard]->mapping();
   const std::span<const std::byte> raw = raw_bytes(i);
@@ -217,6 +388,18 @@ void Checkpoint::release(size_t i) const noexcept {
 void Checkpoint::read_float32(size_t i, float* out, int threads) const {
   const CheckpointTensor& t = tensors_.at(i);
   if (!t.floating) fail_usage("tensor '" + t.name + "' has dtype " + t.dtype + ", which is not read as float32");
+  if (is_compressed_weight(i)) {
+    const CtWeight& w = *ct_[i];
+    std::map<std::string, CtTensorView> views;
+    for (const CtWeight::Part& p : w.parts) {
+      const TensorInfo& s = shards_[p.shard]->tensors()[p.index];
+      views[p.suffix] = {s.dtype, s.shape, s.bytes()};
+    }
+    const QuantizedTensor q = decode_compressed_tensors(w.format, w.args, views, w.module);
+    if (q.shape != t.shape) fail_input("compressed-tensors weight '" + t.name + "' decodes to another shape than its parts give");
+    dequantize(q, out, threads);
+    return;
+  }
   const std::span<const std::byte> raw = raw_bytes(i);
   const auto* bytes = reinterpret_cast<const uint8_t*>(raw.data());
   if (container_ == Container::kGguf) {
@@ -239,6 +422,10 @@ void Checkpoint::read_float32(size_t i, float* out, int threads) const {
     opt.threads = threads;
     decode_array(parse_format(widening_format(d)), bytes, out, t.numel, false, opt);
   }
+}
+
+bool Checkpoint::has_compressed_weights() const noexcept {
+  return std::any_of(ct_.begin(), ct_.end(), [](const auto& w) { return w != nullptr; });
 }
 
 const SafetensorsFile* Checkpoint::safetensors_shard(size_t shard) const {

@@ -1,6 +1,10 @@
 // A model checkpoint, whatever its container: one safetensors file, a
 // sharded safetensors checkpoint (model.safetensors.index.json and its
-// shards), or a GGUF file. The quantize and inspect commands see one list of
+// shards), or a GGUF file. A compressed-tensors checkpoint (vLLM's format,
+// lowbit's own safetensors output: a quantization_config in config.json or
+// in a lone file's metadata) lists each quantized weight once, as
+// "<module>.weight" with dtype "ct:<format>", in place of the tensors that
+// store it (weight_packed, weight_scale, ...), and reads it dequantized. The quantize and inspect commands see one list of
 // tensors and read any of them as float32, one at a time, straight from the
 // memory maps: nothing is loaded until it is asked for, so a whole-model
 // pass holds one tensor at a time.
@@ -54,12 +58,18 @@ class Checkpoint {
   uint64_t total_bytes() const noexcept { return total_bytes_; }
 
   const std::vector<CheckpointTensor>& tensors() const noexcept { return tensors_; }
+  // Whether tensor i is a compressed-tensors weight (read dequantized).
+  bool is_compressed_weight(size_t i) const noexcept { return i < ct_.size() && ct_[i] != nullptr; }
+  // Whether any tensor is.
+  bool has_compressed_weights() const noexcept;
 
-  // The stored bytes of tensor i, inside the memory map.
+  // The stored bytes of tensor i, inside the memory map; empty for a
+  // compressed-tensors weight, whose bytes are several tensors.
   std::span<const std::byte> raw_bytes(size_t i) const;
   // Tensor i as float32 (exact widening for F16/BF16/FP8, rounding to
-  // nearest even for F64, dequantization for GGUF block types); out holds
-  // numel floats. kUsage for a non-floating tensor.
+  // nearest even for F64, dequantization for GGUF block types and
+  // compressed-tensors weights); out holds numel floats. kUsage for a
+  // non-floating tensor, kInput for a malformed compressed weight.
   void read_float32(size_t i, float* out, int threads = 0) const;
   // Done with tensor i: its pages leave the process's resident memory
   // (MappedFile::advise_dontneed). Reading it again still works.
@@ -74,6 +84,10 @@ class Checkpoint {
   void open_safetensors_files(const std::vector<std::string>& files);
   void open_index(const std::string& index_path);
   void open_gguf(const std::string& file);
+  void group_compressed_tensors();
+
+  // A compressed-tensors weight: how to decode it, and its stored tensors.
+  struct CtWeight;
 
   Container container_ = Container::kSafetensors;
   std::string path_, directory_;
@@ -82,6 +96,7 @@ class Checkpoint {
   std::vector<CheckpointTensor> tensors_;
   std::vector<std::unique_ptr<SafetensorsFile>> shards_;
   std::unique_ptr<GgufFile> gguf_;
+  std::vector<std::unique_ptr<CtWeight>> ct_;  // per tensor; null for a stored one
 };
 
 }  // namespace lowbit

@@ -5,10 +5,16 @@
 #include <cmath>
 #include <fstream>
 
+#include <filesystem>
+#include <random>
+
 #include "lowbit/core/test_support.h"
+#include "lowbit/io/compressed_tensors.h"
+#include "lowbit/io/compressed_tensors_config.h"
 #include "lowbit/io/gguf_writer.h"
 #include "lowbit/io/safetensors.h"
 #include "lowbit/quant/ggml_codec.h"
+#include "lowbit/quant/quantizer.h"
 
 namespace lowbit {
 namespace {
@@ -119,6 +125,147 @@ TEST_F(CheckpointTest, DirectoriesMustNameOneModel) {
   EXPECT_NE(std::string(catch_error([&] { Checkpoint::open(dir_.string()); }).what()).find("name the file"),
             std::string::npos);
   EXPECT_EQ(catch_error([&] { Checkpoint::open(path("nope.safetensors")); }).kind(), ErrorKind::kIo);
+}
+
+// ---- compressed-tensors checkpoints ----
+
+struct CtModuleCase {
+  std::string module, spec;
+  std::vector<uint64_t> shape;
+};
+
+// A compressed-tensors checkpoint as vLLM reads it: one module per format
+// family (pack-quantized int4 asym and int8, FP8 blocks, NVFP4, MXFP4), a
+// plain norm and an ignored lm_head, written with the config in config.json
+// (or, config_in_metadata, in the file's metadata as lowbit writes a lone
+// file). Returns each module's quantized tensor, the reference.
+std::map<std::string, QuantizedTensor> write_ct_checkpoint(const std::string& file, const std::string& config_json_path,
+                                                           const std::string& status = "compressed",
+                                                           bool drop_weight_shape = false) {
+  const std::vector<CtModuleCase> cases = {
+      {"model.layers.0.self_attn.q_proj", "int4/g128/asym", {8, 256}},
+      {"model.layers.0.self_attn.o_proj", "int8/channel", {5, 33}},
+      {"model.layers.0.self_attn.k_proj", "float8_e4m3fn/b128x128", {200, 300}},
+      {"model.layers.0.mlp.up_proj", "nvfp4", {8, 64}},
+      {"model.layers.0.mlp.down_proj", "mxfp4", {6, 96}},
+  };
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd;
+  std::map<std::string, QuantizedTensor> qs;
+  std::vector<CtModule> modules;
+  std::vector<std::pair<CtPlan, CtEncoded>> encoded;
+  SafetensorsWriter w(file);
+  std::vector<std::vector<size_t>> idx;
+  const std::vector<float> norm = {1.f, 2.f, 3.f, 4.f}, head(16, 0.5f);
+  const size_t norm_i = w.declare("model.norm.weight", DType::kF32, {4});
+  for (const CtModuleCase& c : cases) {
+    std::vector<float> x(c.shape[0] * c.shape[1]);
+    for (float& v : x) v = nd(rng);
+    QuantizeOptions o;
+    o.reciprocal_tensor_scale = c.spec == "nvfp4";
+    const Scheme s = parse_scheme(c.spec);
+    QuantizedTensor q = quantize(x.data(), c.shape, s, o);
+    const CtPlan p = plan_compressed_tensors(s, c.shape);
+    CtEncoded e = encode_compressed_tensors(p, q);
+    EXPECT_TRUE(e.inexact.empty()) << c.spec;
+    if (drop_weight_shape) std::erase_if(e.tensors, [](const CtTensorData& t) { return t.decl.suffix == "weight_shape"; });
+    std::vector<size_t> ids;
+    for (const CtTensorData& t : e.tensors) ids.push_back(w.declare(c.module + "." + t.decl.suffix, t.decl.dtype, t.decl.shape));
+    idx.push_back(ids);
+    modules.push_back(ct_module(c.module, p));
+    encoded.emplace_back(p, std::move(e));
+    qs.emplace(c.module + ".weight", std::move(q));
+  }
+  const size_t head_i = w.declare("lm_head.weight", DType::kF32, {4, 4});
+  nlohmann::json cfg = {{"architectures", {"LlamaForCausalLM"}},
+                        {"quantization_config", ct_quantization_config(modules, {"lm_head"})}};
+  cfg["quantization_config"]["quantization_status"] = status;
+  if (config_json_path.empty()) w.add_metadata("quantization_config", cfg["quantization_config"].dump());
+  w.begin();
+  w.write_tensor_data(norm_i, norm.data(), 16);
+  for (size_t m = 0; m < encoded.size(); ++m) {
+    for (size_t k = 0; k < idx[m].size(); ++k) {
+      const auto& b = encoded[m].second.tensors[k].bytes;
+      w.write_tensor_data(idx[m][k], b.data(), b.size());
+    }
+  }
+  w.write_tensor_data(head_i, head.data(), 64);
+  w.commit();
+  if (!config_json_path.empty()) std::ofstream(config_json_path) << cfg.dump(2);
+  return qs;
+}
+
+std::vector<float> deq(const QuantizedTensor& q) {
+  std::vector<float> out(q.numel());
+  dequantize(q, out.data());
+  return out;
+}
+
+void expect_ct_weights(const Checkpoint& c, const std::map<std::string, QuantizedTensor>& qs) {
+  std::vector<std::string> names;
+  for (const CheckpointTensor& t : c.tensors()) names.push_back(t.name);
+  // One tensor per weight, where its first stored part was; the others stay.
+  EXPECT_EQ(names, (std::vector<std::string>{"model.norm.weight", "model.layers.0.self_attn.q_proj.weight",
+                                             "model.layers.0.self_attn.o_proj.weight",
+                                             "model.layers.0.self_attn.k_proj.weight",
+                                             "model.layers.0.mlp.up_proj.weight", "model.layers.0.mlp.down_proj.weight",
+                                             "lm_head.weight"}));
+  EXPECT_TRUE(c.has_compressed_weights());
+  uint64_t total = 0;
+  for (size_t i = 0; i < c.tensors().size(); ++i) {
+    const CheckpointTensor& t = c.tensors()[i];
+    total += t.nbytes;
+    const auto it = qs.find(t.name);
+    EXPECT_EQ(c.is_compressed_weight(i), it != qs.end()) << t.name;
+    if (it == qs.end()) continue;
+    SCOPED_TRACE(t.name);
+    EXPECT_EQ(t.shape, it->second.shape);
+    EXPECT_EQ(t.numel, it->second.numel());
+    EXPECT_TRUE(t.floating);
+    EXPECT_EQ(t.dtype.rfind("ct:", 0), 0u) << t.dtype;
+    EXPECT_TRUE(c.raw_bytes(i).empty());
+    std::vector<float> got(t.numel);
+    c.read_float32(i, got.data());
+    const std::vector<float> want = deq(it->second);
+    EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * 4), 0);
+    c.release(i);
+  }
+  EXPECT_LE(total, c.total_bytes());
+  EXPECT_EQ(c.tensors()[0].dtype, "F32");
+}
+
+TEST_F(CheckpointTest, ReadsCompressedTensorsWeightsDequantized) {
+  std::filesystem::create_directory(path("ct"));
+  const auto qs = write_ct_checkpoint(path("ct/model.safetensors"), path("ct/config.json"));
+  const Checkpoint c = Checkpoint::open(path("ct"));
+  EXPECT_EQ(c.tensors()[1].dtype, "ct:pack-quantized");
+  EXPECT_EQ(c.tensors()[3].dtype, "ct:float-quantized");
+  EXPECT_EQ(c.tensors()[4].dtype, "ct:nvfp4-pack-quantized");
+  expect_ct_weights(c, qs);
+}
+
+TEST_F(CheckpointTest, ReadsTheConfigFromALoneFilesMetadata) {
+  std::filesystem::create_directory(path("one"));
+  const auto qs = write_ct_checkpoint(path("one/w.safetensors"), "");
+  expect_ct_weights(Checkpoint::open(path("one/w.safetensors")), qs);
+}
+
+TEST_F(CheckpointTest, FrozenCompressedTensorsStayStoredTensors) {
+  std::filesystem::create_directory(path("fz"));
+  write_ct_checkpoint(path("fz/model.safetensors"), path("fz/config.json"), "frozen");
+  const Checkpoint c = Checkpoint::open(path("fz"));
+  EXPECT_FALSE(c.has_compressed_weights());
+  bool packed = false;
+  for (const CheckpointTensor& t : c.tensors()) packed = packed || t.name == "model.layers.0.self_attn.q_proj.weight_packed";
+  EXPECT_TRUE(packed);
+}
+
+TEST_F(CheckpointTest, CompressedWeightWithoutItsShapeIsRefused) {
+  std::filesystem::create_directory(path("bad"));
+  write_ct_checkpoint(path("bad/model.safetensors"), path("bad/config.json"), "compressed", true);
+  const Error e = catch_error([&] { Checkpoint::open(path("bad")); });
+  EXPECT_EQ(e.kind(), ErrorKind::kInput);
+  EXPECT_NE(std::string(e.what()).find("q_proj.weight_shape is missing"), std::string::npos) << e.what();
 }
 
 }  // namespace

@@ -105,8 +105,9 @@ struct CtEncoded {
   std::vector<CtTensorData> tensors;  // plan.tensors, in order
   // Empty when decoding gives q back exactly. Otherwise why not: NVFP4 whose
   // float32 tensor scale s is not 1.0f / g for any float32 g (about one
-  // scale in six); the stored g is then the nearest, and vLLM and
-  // decode_compressed_tensors both use 1.0f / g, within one ulp of s.
+  // scale in six; QuantizeOptions::reciprocal_tensor_scale avoids them);
+  // the stored g is then the nearest, and vLLM and decode_compressed_tensors
+  // both use 1.0f / g, within one ulp of s.
   std::string inexact;
 };
 

@@ -245,6 +245,47 @@ def test_minilm_nvfp4_fused_shards_share_one_global_scale(lowbit):
 
 
 @need_minilm
+@pytest.mark.parametrize("scheme", ["int4/g128/asym", "nvfp4", "float8_e4m3fn/channel"])
+def test_compressed_tensors_input_is_read_dequantized(lowbit, scheme):
+    # A compressed-tensors checkpoint (here lowbit's own) is an input like
+    # any other: each weight is read dequantized and quantized again, here
+    # to GGUF Q8_0. The input the second report measures against is the
+    # numpy decoder's reading of the first output, bit for bit.
+    ct = pytest.importorskip("test_compressed_tensors", reason="numpy compressed-tensors decoder")
+    slug = "ct-in-" + scheme.replace("/", "_")
+    quantize(lowbit, "minilm", slug, "--scheme", scheme)
+    rep, _ = quantize(lowbit, slug, slug + ".gguf", "--scheme", "q8_0")
+    out = pathlib.Path(lowbit.workdir) / slug
+    cfg = json.loads((out / "config.json").read_text())
+    raw = ct.read_safetensors(out / "model.safetensors")
+    _, tensors = gguf_tensors(pathlib.Path(lowbit.workdir) / (slug + ".gguf"))
+    fmt = cfg["quantization_config"]["format"]
+    checked = 0
+    for t in rep["tensors"]:
+        if not t["name"].endswith(".weight") or t["name"][: -len(".weight")] + ".weight_scale" not in raw:
+            assert not t["dtype_in"].startswith("ct:"), t["name"]
+            continue
+        module = t["name"][: -len(".weight")]
+        assert t["dtype_in"] == "ct:" + fmt and t["quantized"], t["name"]
+        x = ct.dequantize(raw, module, *ct.module_config(cfg, module))
+        kind, info = tensors[t["name"]]
+        assert kind == gguf.GGMLQuantizationType.Q8_0
+        y = gguf_dequant(info)
+        assert y.shape == x.shape
+        assert abs(qsnr_db(x, y) - t["qsnr_db"]) < 1e-6 * max(1.0, abs(t["qsnr_db"])), t["name"]
+        checked += 1
+    assert checked == 37
+    # Quantizing a compressed-tensors input to compressed-tensors replaces
+    # its config; keeping every weight writes them plain, without one.
+    recipe = pathlib.Path(lowbit.workdir) / "keep-all.json"
+    recipe.write_text(json.dumps({"rules": [{"match": ".*", "keep": True}]}))
+    quantize(lowbit, slug, slug + "-plain", "--recipe", recipe)
+    plain = json.loads((pathlib.Path(lowbit.workdir) / (slug + "-plain") / "config.json").read_text())
+    assert "quantization_config" not in plain
+    assert plain["model_type"] == cfg["model_type"]
+
+
+@need_minilm
 def test_minilm_nvfp4_blocks_are_quantized_with_the_scale_vllm_reads(lowbit):
     # vLLM reads NVFP4's tensor scale as float32(1 / weight_global_scale).
     # Every block of the file must be the NVFP4 reference quantization with
