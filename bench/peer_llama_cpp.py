@@ -17,7 +17,7 @@ float32 GGUF of 256-multiple rows instead (same tensor names and shapes
 rounded up to 256 columns, N(0, 0.02) weights), where every weight takes
 the named type.
 
-Usage: peer_llama_cpp.py [--lowbit build/lowbit] [--llama-bin DIR] [--types q4_0,q8_0,q4_k,mxfp4,iq4_nl]
+Usage: peer_llama_cpp.py [--lowbit build/lowbit] [--llama-bin DIR] [--types q4_0,q8_0,q4_k,mxfp4,iq4_nl,...]
                          [--threads 1,2] [--reps 3] [--json]
 """
 import argparse
@@ -34,7 +34,9 @@ import time
 REPO = pathlib.Path(__file__).resolve().parents[1]
 FTYPE = {"q4_0": "Q4_0", "q4_1": "Q4_1", "q5_0": "Q5_0", "q5_1": "Q5_1", "q8_0": "Q8_0", "q2_k": "Q2_K",
          "q3_k": "Q3_K_S", "q4_k": "Q4_K_S", "q5_k": "Q5_K_S", "q6_k": "Q6_K", "iq4_nl": "IQ4_NL",
-         "iq4_xs": "IQ4_XS", "mxfp4": "MXFP4_MOE", "tq1_0": "TQ1_0", "tq2_0": "TQ2_0"}
+         "iq4_xs": "IQ4_XS", "mxfp4": "MXFP4_MOE", "tq1_0": "TQ1_0", "tq2_0": "TQ2_0", "q1_0": "Q1_0",
+         # No NVFP4 ftype: the block weights are overridden to ggml's NVFP4.
+         "nvfp4": "Q8_0 --tensor-type blk=nvfp4"}
 
 
 def run(args):
@@ -124,8 +126,9 @@ def main():
                 ours, theirs = tmp / f"lowbit-{t}.gguf", tmp / f"llama-{t}.gguf"
                 lt, ll = [], []
                 for _ in range(a.reps):
+                    ftype, *extra = FTYPE[t].split(" ")
                     ll.append(run([quantize, "--pure", "--token-embedding-type", "f32", "--output-tensor-type",
-                                   "f32", f32, theirs, FTYPE[t], threads]))
+                                   "f32", *extra, f32, theirs, ftype, threads]))
                     lt.append(run([a.lowbit, "quantize", f32, ours, "--scheme", t, "--method", "rtn", "--threads",
                                    threads, "--quiet"]))
                 equal = same_bytes(ours, theirs)

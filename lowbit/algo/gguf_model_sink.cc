@@ -61,6 +61,8 @@ uint32_t file_type_of(GgmlType t) {
     case GgmlType::kTQ1_0: return 36;
     case GgmlType::kTQ2_0: return 37;
     case GgmlType::kMXFP4: return 38;
+    case GgmlType::kNVFP4: return 39;
+    case GgmlType::kQ1_0: return 40;
     default: return 1024;  // llama.cpp's "guessed"
   }
 }

@@ -24,7 +24,8 @@ const std::array<const RowCodec*, kMaxId>& codec_table() {
     std::array<const RowCodec*, kMaxId> t{};
     for (const auto family : {ggml_internal::plain_codecs(), ggml_internal::legacy_codecs(),
                               ggml_internal::k_quant_codecs(), ggml_internal::iq4_codecs(),
-                              ggml_internal::mxfp4_codecs(), ggml_internal::ternary_codecs()}) {
+                              ggml_internal::mxfp4_codecs(), ggml_internal::ternary_codecs(),
+                              ggml_internal::nvfp4_codecs(), ggml_internal::binary_codecs()}) {
       for (const RowCodec& c : family) t[static_cast<uint32_t>(c.type)] = &c;
     }
     return t;

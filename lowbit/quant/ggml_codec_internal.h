@@ -43,6 +43,8 @@ std::span<const RowCodec> k_quant_codecs();
 std::span<const RowCodec> iq4_codecs();
 std::span<const RowCodec> mxfp4_codecs();
 std::span<const RowCodec> ternary_codecs();
+std::span<const RowCodec> nvfp4_codecs();
+std::span<const RowCodec> binary_codecs();
 
 // ---------------------------------------------------------------- maxima
 

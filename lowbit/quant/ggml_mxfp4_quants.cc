@@ -26,11 +26,12 @@
 #include <cmath>
 
 #include "lowbit/quant/ggml_codec_internal.h"
+#include "lowbit/quant/ggml_fp4_codes.h"
 
 namespace lowbit::ggml_internal {
 namespace {
 
-constexpr int8_t kValues[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+constexpr const int8_t* kValues = kFp4Values;
 
 // GGML_E8M0_TO_FP32_HALF.
 float e8m0_half(uint8_t e) { return f32_from_bits(e < 2 ? 0x00200000u << e : static_cast<uint32_t>(e - 1) << 23); }
@@ -49,6 +50,7 @@ uint8_t block_exponent(float amax) {
 #define HWY_TARGET_INCLUDE "lowbit/quant/ggml_mxfp4_quants.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "lowbit/quant/ggml_fp4_codes-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace lowbit::ggml_internal {
@@ -95,17 +97,10 @@ uint64_t Mxfp4Blocks(const float* x, uint64_t blocks, uint8_t* out) {
     size_t ok = nb;  // blocks before the first one left to the model
     for (size_t i = 0; i < nb; ++i) {
       const float* xb = x + 32 * (b0 + i);
-      VF amax = hn::Zero(df);
-      auto nan = hn::Ne(amax, amax);  // all false
-      for (size_t j = 0; j < 32; j += N) {
-        const VF v = hn::LoadU(df, xb + j);
-        amax = hn::Max(amax, hn::Abs(v));
-        // IsNaN, not Ne(v, v): Highway 1.0.3's x86 Ne compares ordered, false on NaN.
-        nan = hn::Or(nan, hn::IsNaN(v));
-      }
-      const float a = hn::GetLane(hn::MaxOfLanes(df, amax));
+      bool nan;
+      const float a = Fp4BlockAmax(df, xb, 32, &nan);
       es[i] = FastBlockExponent(a);
-      if (!hn::AllFalse(df, nan) || !(a < 16 * e8m0_half(es[i]))) {
+      if (nan || !(a < 16 * e8m0_half(es[i]))) {
         ok = i;
         break;
       }
@@ -113,17 +108,8 @@ uint64_t Mxfp4Blocks(const float* x, uint64_t blocks, uint8_t* out) {
     for (size_t i = 0; i < ok; ++i) {
       const float* xb = x + 32 * (b0 + i);
       const float d = e8m0_half(es[i]);
-      VF mid[7];
-      for (int k = 1; k < 8; ++k) mid[k - 1] = hn::Set(df, static_cast<float>(kValues[k - 1] + kValues[k]) * 0.5f * d);
-      // The code of x as an int32 whose low nibble is stored.
-      const auto code = [&](VF v) -> VI {
-        const VF av = hn::Abs(v);
-        VI c = hn::Zero(di);
-        // A true mask is -1 as a vector: subtracting it counts.
-        for (int k = 0; k < 7; ++k) c = hn::Sub(c, hn::VecFromMask(di, hn::RebindMask(di, hn::Gt(av, mid[k]))));
-        const VI sign = hn::And(hn::BitCast(di, hn::ShiftRight<28>(hn::BitCast(du, v))), hn::Set(di, 8));
-        return hn::Or(c, hn::IfThenZeroElse(hn::Eq(c, hn::Zero(di)), sign));
-      };
+      const Fp4Midpoints mid(df, d);
+      const auto code = [&](VF v) { return Fp4Codes(df, mid, v); };
       uint8_t* y = out + 17 * (b0 + i);
       y[0] = es[i];
       for (size_t j = 0; j < 16; j += N) {
@@ -148,60 +134,6 @@ HWY_EXPORT(Mxfp4Blocks);
 
 namespace {
 
-// best_index_mxfp4: the first code c with the smallest float32 error
-// |kValues[c] d - x|, as ggml searches for it.
-uint8_t best_index(float x, float d) {
-  int best = 0;
-  float best_err = std::fabs(static_cast<float>(kValues[0]) * d - x);
-  for (int i = 1; i < 16; ++i) {
-    const float err = std::fabs(static_cast<float>(kValues[i]) * d - x);
-    if (err < best_err) {
-      best = i;
-      best_err = err;
-    }
-  }
-  return static_cast<uint8_t>(best);
-}
-
-// The same codes for a block whose amax is below 16 d (every block but one
-// with an infinite amax, whose e is 0), found without the search:
-//  - Only codes of x's sign can beat code 0 (the others' errors fl(k d + |x|)
-//    are never below |x|), code 8 (-0) never does, and fl(k d - |x|) is the
-//    negated fl(-k d - x): so take the magnitude code of |x| and put the sign
-//    back.
-//  - d is a power of two, so the magnitudes m_i = k_i d are exact, and for
-//    |x| < 16 d between two neighbours m_lo < m_hi both errors are exact
-//    (Sterbenz: m_hi <= 2 m_lo for every pair but (0, d), |x| - 0 is exact,
-//    and |x| - 12 d for |x| < 24 d). The nearer one wins, the lower on a tie,
-//    and no farther magnitude comes close; so the code is the number of
-//    midpoints (m_lo + m_hi) / 2 (exact floats too) that |x| exceeds. NaN
-//    exceeds none.
-void best_indices(const float* a, const float* x, float d, uint8_t* codes) {
-  float mid[7];
-  for (int i = 1; i < 8; ++i) mid[i - 1] = static_cast<float>(kValues[i - 1] + kValues[i]) * 0.5f * d;
-  int c[32] = {};
-  for (int i = 0; i < 7; ++i) {
-    for (int j = 0; j < 32; ++j) c[j] += a[j] > mid[i];
-  }
-  // Branch-free (random signs would defeat branch prediction): the sign
-  // bit stands for x < 0, since -0 and NaN have magnitude code 0 anyway.
-  for (int j = 0; j < 32; ++j) {
-    codes[j] = static_cast<uint8_t>(c[j] | ((f32_bits(x[j]) >> 28) & 8 & -static_cast<int>(c[j] != 0)));
-  }
-}
-
-// The largest |x| ignoring NaNs, as ggml's `if (amax < |x|) amax = |x|`
-// finds it; the order does not matter, so it runs as 8 partial maxima.
-float block_amax(const float* a) {
-  float acc[8] = {};
-  for (int j = 0; j < 32; j += 8) {
-    for (int k = 0; k < 8; ++k) acc[k] = acc[k] < a[j + k] ? a[j + k] : acc[k];
-  }
-  float amax = 0;
-  for (int k = 0; k < 8; ++k) amax = amax < acc[k] ? acc[k] : amax;
-  return amax;
-}
-
 // Importance weights are ignored, as in llama.cpp.
 void quantize_mxfp4(const float* x, uint64_t n, uint8_t* out, const float*) {
   uint8_t codes[32];
@@ -212,13 +144,13 @@ void quantize_mxfp4(const float* x, uint64_t n, uint8_t* out, const float*) {
     const float* xb = x + 32 * b;
     float a[32];
     for (int j = 0; j < 32; ++j) a[j] = std::fabs(xb[j]);
-    const float amax = block_amax(a);
+    const float amax = fp4_block_amax(a, 32);
     const uint8_t e = block_exponent(amax);
     const float d = e8m0_half(e);
     if (amax < 16 * d) {
-      best_indices(a, xb, d, codes);
+      fp4_best_indices(a, xb, 32, d, codes);
     } else {
-      for (int j = 0; j < 32; ++j) codes[j] = best_index(xb[j], d);
+      for (int j = 0; j < 32; ++j) codes[j] = fp4_best_index(xb[j], d);
     }
     out[17 * b] = e;
     pack_nibbles(codes, 32, 32, out + 17 * b + 1);

@@ -28,11 +28,11 @@ from gguf import GGML_QUANT_SIZES, quants  # noqa: E402
 
 EXACT = ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "TQ1_0", "TQ2_0", "MXFP4"]
 SEARCHED = ["Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"]
-READ = ["F32", "F16", "BF16"] + EXACT + SEARCHED
+READ = ["F32", "F16", "BF16"] + EXACT + SEARCHED + ["NVFP4"]
 # Byte offsets of the float16 scale fields in each block.
 FP16_FIELDS = {"Q4_0": [0], "Q4_1": [0, 2], "Q5_0": [0], "Q5_1": [0, 2], "Q8_0": [0], "Q2_K": [80, 82],
                "Q3_K": [108], "Q4_K": [0, 2], "Q5_K": [0, 2], "Q6_K": [208], "IQ4_NL": [0], "IQ4_XS": [0],
-               "TQ1_0": [52], "TQ2_0": [64], "MXFP4": [], "F32": [], "BF16": [], "F16": [0]}
+               "TQ1_0": [52], "TQ2_0": [64], "MXFP4": [], "NVFP4": [], "F32": [], "BF16": [], "F16": [0]}
 
 COLS = 1024
 
@@ -91,6 +91,9 @@ def varied_data(seed):
         "scale_overflow": rng.standard_normal(shape) * 1e7,
         "near_max": rng.uniform(-3.4e38, 3.4e38, shape),
         "integers": rng.integers(-9, 10, shape).astype(np.float64),
+        # Per-row scales 2^-14 .. 2^11: block scales from the subnormal to
+        # the saturated ends of every scale format.
+        "wide": rng.standard_normal(shape) * np.ldexp(1.0, rng.integers(-14, 12, (shape[0], 1))),
     }
     return {k: v.astype(np.float32) for k, v in cases.items()}
 
@@ -138,6 +141,66 @@ def test_random_blocks_decode_like_gguf_py(lowbit, qtype):
         data = np.where((words & 0x7C00) == 0x7C00, words & 0xBFFF, words).astype(np.uint16).view(np.uint8)
     data = data.reshape(-1)
     assert same_bits(gguf_dequantize(qtype, data, rows), dequantize(lowbit, qtype, data, rows, cols))
+
+
+# NVFP4 (type 40) and Q1_0 (41): gguf-py decodes NVFP4 but quantizes
+# neither, so these numpy ports of quantize_row_nvfp4_ref and
+# quantize_row_q1_0_ref are the references (NVFP4's UE4M3 conversion is
+# gguf-py's own port of ggml_fp32_to_ue4m3).
+
+def nvfp4_reference(x):
+    sub = x.reshape(-1, 16)
+    with np.errstate(invalid="ignore"):
+        amax = np.where(np.isnan(sub), np.float32(0), np.abs(sub)).max(axis=1).astype(np.float32)
+    ue = quants.NVFP4.fp32_to_ue4m3((amax / np.float32(6)).astype(np.float32)).astype(np.uint8)
+    d = quants.NVFP4.ue4m3_to_fp32(ue).astype(np.float32)
+    k = np.array(quants.NVFP4.kvalues, dtype=np.float32)
+    with np.errstate(all="ignore"):
+        err = np.abs((k[None, None, :] * d[:, None, None]).astype(np.float32) - sub[:, :, None]).astype(np.float32)
+    # best_index_mxfp4: the first index with the smallest error, strict <
+    # (so NaN errors never win and code 0 stays).
+    codes = np.zeros(sub.shape, np.uint8)
+    best = err[:, :, 0]
+    for i in range(1, 16):
+        better = err[:, :, i] < best
+        codes[better] = i
+        best = np.where(better, err[:, :, i], best)
+    qs = (codes[:, :8] | (codes[:, 8:] << 4)).astype(np.uint8)  # (subs, 8)
+    blocks = ue.size // 4
+    return np.concatenate([ue.reshape(blocks, 4), qs.reshape(blocks, 32)], axis=1).reshape(-1)
+
+
+def q1_0_reference(x):
+    b = x.reshape(-1, 128)
+    # Element order, in float32 (np.sum would add pairwise).
+    with np.errstate(over="ignore"):
+        total = np.add.accumulate(np.abs(b), axis=1, dtype=np.float32)[:, -1]
+    d = (total / np.float32(128)).astype(np.float32).astype(np.float16)
+    bits = np.packbits((b >= 0).astype(np.uint8), axis=1, bitorder="little")
+    return np.concatenate([d.view(np.uint8).reshape(-1, 2), bits], axis=1).reshape(-1)
+
+
+def q1_0_dequantize_reference(data):
+    blocks = data.reshape(-1, 18)
+    d = blocks[:, :2].copy().view(np.float16).astype(np.float32)
+    bits = np.unpackbits(blocks[:, 2:], axis=1, bitorder="little").astype(bool)
+    return np.where(bits, d, -d).astype(np.float32)
+
+
+@pytest.mark.parametrize("qtype", ["NVFP4", "Q1_0"])
+def test_bytes_equal_numpy_ports_of_the_reference_quantizers(lowbit, qtype):
+    ref_of = {"NVFP4": nvfp4_reference, "Q1_0": q1_0_reference}[qtype]
+    for name, x in varied_data(6).items():
+        ours = quantize(lowbit, qtype, x)
+        ref = ref_of(x)
+        assert ours.size == ref.size, name
+        if not np.array_equal(ours, ref):
+            block = GGML_QUANT_SIZES[Q[qtype]][1]
+            bad = np.nonzero((ours.reshape(-1, block) != ref.reshape(-1, block)).any(axis=1))[0]
+            pytest.fail(f"{qtype} {name}: {bad.size} blocks differ from the reference, first {bad[:5]}")
+        y = dequantize(lowbit, qtype, ours, 16, COLS)
+        want = gguf_dequantize(qtype, ours, 16) if qtype == "NVFP4" else q1_0_dequantize_reference(ours).reshape(16, COLS)
+        assert same_bits(want, y), name
 
 
 def test_plain_types_round_trip_like_numpy(lowbit):

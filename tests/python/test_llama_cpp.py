@@ -85,8 +85,8 @@ def _lowbit_quantize(lowbit, out, scheme):
     return lowbit.workdir / out
 
 
-def _llama_quantize(tools, smol, out, ftype):
-    _run([tools[0], "--allow-requantize", "--pure", "--token-embedding-type", "q8_0", smol, out, ftype, "2"])
+def _llama_quantize(tools, smol, out, ftype, extra=()):
+    _run([tools[0], "--allow-requantize", "--pure", "--token-embedding-type", "q8_0", *extra, smol, out, ftype, "2"])
     return out
 
 
@@ -99,13 +99,16 @@ PAIRS = [
     ("q4_0", "Q4_0"), ("q4_1", "Q4_1"), ("q5_0", "Q5_0"), ("q5_1", "Q5_1"), ("q8_0", "Q8_0"),
     ("q2_k", "Q2_K"), ("q3_k", "Q3_K_S"), ("q4_k", "Q4_K_S"), ("q5_k", "Q5_K_S"), ("q6_k", "Q6_K"),
     ("iq4_nl", "IQ4_NL"), ("iq4_xs", "IQ4_XS"), ("mxfp4", "MXFP4_MOE"), ("tq1_0", "TQ1_0"), ("tq2_0", "TQ2_0"),
+    # No NVFP4 ftype: every block weight is overridden to ggml's NVFP4.
+    ("nvfp4", "Q8_0 --tensor-type blk=nvfp4"),
 ]
 
 
 @pytest.mark.parametrize("scheme,ftype", PAIRS, ids=[p[0] for p in PAIRS])
 def test_bytes_equal_llama_quantize(lowbit, tools, smol, tmp_path, scheme, ftype):
     ours = _tensors(_lowbit_quantize(lowbit, f"lowbit-{scheme}.gguf", scheme))
-    theirs = _tensors(_llama_quantize(tools, smol, tmp_path / f"llama-{scheme}.gguf", ftype))
+    ftype, *extra = ftype.split(" ")
+    theirs = _tensors(_llama_quantize(tools, smol, tmp_path / f"llama-{scheme}.gguf", ftype, extra))
     assert set(ours) == set(theirs)
     target = getattr(gguf.GGMLQuantizationType, scheme.upper())
     written = 0
@@ -123,6 +126,51 @@ def test_bytes_equal_llama_quantize(lowbit, tools, smol, tmp_path, scheme, ftype
         written += t.tensor_type == target
     assert not problems, "\n".join(problems[:20])
     assert written > 0, f"no tensor of SmolLM2 was written as {scheme}"
+
+
+def _tiny_model(smol, path):
+    """A small float32 GGUF with SmolLM2's metadata and a few block weights
+    whose rows are multiples of 128 (Q1_0's blocks do not divide SmolLM2's
+    576-wide rows, and llama-quantize has no fallback for Q1_0), holding
+    Gaussian, heavy-tailed, widely scaled and partly zero data."""
+    reader = gguf.GGUFReader(smol)
+    w = gguf.GGUFWriter(str(path), arch="llama")
+    for f in reader.fields.values():
+        if f.name.startswith("GGUF.") or f.name == "general.architecture":
+            continue
+        w.add_key_value(f.name, f.contents(), f.types[0], f.types[-1] if len(f.types) > 1 else None)
+    rng = np.random.default_rng(8)
+    wide = rng.standard_normal((64, 1024)) * np.ldexp(1.0, rng.integers(-14, 12, (64, 1))).astype(np.float32)
+    zeros = rng.standard_normal((32, 512))
+    zeros[:, :128] = 0
+    for name, x in [("blk.0.attn_q.weight", rng.normal(0, 0.02, (256, 512))),
+                    ("blk.0.ffn_up.weight", rng.standard_t(1.5, (128, 768))),
+                    ("blk.0.ffn_down.weight", wide), ("blk.0.attn_k.weight", zeros),
+                    ("blk.0.attn_norm.weight", np.ones(512))]:
+        w.add_tensor(name, np.asarray(x, dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+@pytest.mark.parametrize("scheme,args", [("q1_0", ["Q1_0"]), ("nvfp4", ["--tensor-type", "blk=nvfp4", "Q8_0"])],
+                         ids=["q1_0", "nvfp4"])
+def test_newer_types_bytes_equal_llama_quantize(lowbit, tools, smol, tmp_path, scheme, args):
+    tiny = _tiny_model(smol, tmp_path / "tiny.gguf")
+    theirs_path = tmp_path / f"llama-{scheme}.gguf"
+    _run([tools[0], "--pure", *args[:-1], tiny, theirs_path, args[-1], "2"])
+    lowbit.run("quantize", tiny, f"tiny-{scheme}.gguf", "--scheme", scheme, "--method", "rtn", "--quiet")
+    ours, theirs = _tensors(lowbit.workdir / f"tiny-{scheme}.gguf"), _tensors(theirs_path)
+    target = getattr(gguf.GGMLQuantizationType, scheme.upper())
+    written = 0
+    for name, t in ours.items():
+        u = theirs[name]
+        assert t.tensor_type == u.tensor_type, name
+        assert np.array_equal(np.asarray(t.data).view(np.uint8), np.asarray(u.data).view(np.uint8)), name
+        written += t.tensor_type == target
+    assert written == 4
 
 
 def _perplexity(tools, model, corpus):

@@ -126,7 +126,8 @@ const QuantizeCase kQuantizeCases[] = {
     {"q4_0", Method::kRtn, true},            {"q8_0", Method::kRtn, true},
     {"q4_k", Method::kRtn, true},            {"q4_k", Method::kMse, true},
     {"q6_k", Method::kRtn, true},            {"mxfp4", Method::kRtn, true},
-    {"mxfp4", Method::kRtn, false},          {"nvfp4", Method::kRtn, false},
+    {"mxfp4", Method::kRtn, false},          {"nvfp4", Method::kRtn, true},
+    {"nvfp4", Method::kRtn, false},          {"q1_0", Method::kRtn, true},
     {"int4/g128/asym", Method::kRtn, false}, {"int4/g128/asym", Method::kMse, false},
     {"int4/g128/asym", Method::kHqq, false},
 };
