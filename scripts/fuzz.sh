@@ -13,21 +13,40 @@ CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release 
   -DLOWBIT_BUILD_TESTS=OFF -DLOWBIT_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build" --parallel "$(nproc)" --target lowbit_fuzzers
 
-status=0
-for seeds in fuzz/seeds/*/; do
-  target="$(basename "$seeds")"
-  corpus="$build/corpus/$target"
+# One target: its exit status goes to $build/fuzz_<target>.status.
+fuzz_one() {
+  local target="$1" seeds="$2"
+  local corpus="$build/corpus/$target"
   mkdir -p "$corpus" "$build/crashes/$target"
-  echo "== fuzz $target for ${seconds}s"
   # -rss_limit_mb: an allocation sized by an unchecked header field is a
   # bug even when the machine could satisfy it.
-  if ! "$build/fuzz_$target" "$corpus" "$seeds" -max_total_time="$seconds" -rss_limit_mb=2048 \
-      -malloc_limit_mb=1024 -timeout=10 -print_final_stats=1 \
-      -artifact_prefix="$build/crashes/$target/" 2>"$build/fuzz_$target.log"; then
+  local rc=0
+  "$build/fuzz_$target" "$corpus" "$seeds" -max_total_time="$seconds" -rss_limit_mb=2048 \
+    -malloc_limit_mb=1024 -timeout=10 -print_final_stats=1 \
+    -artifact_prefix="$build/crashes/$target/" 2>"$build/fuzz_$target.log" || rc=$?
+  echo "$rc" >"$build/fuzz_$target.status"
+}
+
+# The targets run side by side, one per core (each fuzzer is one process on
+# one core), every one for the full time.
+targets=()
+for seeds in fuzz/seeds/*/; do
+  target="$(basename "$seeds")"
+  targets+=("$target")
+  while (( $(jobs -rp | wc -l) >= $(nproc) )); do wait -n || true; done
+  echo "== fuzz $target for ${seconds}s"
+  fuzz_one "$target" "$seeds" &
+done
+wait
+
+status=0
+for target in "${targets[@]}"; do
+  if [[ "$(cat "$build/fuzz_$target.status")" != 0 ]]; then
     tail -40 "$build/fuzz_$target.log"
     echo "fuzz: $target crashed; the input is in $build/crashes/$target/" >&2
     status=1
   else
+    echo -n "$target: "
     grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$build/fuzz_$target.log" | tr '\n' ' '
     echo
   fi
