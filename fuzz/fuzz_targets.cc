@@ -6,6 +6,7 @@
 #include "lowbit/algo/recipe.h"
 #include "lowbit/core/error.h"
 #include "lowbit/format/registry.h"
+#include "lowbit/io/compressed_tensors_config.h"
 #include "lowbit/io/gguf_reader.h"
 #include "lowbit/io/safetensors.h"
 #include "lowbit/quant/scheme.h"
@@ -70,10 +71,22 @@ void recipe(const uint8_t* data, size_t size) {
   refusing_errors([&] { (void)Recipe::parse(text(data, size), "fuzz input"); });
 }
 
+void ct_config(const uint8_t* data, size_t size) {
+  refusing_errors([&] {
+    // What Checkpoint does with a compressed-tensors checkpoint's
+    // quantization_config: parse it, then match module names against its
+    // ignore list and targets (names, "re:" patterns, class names).
+    const CtQuantizationConfig c = parse_ct_quantization_config(text(data, size), "fuzz input");
+    for (const char* m : {"model.layers.0.self_attn.q_proj", "lm_head", "encoder.layer.11.output.dense", ""}) {
+      (void)c.find(m, "Linear");
+    }
+  });
+}
+
 const std::vector<Target>& targets() {
   static const std::vector<Target> t = {
       {"safetensors", safetensors}, {"gguf", gguf},     {"scheme_spec", scheme_spec},
-      {"format_spec", format_spec}, {"recipe", recipe},
+      {"format_spec", format_spec}, {"recipe", recipe}, {"ct_config", ct_config},
   };
   return t;
 }

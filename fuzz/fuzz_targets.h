@@ -19,6 +19,7 @@ void gguf(const uint8_t* data, size_t size);
 void scheme_spec(const uint8_t* data, size_t size);
 void format_spec(const uint8_t* data, size_t size);
 void recipe(const uint8_t* data, size_t size);
+void ct_config(const uint8_t* data, size_t size);  // compressed-tensors quantization_config
 
 struct Target {
   std::string name;  // also the folder of its seeds and regressions

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes lowbit's parsers of untrusted input (safetensors, GGUF, scheme and
-# format spec strings, recipes) with libFuzzer under ASan + UBSan, each for
+# format spec strings, recipes, compressed-tensors quantization_config) with
+# libFuzzer under ASan + UBSan, each for
 # LOWBIT_FUZZ_SECONDS (default 60). A crash stops the run with a non-zero
 # exit and names the input; keep it under fuzz/regressions/<target>/ once
 # the bug is fixed, so fuzz_regressions_test replays it forever.
