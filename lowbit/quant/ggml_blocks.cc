@@ -8,28 +8,14 @@
 #include "lowbit/core/checked_math.h"
 #include "lowbit/core/error.h"
 #include "lowbit/core/thread_pool.h"
-#include "lowbit/format/codec.h"
-#include "lowbit/format/registry.h"
+#include "lowbit/quant/ggml_codec.h"
+#include "lowbit/quant/ggml_codec_internal.h"
 
 namespace lowbit {
 
 namespace {
 
 constexpr uint64_t kBlock = 32;
-
-const Codec& fp16() {
-  static const Codec c(parse_format("float16"));
-  return c;
-}
-
-// GGML_FP32_TO_FP16: round to nearest even, and a scale beyond float16's
-// range becomes inf (ggml and gguf-py store 0x7c00), not 65504.
-uint16_t to_fp16(float v) {
-  RoundOptions o;
-  o.overflow = Overflow::kIeee;
-  return static_cast<uint16_t>(fp16().encode(v, o));
-}
-float from_fp16(uint16_t c) { return static_cast<float>(fp16().decode(c)); }
 
 uint64_t numel_of(const std::vector<uint64_t>& shape) {
   uint64_t n = 1;
@@ -46,10 +32,34 @@ void check_rows(const std::vector<uint64_t>& shape, const char* name) {
 }
 
 bool block_finite(const float* x) {
-  for (uint64_t j = 0; j < kBlock; ++j) {
-    if (!std::isfinite(x[j])) return false;
+  // Branch-free on the exponent bits, so that the loop vectorizes.
+  uint32_t inf_or_nan = 0;
+  for (uint64_t j = 0; j < kBlock; ++j) inf_or_nan |= (ggml_internal::f32_bits(x[j]) & 0x7F800000u) == 0x7F800000u;
+  return inf_or_nan == 0;
+}
+
+// A run of finite blocks through the GGUF codecs (ggml_codec.h), which are
+// the same reference quantizers, with SIMD paths: their blocks hold the same
+// float16 d and codes, only in ggml's byte layout (Q4_0 pairs element l with
+// l + 16 in a byte, this layout elements 2k and 2k + 1).
+void quantize_finite_run(bool q8, const float* x, uint64_t b0, uint64_t count, QuantizedTensor& q,
+                         std::vector<uint8_t>& tmp) {
+  const uint64_t bytes = q8 ? 34 : 18;
+  tmp.resize(count * bytes);
+  ggml_quantize_row(q8 ? GgmlType::kQ8_0 : GgmlType::kQ4_0, x + b0 * kBlock, count * kBlock, tmp.data());
+  for (uint64_t i = 0; i < count; ++i) {
+    const uint8_t* blk = tmp.data() + i * bytes;
+    const uint64_t b = b0 + i;
+    q.scales[2 * b] = blk[0];
+    q.scales[2 * b + 1] = blk[1];
+    if (q8) {
+      std::copy(blk + 2, blk + 34, q.codes.begin() + static_cast<std::ptrdiff_t>(b * kBlock));
+    } else {
+      uint8_t* out = q.codes.data() + b * kBlock / 2;
+      const auto code = [&](uint64_t e) { return e < 16 ? blk[2 + e] & 0xF : blk[2 + e - 16] >> 4; };
+      for (uint64_t k = 0; k < kBlock / 2; ++k) out[k] = static_cast<uint8_t>(code(2 * k) | (code(2 * k + 1) << 4));
+    }
   }
-  return true;
 }
 
 }  // namespace
@@ -67,48 +77,17 @@ QuantizedTensor ggml_quantize(const float* x, const std::vector<uint64_t>& shape
   const uint64_t per_task = 1024;  // blocks
   ThreadPool::global().parallel_for((nb + per_task - 1) / per_task, threads, [&](size_t t) {
     const uint64_t b1 = std::min(nb, (t + 1) * per_task);
-    for (uint64_t b = t * per_task; b < b1; ++b) {
-      const float* xb = x + b * kBlock;
-      uint16_t d16;
-      if (!block_finite(xb)) {
-        d16 = 0x7e00;  // float16 NaN; the codes stay 0
-      } else if (q8) {
-        float amax = 0;
-        for (uint64_t j = 0; j < kBlock; ++j) amax = std::max(amax, std::fabs(xb[j]));
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        for (uint64_t j = 0; j < kBlock; ++j) {
-          // In range for every finite block; the clamp only guards a tiny d
-          // whose reciprocal overflowed.
-          const float r = std::roundf(xb[j] * id);
-          const int v = r >= 127.0f ? 127 : r <= -127.0f ? -127 : r == r ? static_cast<int>(r) : 0;
-          q.codes[b * kBlock + j] = static_cast<uint8_t>(static_cast<int8_t>(v));
-        }
-        d16 = to_fp16(d);
-      } else {
-        float amax = 0, max = 0;
-        for (uint64_t j = 0; j < kBlock; ++j) {
-          if (amax < std::fabs(xb[j])) {
-            amax = std::fabs(xb[j]);
-            max = xb[j];
-          }
-        }
-        const float d = max / -8.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        uint8_t* out = q.codes.data() + b * kBlock / 2;
-        // ggml: min(15, (int8_t)(x * id + 8.5f)); truncation equals the int8
-        // cast on [0, 16), and the guards only matter when id overflowed.
-        const auto code = [&](float v) {
-          const float t = v * id + 8.5f;
-          return t >= 16.0f ? 15 : t > 0.0f ? static_cast<int>(t) : 0;
-        };
-        for (uint64_t j = 0; j < kBlock; j += 2) {
-          out[j / 2] = static_cast<uint8_t>(code(xb[j]) | (code(xb[j + 1]) << 4));
-        }
-        d16 = to_fp16(d);
+    std::vector<uint8_t> tmp;
+    uint64_t run = t * per_task;  // first block of the current finite run
+    for (uint64_t b = t * per_task; b <= b1; ++b) {
+      if (b < b1 && block_finite(x + b * kBlock)) continue;
+      if (b > run) quantize_finite_run(q8, x, run, b - run, q, tmp);
+      if (b < b1) {
+        // A block holding inf or NaN: a NaN scale, the codes stay 0.
+        q.scales[2 * b] = 0x00;
+        q.scales[2 * b + 1] = 0x7e;
       }
-      q.scales[2 * b] = static_cast<uint8_t>(d16);
-      q.scales[2 * b + 1] = static_cast<uint8_t>(d16 >> 8);
+      run = b + 1;
     }
   });
   return q;
@@ -127,18 +106,19 @@ void ggml_dequantize(const QuantizedTensor& q, float* out, int threads) {
     const uint64_t b1 = std::min(nb, (t + 1) * per_task);
     for (uint64_t b = t * per_task; b < b1; ++b) {
       const uint16_t d16 = static_cast<uint16_t>(q.scales[2 * b] | (q.scales[2 * b + 1] << 8));
-      const float d = from_fp16(d16);
+      const float d = ggml_internal::fp16_to_fp32(d16);
       float* o = out + b * kBlock;
-      for (uint64_t j = 0; j < kBlock; ++j) {
-        float v;
-        if (q8) {
-          v = static_cast<float>(static_cast<int8_t>(q.codes[b * kBlock + j])) * d;
-        } else {
-          const uint8_t byte = q.codes[(b * kBlock + j) / 2];
-          const int c = j % 2 == 0 ? (byte & 0xF) : (byte >> 4);
-          v = static_cast<float>(c - 8) * d;
+      if (std::isnan(d)) {
+        std::fill(o, o + kBlock, std::numeric_limits<float>::quiet_NaN());
+      } else if (q8) {
+        const uint8_t* c = q.codes.data() + b * kBlock;
+        for (uint64_t j = 0; j < kBlock; ++j) o[j] = static_cast<float>(static_cast<int8_t>(c[j])) * d;
+      } else {
+        const uint8_t* c = q.codes.data() + b * kBlock / 2;
+        for (uint64_t k = 0; k < kBlock / 2; ++k) {
+          o[2 * k] = static_cast<float>((c[k] & 0xF) - 8) * d;
+          o[2 * k + 1] = static_cast<float>((c[k] >> 4) - 8) * d;
         }
-        o[j] = std::isnan(d) ? std::numeric_limits<float>::quiet_NaN() : v;
       }
     }
   });

@@ -13,7 +13,9 @@
 // Dequantization is q * d16 (Q8_0) and (q - 8) * d16 (Q4_0). Codes are
 // stored in element order (Q4_0 as packed nibbles, low first); the GGUF
 // writer reorders nibbles into ggml's block layout. A block holding inf or
-// NaN gets a NaN scale and codes 0, as in every other scheme.
+// NaN gets a NaN scale and codes 0, as in every other scheme. The finite
+// blocks between such ones are encoded by the GGUF codecs (ggml_codec.h,
+// the same quantizers with SIMD paths) and moved into this layout.
 #pragma once
 
 #include <cstdint>

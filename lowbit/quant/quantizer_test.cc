@@ -557,6 +557,35 @@ TEST(BadInput, ReciprocalTensorScaleNeedsAFloat32TensorScale) {
   EXPECT_NO_THROW(quantize(x.data(), {64}, parse_scheme("nvint4"), o));
 }
 
+// The ggml presets cut runs of finite blocks out for the GGUF codecs; a
+// block with inf or NaN between them gets a NaN scale and codes 0, and every
+// finite block comes out as it does alone.
+TEST(GgmlPresets, NonFiniteBlocksSplitTheFiniteRuns) {
+  for (const char* spec : {"q4_0", "q8_0"}) {
+    SCOPED_TRACE(spec);
+    const Scheme s = parse_scheme(spec);
+    std::vector<float> x = normal(7 * 32, 17);
+    x[2 * 32 + 5] = std::numeric_limits<float>::quiet_NaN();
+    x[4 * 32] = -std::numeric_limits<float>::infinity();
+    x[6 * 32 + 31] = std::numeric_limits<float>::infinity();
+    const QuantizedTensor q = quantize(x.data(), {7 * 32}, s);
+    const size_t code_bytes = q.codes.size() / 7;
+    for (size_t b = 0; b < 7; ++b) {
+      const bool bad = b == 2 || b == 4 || b == 6;
+      const uint32_t sc = scale_code(q, b);
+      if (bad) {
+        EXPECT_EQ(sc, 0x7e00u) << b;
+        for (size_t k = 0; k < code_bytes; ++k) EXPECT_EQ(q.codes[b * code_bytes + k], 0) << b;
+        continue;
+      }
+      const QuantizedTensor one = quantize(x.data() + 32 * b, {32}, s);
+      EXPECT_EQ(sc, scale_code(one, 0)) << b;
+      EXPECT_TRUE(std::equal(one.codes.begin(), one.codes.end(), q.codes.begin() + static_cast<long>(b * code_bytes)))
+          << b;
+    }
+  }
+}
+
 TEST(BadInput, MinTensorAmaxMustBeFiniteAndNonNegative) {
   std::vector<float> x(64, 1.0f);
   for (float bad : {-1.0f, std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
