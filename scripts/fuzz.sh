@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Fuzzes lowbit's parsers of untrusted input (safetensors, GGUF, scheme and
 # format spec strings, recipes, compressed-tensors quantization_config) with
-# libFuzzer under ASan + UBSan, each for
-# LOWBIT_FUZZ_SECONDS (default 60). A crash stops the run with a non-zero
-# exit and names the input; keep it under fuzz/regressions/<target>/ once
-# the bug is fixed, so fuzz_regressions_test replays it forever.
+# libFuzzer under ASan + UBSan, each for LOWBIT_FUZZ_SECONDS (default 60),
+# side by side. A crash in any target makes the run exit non-zero once all
+# have finished, naming the input; keep it under fuzz/regressions/<target>/
+# once the bug is fixed, so fuzz_regressions_test replays it forever.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${LOWBIT_FUZZ_SECONDS:-60}"
@@ -36,13 +36,14 @@ for seeds in fuzz/seeds/*/; do
   targets+=("$target")
   while (( $(jobs -rp | wc -l) >= $(nproc) )); do wait -n || true; done
   echo "== fuzz $target for ${seconds}s"
+  rm -f "$build/fuzz_$target.status"
   fuzz_one "$target" "$seeds" &
 done
 wait
 
 status=0
 for target in "${targets[@]}"; do
-  if [[ "$(cat "$build/fuzz_$target.status")" != 0 ]]; then
+  if [[ "$(cat "$build/fuzz_$target.status" 2>/dev/null)" != 0 ]]; then
     tail -40 "$build/fuzz_$target.log"
     echo "fuzz: $target crashed; the input is in $build/crashes/$target/" >&2
     status=1

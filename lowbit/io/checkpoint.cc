@@ -4,6 +4,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
@@ -13,6 +14,7 @@
 #include "lowbit/core/checked_math.h"
 #include "lowbit/io/compressed_tensors.h"
 #include "lowbit/io/compressed_tensors_config.h"
+#include "lowbit/io/compressed_tensors_pack.h"
 #include "lowbit/io/gguf_reader.h"
 #include "lowbit/io/safetensors.h"
 #include "lowbit/kernels/array_ops.h"
@@ -72,41 +74,56 @@ std::string model_file_in(const std::string& dir) {
 }
 
 // The quantization_config of a compressed-tensors checkpoint whose weights
-// are stored compressed, or null: from config.json beside the weights, else
-// from a lone safetensors file's metadata (where lowbit puts it). Other
-// quant_methods, dense formats and frozen (uncompressed) statuses are plain
-// tensors to the checkpoint. A config.json that is not JSON is left to the
-// tools that need it.
-nlohmann::json compressed_tensors_config(const std::string& directory, const std::vector<std::string>& files,
-                                         const SafetensorsFile& first, std::string& where) {
-  nlohmann::json qc;
+// are stored compressed and which lowbit can decode, or nothing: from
+// config.json beside the weights, else (or when config.json has none) from
+// a lone safetensors file's metadata, where lowbit puts it. Everything else
+// leaves the tensors as stored: other quant_methods, dense formats, frozen
+// (uncompressed) statuses, configs lowbit does not read (formats such as
+// int-quantized, actorder "group", unknown fields), and text that is not
+// JSON or nests too deeply (checked before parsing, so that no recursive
+// copy or destructor of a parsed value can run out of stack).
+std::optional<CtQuantizationConfig> compressed_tensors_config(const std::string& directory,
+                                                              const std::vector<std::string>& files,
+                                                              const SafetensorsFile& first, std::string& where) {
+  std::vector<std::pair<std::string, std::string>> candidates;  // (text, where)
   const fs::path cfg = fs::path(directory) / "config.json";
   std::error_code ec;
   if (fs::exists(cfg, ec)) {
     const std::vector<std::byte> bytes = read_file(cfg.string());
-    const auto* b = reinterpret_cast<const char*>(bytes.data());
-    const nlohmann::json j = nlohmann::json::parse(b, b + bytes.size(), nullptr, false);
-    if (j.is_object() && j.contains("quantization_config")) qc = j["quantization_config"];
-    where = cfg.string();
-  } else if (files.size() == 1) {
+    candidates.emplace_back(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()), cfg.string());
+  }
+  if (files.size() == 1) {
     const auto it = first.metadata().find("quantization_config");
-    if (it != first.metadata().end()) {
-      qc = nlohmann::json::parse(it->second, nullptr, false);
-      if (qc.is_discarded()) fail_input("'" + files[0] + "': metadata quantization_config is not valid JSON");
+    if (it != first.metadata().end()) candidates.emplace_back(it->second, files[0] + " (metadata quantization_config)");
+  }
+  for (const auto& [text, w] : candidates) {
+    if (!ct_json_depth_ok(text)) continue;
+    const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    if (!j.is_object()) continue;
+    const auto holder = j.find("quantization_config");
+    const nlohmann::json& qc = holder != j.end() ? *holder : j;
+    if (!qc.is_object()) continue;
+    const auto str = [&](const char* key) {
+      const auto it = qc.find(key);
+      return it != qc.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    if (str("quant_method") != "compressed-tensors") continue;
+    const auto status = qc.find("quantization_status");
+    if (status != qc.end() && !status->is_null() && str("quantization_status") != "compressed") return std::nullopt;
+    if (str("format") == "dense") return std::nullopt;
+    try {
+      where = w;
+      return parse_ct_quantization_config(text, w);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::kInput) throw;
+      return std::nullopt;
     }
-    where = files[0] + " (metadata quantization_config)";
   }
-  const auto str = [&](const char* key) {
-    const auto it = qc.find(key);
-    return it != qc.end() && it->is_string() ? it->get<std::string>() : std::string();
-  };
-  if (!qc.is_object() || str("quant_method") != "compressed-tensors") return nullptr;
-  if (qc.contains("quantization_status") && !qc["quantization_status"].is_null() && str("quantization_status") != "compressed") {
-    return nullptr;
-  }
-  if (str("format") == "dense") return nullptr;
-  return qc;
+  return std::nullopt;
 }
+
+// Longer module names are never matched against a config's targets.
+constexpr size_t kMaxModuleName = 1024;
 
 bool is_weight_part(const std::string& name, const std::string& module) {
   return name.size() > module.size() && name.compare(0, module.size(), module) == 0 &&
@@ -165,10 +182,12 @@ void Checkpoint::group_compressed_tensors() {
   ct_.clear();
   ct_.resize(tensors_.size());
   std::string where;
-  const nlohmann::json qc = compressed_tensors_config(directory_, files_, *shards_.at(0), where);
-  if (qc.is_null()) return;
-  const CtQuantizationConfig config = parse_ct_quantization_config_json(qc, where);
-  std::unordered_map<std::string, size_t> by_name;
+  const std::optional<CtQuantizationConfig> parsed = compressed_tensors_config(directory_, files_, *shards_.at(0), where);
+  if (!parsed) return;
+  const CtQuantizationConfig& config = *parsed;
+  // Sorted: a module's parts ("<module>.weight", "<module>.weight_*") are a
+  // run that starts at "<module>.weight".
+  std::map<std::string, size_t> by_name;
   for (size_t i = 0; i < tensors_.size(); ++i) by_name.emplace(tensors_[i].name, i);
   // Each module with a weight_scale that a config group quantizes (matched
   // as vLLM matches a Linear layer) becomes one tensor at its first part.
@@ -178,6 +197,9 @@ void Checkpoint::group_compressed_tensors() {
   for (const CheckpointTensor& t : tensors_) {
     if (!ends_with(t.name, ".weight_scale")) continue;
     const std::string module = t.name.substr(0, t.name.size() - 13);
+    // "re:" targets run std::regex, which recurses per character of the
+    // name: names beyond any real module's length stay unmatched.
+    if (module.size() > kMaxModuleName) continue;
     const CtQuantizationConfig::Group* g = config.find(module, "Linear");
     if (!g) continue;
     auto w = std::make_unique<CtWeight>();
@@ -189,8 +211,13 @@ void Checkpoint::group_compressed_tensors() {
     c.dtype = std::string("ct:") + ct_format_name(g->format);
     c.floating = true;
     size_t first = tensors_.size();
-    for (const auto& [name, i] : by_name) {
+    for (auto it = by_name.lower_bound(module + ".weight"); it != by_name.end(); ++it) {
+      const auto& [name, i] = *it;
+      if (name.compare(0, module.size() + 7, module + ".weight") != 0) break;
       if (!is_weight_part(name, module)) continue;
+      if (first_of[i] != -1) {
+        fail_input(where + ": tensor '" + name + "' belongs to two compressed modules ('" + module + "' and another)");
+      }
       w->parts.push_back({name.substr(module.size() + 1), tensors_[i].shard, tensors_[i].index_in_shard});
       c.nbytes = add_or_fail(c.nbytes, tensors_[i].nbytes, "compressed-tensors weight size");
       first = std::min(first, i);
@@ -226,6 +253,16 @@ void Checkpoint::group_compressed_tensors() {
           }
           if (v <= 0) fail_input("compressed-tensors tensor '" + ws.name + "' holds a dimension " + std::to_string(v));
           c.shape.push_back(static_cast<uint64_t>(v));
+        }
+        // The codes must hold that shape: a weight_shape alone could claim
+        // any size (and a reader would allocate it before decoding).
+        const CheckpointTensor& wp = part("weight_packed");
+        two_d(wp);
+        if (wp.dtype != "I32" || wp.shape[0] != c.shape[0] ||
+            wp.shape[1] != ct_packed_words(c.shape[1], g->args.num_bits, "compressed-tensors weight_shape")) {
+          fail_input("compressed-tensors tensor '" + wp.name + "' does not hold the [" + std::to_string(c.shape[0]) +
+                     ", " + std::to_string(c.shape[1]) + "] " + std::to_string(g->args.num_bits) +
+                     "-bit codes its weight_shape gives");
         }
         break;
       }

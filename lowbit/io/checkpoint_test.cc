@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include <filesystem>
+#include <functional>
 #include <random>
 
 #include "lowbit/core/test_support.h"
@@ -141,7 +142,7 @@ struct CtModuleCase {
 // file). Returns each module's quantized tensor, the reference.
 std::map<std::string, QuantizedTensor> write_ct_checkpoint(const std::string& file, const std::string& config_json_path,
                                                            const std::string& status = "compressed",
-                                                           bool drop_weight_shape = false) {
+                                                           const std::function<void(CtEncoded&)>& edit_q_proj = {}) {
   const std::vector<CtModuleCase> cases = {
       {"model.layers.0.self_attn.q_proj", "int4/g128/asym", {8, 256}},
       {"model.layers.0.self_attn.o_proj", "int8/channel", {5, 33}},
@@ -168,7 +169,7 @@ std::map<std::string, QuantizedTensor> write_ct_checkpoint(const std::string& fi
     const CtPlan p = plan_compressed_tensors(s, c.shape);
     CtEncoded e = encode_compressed_tensors(p, q);
     EXPECT_TRUE(e.inexact.empty()) << c.spec;
-    if (drop_weight_shape) std::erase_if(e.tensors, [](const CtTensorData& t) { return t.decl.suffix == "weight_shape"; });
+    if (edit_q_proj && c.module.ends_with("q_proj")) edit_q_proj(e);
     std::vector<size_t> ids;
     for (const CtTensorData& t : e.tensors) ids.push_back(w.declare(c.module + "." + t.decl.suffix, t.decl.dtype, t.decl.shape));
     idx.push_back(ids);
@@ -262,10 +263,84 @@ TEST_F(CheckpointTest, FrozenCompressedTensorsStayStoredTensors) {
 
 TEST_F(CheckpointTest, CompressedWeightWithoutItsShapeIsRefused) {
   std::filesystem::create_directory(path("bad"));
-  write_ct_checkpoint(path("bad/model.safetensors"), path("bad/config.json"), "compressed", true);
+  write_ct_checkpoint(path("bad/model.safetensors"), path("bad/config.json"), "compressed", [](CtEncoded& e) {
+    std::erase_if(e.tensors, [](const CtTensorData& t) { return t.decl.suffix == "weight_shape"; });
+  });
   const Error e = catch_error([&] { Checkpoint::open(path("bad")); });
   EXPECT_EQ(e.kind(), ErrorKind::kInput);
   EXPECT_NE(std::string(e.what()).find("q_proj.weight_shape is missing"), std::string::npos) << e.what();
+}
+
+std::string slurp(const std::string& p) {
+  std::ifstream in(p);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+bool lists(const Checkpoint& c, const std::string& name) {
+  for (const CheckpointTensor& t : c.tensors()) {
+    if (t.name == name) return true;
+  }
+  return false;
+}
+
+// A weight_shape that claims more than the codes hold is refused at open,
+// before anyone allocates the size it claims.
+TEST_F(CheckpointTest, WeightShapeMustMatchThePackedCodes) {
+  std::filesystem::create_directory(path("big"));
+  write_ct_checkpoint(path("big/model.safetensors"), path("big/config.json"), "compressed", [](CtEncoded& e) {
+    for (CtTensorData& t : e.tensors) {
+      if (t.decl.suffix != "weight_shape") continue;
+      const int64_t huge[2] = {int64_t{1} << 31, int64_t{1} << 31};
+      std::memcpy(t.bytes.data(), huge, sizeof huge);
+    }
+  });
+  const Error e = catch_error([&] { Checkpoint::open(path("big")); });
+  EXPECT_EQ(e.kind(), ErrorKind::kInput);
+  EXPECT_NE(std::string(e.what()).find("q_proj.weight_packed' does not hold"), std::string::npos) << e.what();
+}
+
+// Configs lowbit cannot decode (another format, a config nested too deeply
+// to parse safely) leave the checkpoint's tensors as stored, as before.
+TEST_F(CheckpointTest, UnreadableConfigsLeaveTheStoredTensors) {
+  std::filesystem::create_directory(path("u"));
+  write_ct_checkpoint(path("u/model.safetensors"), path("u/config.json"));
+  std::string cfg = slurp(path("u/config.json"));
+  const size_t at = cfg.find("\"pack-quantized\"");
+  ASSERT_NE(at, std::string::npos);
+  write_text("u/config.json", cfg.replace(at, 16, "\"int-quantized\""));
+  Checkpoint c = Checkpoint::open(path("u"));
+  EXPECT_FALSE(c.has_compressed_weights());
+  EXPECT_TRUE(lists(c, "model.layers.0.self_attn.q_proj.weight_packed"));
+  write_text("u/config.json", "{\"quantization_config\": " + std::string(100000, '[') + std::string(100000, ']') + "}");
+  c = Checkpoint::open(path("u"));
+  EXPECT_FALSE(c.has_compressed_weights());
+}
+
+// A config.json without a quantization_config (a lowbit single-file output
+// put into a Hugging Face directory) does not hide the file's own.
+TEST_F(CheckpointTest, FileMetadataCountsWhenConfigJsonHasNoQuantizationConfig) {
+  std::filesystem::create_directory(path("m"));
+  const auto qs = write_ct_checkpoint(path("m/model.safetensors"), "");
+  write_text("m/config.json", R"({"model_type": "llama"})");
+  expect_ct_weights(Checkpoint::open(path("m")), qs);
+}
+
+// Module "a" would also claim module "a.weight_x"'s tensors: refused.
+TEST_F(CheckpointTest, TensorsClaimedByTwoModulesAreRefused) {
+  std::filesystem::create_directory(path("two"));
+  const std::vector<uint8_t> w(64, 0x38), sc(4 * 4, 0);
+  std::vector<TensorToWrite> ts = {{"a.weight", DType::kF8_E4M3, {4, 16}, w.data()},
+                                   {"a.weight_scale", DType::kF32, {4, 1}, sc.data()},
+                                   {"a.weight_x.weight", DType::kF8_E4M3, {4, 16}, w.data()},
+                                   {"a.weight_x.weight_scale", DType::kF32, {4, 1}, sc.data()}};
+  write_safetensors(path("two/model.safetensors"), {}, ts);
+  write_text("two/config.json", R"({"quantization_config": {"quant_method": "compressed-tensors",
+    "format": "float-quantized", "quantization_status": "compressed", "config_groups": {"group_0": {
+    "targets": ["Linear"], "weights": {"num_bits": 8, "type": "float", "symmetric": true,
+    "strategy": "channel", "dynamic": false}}}}})");
+  const Error e = catch_error([&] { Checkpoint::open(path("two")); });
+  EXPECT_EQ(e.kind(), ErrorKind::kInput);
+  EXPECT_NE(std::string(e.what()).find("belongs to two compressed modules"), std::string::npos) << e.what();
 }
 
 }  // namespace

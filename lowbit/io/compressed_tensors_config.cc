@@ -32,7 +32,7 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-void check_depth(std::string_view text, const std::string& where) {
+bool depth_ok(std::string_view text) {
   int depth = 0;
   bool in_string = false, escaped = false;
   for (const char c : text) {
@@ -43,11 +43,16 @@ void check_depth(std::string_view text, const std::string& where) {
     } else if (c == '"') {
       in_string = true;
     } else if (c == '{' || c == '[') {
-      if (++depth > kMaxDepth) fail_input(where + ": JSON nested deeper than " + std::to_string(kMaxDepth) + " levels");
+      if (++depth > kMaxDepth) return false;
     } else if (c == '}' || c == ']') {
       --depth;
     }
   }
+  return true;
+}
+
+void check_depth(std::string_view text, const std::string& where) {
+  if (!depth_ok(text)) fail_input(where + ": JSON nested deeper than " + std::to_string(kMaxDepth) + " levels");
 }
 
 // "re:" targets match from the start of the name, as Python's re.match.
@@ -304,6 +309,8 @@ CtQuantizationConfig parse_ct_quantization_config(std::string_view text, const s
   if (j.is_discarded()) fail_input(where + ": not valid JSON");
   return parse_config(j, where);
 }
+
+bool ct_json_depth_ok(std::string_view json_text) { return depth_ok(json_text); }
 
 CtQuantizationConfig parse_ct_quantization_config_json(const nlohmann::json& j, const std::string& where) {
   return parse_config(ojson::parse(j.dump()), where);

@@ -84,6 +84,10 @@ struct CtQuantizationConfig {
 // compressed, a format lowbit does not read, malformed groups or args, an
 // invalid regex.
 CtQuantizationConfig parse_ct_quantization_config(std::string_view json_text, const std::string& where);
+// Whether JSON text nests at most 64 levels of objects and arrays: the limit
+// parse_ct_quantization_config enforces (Error(kInput) beyond it), so that
+// no recursive copy, dump or destructor of a parsed value runs out of stack.
+bool ct_json_depth_ok(std::string_view json_text);
 CtQuantizationConfig parse_ct_quantization_config_json(const nlohmann::json& j, const std::string& where);
 
 }  // namespace lowbit
