@@ -100,6 +100,7 @@ ModelReport quantize_model(const Checkpoint& in, ModelSink& sink, const ModelQua
   r.input = in.path();
   r.input_bytes = in.total_bytes();
   r.threads = opt.threads;
+  r.omitted = in.omitted_activation_tensors();
   const std::vector<CheckpointTensor>& ts = in.tensors();
   std::vector<TensorDecision> decisions;
   decisions.reserve(ts.size());
@@ -240,6 +241,7 @@ nlohmann::json ModelReport::to_json() const {
     arr.push_back(std::move(e));
   }
   j["tensors"] = std::move(arr);
+  j["omitted_tensors"] = omitted;
   return j;
 }
 

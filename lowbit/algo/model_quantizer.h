@@ -76,6 +76,8 @@ struct TensorReport {
 struct ModelReport {
   std::string input, output, container_out;
   std::vector<TensorReport> tensors;
+  // Input tensors left out of the output (Checkpoint::omitted_activation_tensors).
+  std::vector<std::string> omitted;
   uint64_t input_bytes = 0, output_bytes = 0;
   uint64_t params_total = 0, params_quantized = 0;
   double avg_bits_quantized = 0;  // over the quantized tensors' elements

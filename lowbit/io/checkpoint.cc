@@ -286,6 +286,27 @@ void Checkpoint::group_compressed_tensors() {
     weights.push_back(std::move(w));
   }
   if (logical.empty()) return;
+  // Activation and KV-cache parameters go with the config that declares
+  // them, which a requantized or dequantized output replaces (-3: omitted).
+  // Without compressed weights the input's config is kept as it is, and so
+  // are they.
+  const auto activation_parameter = [&](const std::string& name) {
+    const size_t dot = name.rfind('.');
+    if (dot == std::string::npos) return false;
+    const std::string_view leaf = std::string_view(name).substr(dot + 1);
+    static constexpr std::string_view kActivation[] = {"input_scale",       "input_zero_point", "input_global_scale",
+                                                       "output_scale",      "output_zero_point", "output_global_scale"};
+    static constexpr std::string_view kKvCache[] = {"k_scale",      "v_scale",      "q_scale",
+                                                    "k_zero_point", "v_zero_point", "q_zero_point"};
+    const auto in = [&](const auto& list) { return std::find(std::begin(list), std::end(list), leaf) != std::end(list); };
+    return (config.activations && in(kActivation)) || (config.kv_cache && in(kKvCache));
+  };
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    if (first_of[i] == -1 && activation_parameter(tensors_[i].name)) {
+      first_of[i] = -3;
+      omitted_.push_back(tensors_[i].name);
+    }
+  }
   std::vector<CheckpointTensor> out;
   std::vector<std::unique_ptr<CtWeight>> ct;
   for (size_t i = 0; i < tensors_.size(); ++i) {

@@ -62,6 +62,12 @@ class Checkpoint {
   bool is_compressed_weight(size_t i) const noexcept { return i < ct_.size() && ct_[i] != nullptr; }
   // Whether any tensor is.
   bool has_compressed_weights() const noexcept;
+  // The stored tensors of a compressed-tensors input that tensors() leaves
+  // out: its activation and KV-cache quantization parameters (input_scale,
+  // input_global_scale, output_scale, k_scale, v_scale, their zero points),
+  // which its config declares and lowbit's output, quantizing weights only,
+  // does not. Carried over, vLLM would meet parameters its model lacks.
+  const std::vector<std::string>& omitted_activation_tensors() const noexcept { return omitted_; }
 
   // The stored bytes of tensor i, inside the memory map; empty for a
   // compressed-tensors weight, whose bytes are several tensors.
@@ -97,6 +103,7 @@ class Checkpoint {
   std::vector<std::unique_ptr<SafetensorsFile>> shards_;
   std::unique_ptr<GgufFile> gguf_;
   std::vector<std::unique_ptr<CtWeight>> ct_;  // per tensor; null for a stored one
+  std::vector<std::string> omitted_;
 };
 
 }  // namespace lowbit

@@ -142,7 +142,9 @@ struct CtModuleCase {
 // file). Returns each module's quantized tensor, the reference.
 std::map<std::string, QuantizedTensor> write_ct_checkpoint(const std::string& file, const std::string& config_json_path,
                                                            const std::string& status = "compressed",
-                                                           const std::function<void(CtEncoded&)>& edit_q_proj = {}) {
+                                                           const std::function<void(CtEncoded&)>& edit_q_proj = {},
+                                                           const std::function<void(nlohmann::json&)>& edit_config = {},
+                                                           const std::vector<std::string>& scalar_tensors = {}) {
   const std::vector<CtModuleCase> cases = {
       {"model.layers.0.self_attn.q_proj", "int4/g128/asym", {8, 256}},
       {"model.layers.0.self_attn.o_proj", "int8/channel", {5, 33}},
@@ -178,9 +180,13 @@ std::map<std::string, QuantizedTensor> write_ct_checkpoint(const std::string& fi
     qs.emplace(c.module + ".weight", std::move(q));
   }
   const size_t head_i = w.declare("lm_head.weight", DType::kF32, {4, 4});
+  // Calibration scalars (activation and KV-cache scales), 0.25 each.
+  std::vector<size_t> scalar_i;
+  for (const std::string& n : scalar_tensors) scalar_i.push_back(w.declare(n, DType::kF32, {1}));
   nlohmann::json cfg = {{"architectures", {"LlamaForCausalLM"}},
                         {"quantization_config", ct_quantization_config(modules, {"lm_head"})}};
   cfg["quantization_config"]["quantization_status"] = status;
+  if (edit_config) edit_config(cfg["quantization_config"]);
   if (config_json_path.empty()) w.add_metadata("quantization_config", cfg["quantization_config"].dump());
   w.begin();
   w.write_tensor_data(norm_i, norm.data(), 16);
@@ -191,6 +197,8 @@ std::map<std::string, QuantizedTensor> write_ct_checkpoint(const std::string& fi
     }
   }
   w.write_tensor_data(head_i, head.data(), 64);
+  const float quarter = 0.25f;
+  for (size_t i : scalar_i) w.write_tensor_data(i, &quarter, 4);
   w.commit();
   if (!config_json_path.empty()) std::ofstream(config_json_path) << cfg.dump(2);
   return qs;
@@ -243,6 +251,67 @@ TEST_F(CheckpointTest, ReadsCompressedTensorsWeightsDequantized) {
   EXPECT_EQ(c.tensors()[3].dtype, "ct:float-quantized");
   EXPECT_EQ(c.tensors()[4].dtype, "ct:nvfp4-pack-quantized");
   expect_ct_weights(c, qs);
+}
+
+// An llm-compressor checkpoint that also quantizes activations and the KV
+// cache stores their scales beside the weights. They belong to the input's
+// config, which a requantized output replaces: left out, and listed.
+TEST_F(CheckpointTest, ActivationAndKvCacheScalesAreOmittedWithTheirConfig) {
+  const std::vector<std::string> scalars = {
+      "model.layers.0.self_attn.q_proj.input_scale", "model.layers.0.mlp.up_proj.input_global_scale",
+      "model.layers.0.mlp.down_proj.output_scale", "model.layers.0.self_attn.k_scale",
+      "model.layers.0.self_attn.v_scale"};
+  const nlohmann::json fp8_dynamic = {{"num_bits", 8}, {"type", "float"}, {"symmetric", true},
+                                      {"strategy", "tensor"}, {"dynamic", false}};
+  const auto with = [&](bool activations, bool kv) {
+    return [=](nlohmann::json& qc) {
+      if (activations) qc["config_groups"]["group_0"]["input_activations"] = fp8_dynamic;
+      if (kv) qc["kv_cache_scheme"] = fp8_dynamic;
+    };
+  };
+  const auto names = [](const Checkpoint& c) {
+    std::vector<std::string> v;
+    for (const CheckpointTensor& t : c.tensors()) v.push_back(t.name);
+    return v;
+  };
+  const auto has = [](const std::vector<std::string>& v, const std::string& n) {
+    return std::find(v.begin(), v.end(), n) != v.end();
+  };
+  {
+    std::filesystem::create_directory(path("a"));
+    const auto qs = write_ct_checkpoint(path("a/model.safetensors"), path("a/config.json"), "compressed", {},
+                                        with(true, true), scalars);
+    const Checkpoint c = Checkpoint::open(path("a"));
+    expect_ct_weights(c, qs);  // exactly the weights and plain tensors
+    std::vector<std::string> omitted = c.omitted_activation_tensors(), want = scalars;
+    std::sort(omitted.begin(), omitted.end());
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(omitted, want);
+  }
+  {  // activations only: the KV-cache scales are ordinary tensors then
+    std::filesystem::create_directory(path("b"));
+    write_ct_checkpoint(path("b/model.safetensors"), path("b/config.json"), "compressed", {}, with(true, false),
+                        scalars);
+    const Checkpoint c = Checkpoint::open(path("b"));
+    EXPECT_EQ(c.omitted_activation_tensors().size(), 3u);
+    EXPECT_TRUE(has(names(c), "model.layers.0.self_attn.k_scale"));
+    EXPECT_FALSE(has(names(c), "model.layers.0.self_attn.q_proj.input_scale"));
+  }
+  {  // neither declared: nothing is omitted
+    std::filesystem::create_directory(path("c"));
+    write_ct_checkpoint(path("c/model.safetensors"), path("c/config.json"), "compressed", {}, with(false, false),
+                        scalars);
+    const Checkpoint c = Checkpoint::open(path("c"));
+    EXPECT_TRUE(c.omitted_activation_tensors().empty());
+    for (const std::string& n : scalars) EXPECT_TRUE(has(names(c), n)) << n;
+  }
+  {  // a frozen config leaves every tensor as stored
+    std::filesystem::create_directory(path("d"));
+    write_ct_checkpoint(path("d/model.safetensors"), path("d/config.json"), "frozen", {}, with(true, true), scalars);
+    const Checkpoint c = Checkpoint::open(path("d"));
+    EXPECT_TRUE(c.omitted_activation_tensors().empty());
+    EXPECT_TRUE(has(names(c), "model.layers.0.self_attn.k_scale"));
+  }
 }
 
 TEST_F(CheckpointTest, ReadsTheConfigFromALoneFilesMetadata) {

@@ -213,6 +213,7 @@ CtQuantizationConfig parse_config(const ojson& root, const std::string& where) {
   }
   CtQuantizationConfig out;
   if (const auto ig = qc.find("ignore"); ig != qc.end()) out.ignore = string_list(*ig, where + ": ignore");
+  if (const auto kv = qc.find("kv_cache_scheme"); kv != qc.end() && !kv->is_null()) out.kv_cache = true;
   const auto groups = qc.find("config_groups");
   if (groups == qc.end() || !groups->is_object()) bad("config_groups is missing or not a JSON object");
   static const std::set<std::string> group_keys = {"targets", "weights", "input_activations", "output_activations",
@@ -223,6 +224,9 @@ CtQuantizationConfig parse_config(const ojson& root, const std::string& where) {
     if (!g.is_object()) fail_input(gw + " is not a JSON object");
     for (auto k = g.begin(); k != g.end(); ++k) {
       if (!group_keys.count(k.key())) fail_input(gw + " has an unknown field '" + k.key() + "'");
+    }
+    for (const char* act : {"input_activations", "output_activations"}) {
+      if (const auto a = g.find(act); a != g.end() && !a->is_null()) out.activations = true;
     }
     const auto w = g.find("weights");
     if (w == g.end() || w->is_null()) continue;  // activations only

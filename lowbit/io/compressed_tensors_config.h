@@ -69,6 +69,11 @@ struct CtQuantizationConfig {
   };
   std::vector<Group> groups;  // in file order; groups without weights are left out
   std::vector<std::string> ignore;
+  // Whether a group quantizes activations (its modules then store
+  // input_scale, input_global_scale, output_scale, ... beside the weights)
+  // and whether a kv_cache_scheme is set (attention modules store k_scale
+  // and v_scale). lowbit's own output declares neither.
+  bool activations = false, kv_cache = false;
 
   // The group that quantizes `module`, matched as vLLM matches it: the
   // ignore list first (exact names and "re:" patterns, which match from the

@@ -287,6 +287,53 @@ def test_compressed_tensors_input_is_read_dequantized(lowbit, scheme):
 
 
 @need_minilm
+def test_activation_scales_of_a_compressed_tensors_input_are_omitted(lowbit):
+    # An llm-compressor W4A4/W8A8 checkpoint stores activation scales beside
+    # the weights. lowbit's output quantizes weights only and declares no
+    # activation scheme, so the scales must not reach it (vLLM would meet
+    # parameters its model lacks); the report names them.
+    ct = pytest.importorskip("test_compressed_tensors", reason="numpy compressed-tensors decoder")
+    work = pathlib.Path(lowbit.workdir)
+    quantize(lowbit, "minilm", "act-src", "--scheme", "nvfp4")
+    src = work / "act-src"
+    cfg = json.loads((src / "config.json").read_text())
+    qc = cfg["quantization_config"]
+    for g in qc["config_groups"].values():
+        g["input_activations"] = dict(g["weights"])
+    (src / "config.json").write_text(json.dumps(cfg))
+    # Raw (dtype, shape, bytes) triples: numpy has no float8 for the scales.
+    tensors = ct.read_safetensors(src / "model.safetensors")
+    added = []
+    for name in list(tensors):
+        if name.endswith(".weight_global_scale"):
+            module = name[: -len(".weight_global_scale")]
+            tensors[module + ".input_global_scale"] = ("F32", (1,), np.float32(448.0 * 6.0).tobytes())
+            added.append(module + ".input_global_scale")
+    assert len(added) == 37
+    header, body = {"__metadata__": {"format": "pt"}}, bytearray()
+    for name, (dtype, shape, raw) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [len(body), len(body) + len(raw)]}
+        body += raw
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    (src / "model.safetensors").write_bytes(len(text).to_bytes(8, "little") + text + bytes(body))
+    for out, scheme in (("act-int4", "int4/g128/asym"), ("act-q8.gguf", "q8_0")):
+        rep, _ = quantize(lowbit, "act-src", out, "--scheme", scheme)
+        assert sorted(rep["omitted_tensors"]) == sorted(added)
+        names = {t["name"] for t in rep["tensors"]}
+        assert not any(n.endswith("input_global_scale") for n in names)
+        if out.endswith(".gguf"):
+            _, written = gguf_tensors(work / out)
+        else:
+            written = ct.read_safetensors(work / out / "model.safetensors")
+            assert all(g["input_activations"] is None
+                       for g in json.loads((work / out / "config.json").read_text())["quantization_config"]
+                       ["config_groups"].values())
+        assert not any(n.endswith("input_global_scale") for n in written)
+        assert sum(n.endswith(".weight") or n.endswith(".weight_packed") for n in written) >= 37
+
+
+@need_minilm
 def test_minilm_nvfp4_blocks_are_quantized_with_the_scale_vllm_reads(lowbit):
     # vLLM reads NVFP4's tensor scale as float32(1 / weight_global_scale).
     # Every block of the file must be the NVFP4 reference quantization with

@@ -89,7 +89,12 @@ void print_totals(const ModelReport& r) {
   size_t nq = 0;
   for (const TensorReport& t : r.tensors) nq += t.quantized;
   std::printf("\n%s -> %s (%s)\n", r.input.c_str(), r.output.c_str(), r.container_out.c_str());
-  std::printf("tensors           %zu quantized, %zu kept\n", nq, r.tensors.size() - nq);
+  std::printf("tensors           %zu quantized, %zu kept", nq, r.tensors.size() - nq);
+  if (!r.omitted.empty()) {
+    std::printf(", %zu omitted (the input's activation/KV-cache scales, e.g. %s: the output quantizes weights only)",
+                r.omitted.size(), r.omitted[0].c_str());
+  }
+  std::printf("\n");
   std::printf("size              %.2f MB -> %.2f MB (%.3f of the input)\n", r.input_bytes / 1e6, r.output_bytes / 1e6,
               r.input_bytes ? static_cast<double>(r.output_bytes) / r.input_bytes : 0.0);
   std::printf("bits per weight   %.3f over quantized tensors (%llu weights), %.3f over the whole file\n",
