@@ -68,7 +68,25 @@ void format_spec(const uint8_t* data, size_t size) {
 }
 
 void recipe(const uint8_t* data, size_t size) {
-  refusing_errors([&] { (void)Recipe::parse(text(data, size), "fuzz input"); });
+  refusing_errors([&] {
+    // Parse, then decide for tensors named by the rules' own patterns (and
+    // a few real names), so the patterns meet names the fuzzer chooses.
+    const Recipe r = Recipe::parse(text(data, size), "fuzz input");
+    std::vector<std::string> names = {"model.layers.0.mlp.down_proj.weight", "embeddings.word_embeddings.weight", ""};
+    for (const RecipeRule& rule : r.rules) {
+      if (names.size() < 64) names.push_back(rule.match);
+    }
+    for (const std::string& n : names) {
+      CheckpointTensor t;
+      t.name = n;
+      t.shape = {4, 64};
+      t.numel = 256;
+      t.nbytes = 1024;
+      t.dtype = "F32";
+      t.floating = true;
+      (void)decide(r, t, Method::kRtn);
+    }
+  });
 }
 
 void ct_config(const uint8_t* data, size_t size) {
@@ -77,8 +95,22 @@ void ct_config(const uint8_t* data, size_t size) {
     // quantization_config: parse it, then match module names against its
     // ignore list and targets (names, "re:" patterns, class names).
     const CtQuantizationConfig c = parse_ct_quantization_config(text(data, size), "fuzz input");
-    for (const char* m : {"model.layers.0.self_attn.q_proj", "lm_head", "encoder.layer.11.output.dense", ""}) {
+    // Module names: fixed real ones, and every target and ignore entry of
+    // the input itself (a "re:" one without its prefix), so the patterns
+    // also meet names the fuzzer chooses (a pattern that backtracks on a
+    // name would hang here, as it once did).
+    std::vector<std::string> names = {"model.layers.0.self_attn.q_proj", "lm_head", "encoder.layer.11.output.dense", ""};
+    const auto add = [&](const std::string& t) {
+      const std::string n = t.starts_with("re:") ? t.substr(3) : t;
+      if (names.size() < 64) names.push_back(n);
+    };
+    for (const auto& g : c.groups) {
+      for (const std::string& t : g.targets) add(t);
+    }
+    for (const std::string& t : c.ignore) add(t);
+    for (const std::string& m : names) {
       (void)c.find(m, "Linear");
+      (void)c.find(m, m);
     }
   });
 }

@@ -10,7 +10,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config
-  libhwy-dev libcli11-dev libfmt-dev nlohmann-json3-dev
+  libhwy-dev libcli11-dev libfmt-dev nlohmann-json3-dev libre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
   libeigen3-dev libopenblas-dev
   clang

@@ -71,11 +71,7 @@ Recipe Recipe::parse(std::string_view text, const std::string& name) {
         }
         if (!rj.contains("match")) fail_usage(where + " has no \"match\" regular expression");
         if (rule.keep == !rule.scheme.empty()) fail_usage(where + " needs exactly one of \"scheme\" or \"keep\": true");
-        try {
-          rule.re = std::regex(rule.match, std::regex::ECMAScript);
-        } catch (const std::regex_error& e) {
-          fail_usage(where + ": \"" + rule.match + "\" is not a valid regular expression: " + e.what());
-        }
+        rule.re = NamePattern::compile(rule.match, ErrorKind::kUsage, where);
         r.rules.push_back(std::move(rule));
       }
     } else {
@@ -99,9 +95,10 @@ Recipe Recipe::from_scheme(const std::string& scheme) {
 
 bool is_embedding_or_head(const std::string& name) {
   // Hugging Face (BERT, Llama, GPT-2) and GGUF spellings.
-  static const std::regex re(
-      R"((^|\.)(embed_tokens|embeddings?|word_embeddings|position_embeddings|token_type_embeddings|wte|wpe|tok_embeddings|token_embd|position_embd|token_types|lm_head)(\.|$)|^output\.weight$)");
-  return std::regex_search(name, re);
+  static const NamePattern re = NamePattern::compile(
+      R"((^|\.)(embed_tokens|embeddings?|word_embeddings|position_embeddings|token_type_embeddings|wte|wpe|tok_embeddings|token_embd|position_embd|token_types|lm_head)(\.|$)|^output\.weight$)",
+      ErrorKind::kInternal, "the embedding pattern");
+  return re.search(name);
 }
 
 TensorDecision decide(const Recipe& r, const CheckpointTensor& t, Method cli_method) {
@@ -109,7 +106,7 @@ TensorDecision decide(const Recipe& r, const CheckpointTensor& t, Method cli_met
   const Method base = r.method.value_or(cli_method);
   for (size_t i = 0; i < r.rules.size(); ++i) {
     const RecipeRule& rule = r.rules[i];
-    if (!std::regex_search(t.name, rule.re)) continue;
+    if (!rule.re || !rule.re->search(t.name)) continue;
     d.reason = "rule " + std::to_string(i + 1) + " (" + rule.match + ")";
     if (rule.keep) return d;
     if (!t.floating) {

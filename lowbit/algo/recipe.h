@@ -26,10 +26,10 @@
 #pragma once
 
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
 
+#include "lowbit/core/name_pattern.h"
 #include "lowbit/io/checkpoint.h"
 
 namespace lowbit {
@@ -42,7 +42,7 @@ Method parse_method(std::string_view name);
 
 struct RecipeRule {
   std::string match;            // the regular expression as written
-  std::regex re;
+  std::optional<NamePattern> re;  // compiled; searched anywhere in the name
   bool keep = false;
   std::string scheme;           // when !keep
   std::optional<Method> method;

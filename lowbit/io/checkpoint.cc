@@ -122,9 +122,6 @@ std::optional<CtQuantizationConfig> compressed_tensors_config(const std::string&
   return std::nullopt;
 }
 
-// Longer module names are never matched against a config's targets.
-constexpr size_t kMaxModuleName = 1024;
-
 bool is_weight_part(const std::string& name, const std::string& module) {
   return name.size() > module.size() && name.compare(0, module.size(), module) == 0 &&
          (name.compare(module.size(), std::string::npos, ".weight") == 0 ||
@@ -197,9 +194,6 @@ void Checkpoint::group_compressed_tensors() {
   for (const CheckpointTensor& t : tensors_) {
     if (!ends_with(t.name, ".weight_scale")) continue;
     const std::string module = t.name.substr(0, t.name.size() - 13);
-    // "re:" targets run std::regex, which recurses per character of the
-    // name: names beyond any real module's length stay unmatched.
-    if (module.size() > kMaxModuleName) continue;
     const CtQuantizationConfig::Group* g = config.find(module, "Linear");
     if (!g) continue;
     auto w = std::make_unique<CtWeight>();

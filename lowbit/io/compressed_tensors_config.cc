@@ -1,20 +1,12 @@
-// GCC 12 reports a false -Wmaybe-uninitialized inside <regex>'s NFA
-// builder (std::function moves in regex_automaton.h) at -O1, the
-// sanitizer build's level. GCC's diagnostic state is looked up at the
-// header line that warns, so the pragma must come before the first include
-// that pulls in <functional>.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
 #include "lowbit/io/compressed_tensors_config.h"
 
 #include <algorithm>
 #include <cctype>
-#include <regex>
+#include <unordered_map>
 #include <set>
 
 #include "lowbit/core/error.h"
+#include "lowbit/core/name_pattern.h"
 
 namespace lowbit {
 
@@ -55,16 +47,6 @@ void check_depth(std::string_view text, const std::string& where) {
   if (!depth_ok(text)) fail_input(where + ": JSON nested deeper than " + std::to_string(kMaxDepth) + " levels");
 }
 
-// "re:" targets match from the start of the name, as Python's re.match.
-bool regex_matches(const std::string& pattern, std::string_view value) {
-  const std::regex re(pattern, std::regex::ECMAScript);
-  return std::regex_search(value.begin(), value.end(), re, std::regex_constants::match_continuous);
-}
-
-bool name_matches(const std::string& target, std::string_view name) {
-  if (target.starts_with("re:")) return regex_matches(target.substr(3), name);
-  return target == name;
-}
 
 template <class J>
 std::vector<std::string> string_list(const J& j, const std::string& where) {
@@ -74,13 +56,7 @@ std::vector<std::string> string_list(const J& j, const std::string& where) {
   for (const auto& e : j) {
     if (!e.is_string()) fail_input(where + " is not a list of strings");
     out.push_back(e.template get<std::string>());
-    if (out.back().starts_with("re:")) {
-      try {
-        (void)std::regex(out.back().substr(3), std::regex::ECMAScript);
-      } catch (const std::regex_error& err) {
-        fail_input(where + ": invalid regex '" + out.back() + "': " + err.what());
-      }
-    }
+    if (out.back().starts_with("re:")) (void)NamePattern::compile(out.back().substr(3), ErrorKind::kInput, where);
   }
   return out;
 }
@@ -320,8 +296,25 @@ CtQuantizationConfig parse_ct_quantization_config_json(const nlohmann::json& j, 
   return parse_config(ojson::parse(j.dump()), where);
 }
 
+struct CtQuantizationConfig::PatternCache {
+  std::unordered_map<std::string, NamePattern> compiled;  // by target, "re:" included
+};
+
 const CtQuantizationConfig::Group* CtQuantizationConfig::find(std::string_view module,
                                                               std::string_view class_name) const {
+  // "re:" targets match from the start of the name, as Python's re.match
+  // in vLLM and compressed-tensors.
+  if (!patterns_) patterns_ = std::make_shared<PatternCache>();
+  const auto regex_matches = [this](const std::string& target, std::string_view name) {
+    auto it = patterns_->compiled.find(target);
+    if (it == patterns_->compiled.end()) {
+      it = patterns_->compiled.emplace(target, NamePattern::compile(target.substr(3), ErrorKind::kInput, "a target")).first;
+    }
+    return it->second.match_prefix(name);
+  };
+  const auto name_matches = [&](const std::string& target, std::string_view name) {
+    return target.starts_with("re:") ? regex_matches(target, name) : target == name;
+  };
   for (const std::string& p : ignore) {
     if (name_matches(p, module)) return nullptr;
   }
@@ -334,7 +327,7 @@ const CtQuantizationConfig::Group* CtQuantizationConfig::find(std::string_view m
     const std::string cls = lower(class_name);
     for (const Group& g : groups) {
       for (const std::string& t : g.targets) {
-        if (t.starts_with("re:") ? regex_matches(t.substr(3), class_name) : cls.find(lower(t)) != std::string::npos) {
+        if (t.starts_with("re:") ? regex_matches(t, class_name) : cls.find(lower(t)) != std::string::npos) {
           return &g;
         }
       }

@@ -18,6 +18,7 @@
 // weight_global_scale: it uses the largest of the shards' global scales.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -80,7 +81,13 @@ struct CtQuantizationConfig {
   // start of the name), then each target in file order (exact or "re:"),
   // then targets contained in `class_name` (e.g. "Linear"; case-insensitive)
   // when one is given. Null when ignored or unmatched.
+  // Each "re:" pattern is compiled on first use and kept (a model with MoE
+  // experts has tens of thousands of modules), so find() is not thread-safe.
   const Group* find(std::string_view module, std::string_view class_name = "") const;
+
+ private:
+  struct PatternCache;
+  mutable std::shared_ptr<PatternCache> patterns_;
 };
 
 // Parses config.json (an object holding "quantization_config") or the

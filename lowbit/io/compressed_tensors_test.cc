@@ -671,7 +671,7 @@ TEST(CompressedTensorsConfig, RejectsMalformedConfigs) {
       {config("", "", R"({"type": "posit"})"), "neither int nor float"},
       {R"({"quant_method": "compressed-tensors", "format": "pack-quantized", "config_groups": {"g": {
           "targets": ["re:(["], "weights": )" + good_args + "}}}",
-       "invalid regex"},
+       "not a valid regular expression"},
       {R"({"quant_method": "compressed-tensors", "format": "pack-quantized", "config_groups": {"g": {
           "targets": [], "weights": )" + good_args + "}}}",
        "has no targets"},
