@@ -287,6 +287,39 @@ def test_compressed_tensors_input_is_read_dequantized(lowbit, scheme):
 
 
 @need_minilm
+def test_inspect_shows_the_compressed_tensors_weights_quantize_reads(lowbit):
+    # `lowbit inspect` on a compressed-tensors directory lists the stored
+    # tensors of each file and, beside them, each quantized weight as one
+    # row: the shape quantize reads, ct:<format>, and the bytes of all its
+    # stored parts.
+    work = pathlib.Path(lowbit.workdir)
+    rep, _ = quantize(lowbit, "minilm", "insp-int4", "--scheme", "int4/g128/asym")
+    got = json.loads(lowbit.run("inspect", work / "insp-int4", "--json").stdout)
+    assert [pathlib.Path(f["file"]).name for f in got["files"]] == ["model.safetensors"]
+    stored = {t["name"]: t for t in got["files"][0]["tensors"]}
+    quantized = {t["name"]: t for t in rep["tensors"] if t["quantized"]}
+    logical = {t["name"]: t for t in got["compressed_tensors"]}
+    assert logical.keys() == quantized.keys() and len(logical) == 37
+    for name, t in logical.items():
+        module = name[: -len(".weight")]
+        parts = [p for n, p in stored.items() if n.startswith(module + ".weight")]
+        assert {n[len(module) + 1:] for n in stored if n.startswith(module + ".weight")} == {
+            "weight_packed", "weight_scale", "weight_zero_point", "weight_shape"}
+        assert t["dtype"] == "ct:pack-quantized"
+        assert t["shape"] == quantized[name]["shape"] and t["elements"] == quantized[name]["numel"]
+        assert t["bytes"] == sum(p["bytes"] for p in parts) == quantized[name]["bytes_out"]
+    assert "omitted_tensors" not in got
+    # The file alone (config.json beside it) gives the same logical rows.
+    one = json.loads(lowbit.run("inspect", work / "insp-int4" / "model.safetensors", "--json").stdout)
+    assert one["compressed_tensors"] == got["compressed_tensors"] and one["tensors"] == got["files"][0]["tensors"]
+    table = lowbit.run("inspect", work / "insp-int4").stdout
+    assert "compressed-tensors weights, as lowbit quantize reads them (37)" in table
+    # A plain checkpoint has no such rows.
+    plain = json.loads(lowbit.run("inspect", MINILM_DIR, "--json").stdout)
+    assert len(plain["files"]) == 1 and "compressed_tensors" not in plain
+
+
+@need_minilm
 def test_activation_scales_of_a_compressed_tensors_input_are_omitted(lowbit):
     # An llm-compressor W4A4/W8A8 checkpoint stores activation scales beside
     # the weights. lowbit's output quantizes weights only and declares no
@@ -331,6 +364,8 @@ def test_activation_scales_of_a_compressed_tensors_input_are_omitted(lowbit):
                        ["config_groups"].values())
         assert not any(n.endswith("input_global_scale") for n in written)
         assert sum(n.endswith(".weight") or n.endswith(".weight_packed") for n in written) >= 37
+    # inspect names them too.
+    assert sorted(json.loads(lowbit.run("inspect", src, "--json").stdout)["omitted_tensors"]) == sorted(added)
 
 
 @need_minilm

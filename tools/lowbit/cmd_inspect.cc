@@ -5,14 +5,26 @@
 //
 // The container is told by content, not by name: a file that starts with
 // "GGUF" is GGUF, anything else is read as safetensors. FILE may also be the
-// name of an installed model ("smollm2", see installed_models.h).
+// name of an installed model ("smollm2", see installed_models.h), a model
+// directory or a sharded checkpoint's index: then every file is listed, in
+// shard order.
+//
+// A compressed-tensors checkpoint (vLLM's format, lowbit's safetensors
+// output) also gets the logical view that `lowbit quantize` reads: one row
+// per quantized weight ("<module>.weight", its shape, "ct:<format>", the
+// bytes of all its stored parts and their bits per element), and the
+// activation/KV-cache scales quantize leaves out (checkpoint.h).
 //
 // --json prints one object:
 //   {"file", "container": "gguf" | "safetensors", "file_size", (GGUF:
 //    "version", "alignment", "data_start"), "metadata": {key: {"type", "value"}}
 //    in file order (arrays: also "element_type" and "length", and "value"
 //    holds at most the first 64 elements), "tensors": [{"name", "shape",
-//    "dtype", "elements", "bytes", "bits_per_element", "offset"}]}
+//    "dtype", "elements", "bytes", "bits_per_element", "offset"}]}, plus
+//    for compressed-tensors "compressed_tensors": [{"name", "shape",
+//    "dtype", "elements", "bytes", "bits_per_element"}] and
+//    "omitted_tensors": [names]; a directory or index gives {"path",
+//    "files": [one such object per file], and those two lists}.
 // "offset" is the tensor's absolute position in the file. Floats are JSON
 // numbers (exact: a float32 widened to double prints as a decimal that reads
 // back to the same float32) except NaN and infinities, which are the strings
@@ -21,7 +33,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +44,7 @@
 
 #include "lowbit/core/error.h"
 #include "lowbit/core/mapped_file.h"
+#include "lowbit/io/checkpoint.h"
 #include "lowbit/io/gguf_reader.h"
 #include "lowbit/io/safetensors.h"
 #include "tools/lowbit/commands.h"
@@ -258,7 +273,7 @@ void print_table(const Listing& l) {
   std::printf("\n");
 }
 
-void print_json(const Listing& l) {
+Json listing_json(const Listing& l) {
   Json out = l.header;
   Json meta = Json::object();
   for (const auto& [key, entry] : l.meta) meta[key] = entry;
@@ -274,16 +289,107 @@ void print_json(const Listing& l) {
                        {"offset", t.offset}});
   }
   out["tensors"] = std::move(tensors);
-  std::printf("%s\n", dump(out, 1).c_str());
+  return out;
+}
+
+// The weights as lowbit reads them, where that differs from the stored
+// tensors: compressed-tensors modules (empty otherwise).
+struct LogicalView {
+  std::vector<TensorRow> weights;  // offset 0: their parts lie apart
+  std::vector<std::string> omitted;
+};
+
+LogicalView logical_view(const Checkpoint& c) {
+  LogicalView v;
+  for (size_t i = 0; i < c.tensors().size(); ++i) {
+    if (!c.is_compressed_weight(i)) continue;
+    const CheckpointTensor& t = c.tensors()[i];
+    v.weights.push_back({t.name, t.shape, t.dtype, t.numel, t.nbytes,
+                         t.numel ? 8.0 * static_cast<double>(t.nbytes) / static_cast<double>(t.numel) : 0.0, 0});
+  }
+  v.omitted = c.omitted_activation_tensors();
+  return v;
+}
+
+void print_logical_table(const LogicalView& v) {
+  if (v.weights.empty()) return;
+  size_t name_width = 4, shape_width = 5, dtype_width = 6;
+  for (const TensorRow& t : v.weights) {
+    name_width = std::max(name_width, t.name.size());
+    shape_width = std::max(shape_width, shape_text(t.shape).size());
+    dtype_width = std::max(dtype_width, t.dtype.size());
+  }
+  const auto w = [](size_t n) { return static_cast<int>(n); };
+  std::printf("\ncompressed-tensors weights, as lowbit quantize reads them (%zu)\n", v.weights.size());
+  std::printf("  %-*s  %-*s  %-*s  %14s  %9s\n", w(name_width), "name", w(shape_width), "shape", w(dtype_width),
+              "format", "bytes", "bits/elem");
+  for (const TensorRow& t : v.weights) {
+    std::printf("  %-*s  %-*s  %-*s  %14llu  %9.6g\n", w(name_width), t.name.c_str(), w(shape_width),
+                shape_text(t.shape).c_str(), w(dtype_width), t.dtype.c_str(), static_cast<unsigned long long>(t.bytes),
+                t.bits_per_element);
+  }
+  if (!v.omitted.empty()) {
+    std::printf("\nactivation/KV-cache scales that quantize leaves out (%zu): %s%s\n", v.omitted.size(),
+                v.omitted[0].c_str(), v.omitted.size() > 1 ? ", ..." : "");
+  }
+}
+
+Json logical_json(const LogicalView& v) {
+  Json weights = Json::array();
+  for (const TensorRow& t : v.weights) {
+    weights.push_back({{"name", t.name},
+                       {"shape", t.shape},
+                       {"dtype", t.dtype},
+                       {"elements", t.elements},
+                       {"bytes", t.bytes},
+                       {"bits_per_element", t.bits_per_element}});
+  }
+  return weights;
 }
 
 void run_inspect(const InspectArgs& a) {
   const std::string path = resolve_installed_model(a.file).value_or(a.file);
-  const Listing listing = list_file(path);
-  if (a.json) {
-    print_json(listing);
+  std::error_code ec;
+  std::vector<Listing> listings;
+  LogicalView view;
+  const bool model = std::filesystem::is_directory(path, ec) || path.ends_with(".json");
+  if (model) {
+    // Checkpoint finds the files (an index, one .safetensors or .gguf) and
+    // validates them and any compressed-tensors layout.
+    const Checkpoint c = Checkpoint::open(path);
+    for (const std::string& f : c.files()) listings.push_back(list_file(f));
+    view = logical_view(c);
   } else {
-    print_table(listing);
+    listings.push_back(list_file(path));
+    // A lone file may carry a compressed-tensors config (in its metadata,
+    // or config.json beside it). A pipe cannot be read twice; and a layout
+    // the reader refuses still leaves the stored tensors listed above.
+    if (listings[0].header["container"] == "safetensors" && std::filesystem::is_regular_file(path, ec)) {
+      try {
+        view = logical_view(Checkpoint::open(path));
+      } catch (const Error& e) {
+        if (e.kind() != ErrorKind::kInput) throw;
+        std::fprintf(stderr, "lowbit: warning: the compressed-tensors weights cannot be read: %s\n", e.what());
+      }
+    }
+  }
+  if (a.json) {
+    Json out;
+    if (model) {
+      out = {{"path", path}, {"files", Json::array()}};
+      for (const Listing& l : listings) out["files"].push_back(listing_json(l));
+    } else {
+      out = listing_json(listings[0]);
+    }
+    if (!view.weights.empty()) out["compressed_tensors"] = logical_json(view);
+    if (!view.omitted.empty()) out["omitted_tensors"] = view.omitted;
+    std::printf("%s\n", dump(out, 1).c_str());
+  } else {
+    for (size_t i = 0; i < listings.size(); ++i) {
+      if (i > 0) std::printf("\n");
+      print_table(listings[i]);
+    }
+    print_logical_table(view);
   }
 }
 
@@ -291,9 +397,11 @@ void run_inspect(const InspectArgs& a) {
 
 Action add_inspect_command(CLI::App& app) {
   auto a = std::make_shared<InspectArgs>();
-  auto* cmd = app.add_subcommand("inspect", "List the metadata and tensors of a GGUF or safetensors file");
+  auto* cmd = app.add_subcommand("inspect", "List the metadata and tensors of a GGUF or safetensors file or model");
   cmd->add_flag("--json", a->json, "print one JSON object (arrays: the first 64 elements and the length)");
-  cmd->add_option("FILE", a->file, "a .gguf or .safetensors file, or an installed model name such as smollm2")
+  cmd->add_option("FILE", a->file,
+                  "a .gguf or .safetensors file, a model directory or sharded index, or an installed model name "
+                  "such as smollm2")
       ->required();
   cmd->footer("Example: lowbit inspect smollm2 --json");
   return [a] { run_inspect(*a); };
