@@ -229,6 +229,31 @@ std::string type_cell(const Json& entry) {
   return type;
 }
 
+// Tensor rows as aligned columns: name, shape, dtype (or format), bytes,
+// bits per element, and the file offset where rows have one.
+void print_rows(const std::vector<TensorRow>& rows, const char* dtype_title, bool offsets) {
+  size_t name_width = 4, shape_width = 5, dtype_width = std::strlen(dtype_title);
+  for (const TensorRow& t : rows) {
+    name_width = std::max(name_width, t.name.size());
+    shape_width = std::max(shape_width, shape_text(t.shape).size());
+    dtype_width = std::max(dtype_width, t.dtype.size());
+  }
+  const auto w = [](size_t n) { return static_cast<int>(n); };
+  std::printf("  %-*s  %-*s  %-*s  %14s  %9s", w(name_width), "name", w(shape_width), "shape", w(dtype_width),
+              dtype_title, "bytes", "bits/elem");
+  std::printf(offsets ? "  %14s\n" : "\n", "offset");
+  for (const TensorRow& t : rows) {
+    std::printf("  %-*s  %-*s  %-*s  %14llu  %9.6g", w(name_width), t.name.c_str(), w(shape_width),
+                shape_text(t.shape).c_str(), w(dtype_width), t.dtype.c_str(), static_cast<unsigned long long>(t.bytes),
+                t.bits_per_element);
+    if (offsets) {
+      std::printf("  %14llu\n", static_cast<unsigned long long>(t.offset));
+    } else {
+      std::printf("\n");
+    }
+  }
+}
+
 void print_table(const Listing& l) {
   const Json& h = l.header;
   std::printf("%s: %s", h["file"].get<std::string>().c_str(), h["container"].get<std::string>().c_str());
@@ -250,20 +275,9 @@ void print_table(const Listing& l) {
   }
 
   std::printf("\ntensors (%zu)\n", l.tensors.size());
-  size_t name_width = 4, shape_width = 5, dtype_width = 5;
-  for (const TensorRow& t : l.tensors) {
-    name_width = std::max(name_width, t.name.size());
-    shape_width = std::max(shape_width, shape_text(t.shape).size());
-    dtype_width = std::max(dtype_width, t.dtype.size());
-  }
-  const auto w = [](size_t n) { return static_cast<int>(n); };
-  std::printf("  %-*s  %-*s  %-*s  %14s  %9s  %14s\n", w(name_width), "name", w(shape_width), "shape", w(dtype_width),
-              "dtype", "bytes", "bits/elem", "offset");
+  print_rows(l.tensors, "dtype", true);
   uint64_t elements = 0, bytes = 0;
   for (const TensorRow& t : l.tensors) {
-    std::printf("  %-*s  %-*s  %-*s  %14llu  %9.6g  %14llu\n", w(name_width), t.name.c_str(), w(shape_width),
-                shape_text(t.shape).c_str(), w(dtype_width), t.dtype.c_str(), static_cast<unsigned long long>(t.bytes),
-                t.bits_per_element, static_cast<unsigned long long>(t.offset));
     elements += t.elements;
     bytes += t.bytes;
   }
@@ -313,21 +327,8 @@ LogicalView logical_view(const Checkpoint& c) {
 
 void print_logical_table(const LogicalView& v) {
   if (v.weights.empty()) return;
-  size_t name_width = 4, shape_width = 5, dtype_width = 6;
-  for (const TensorRow& t : v.weights) {
-    name_width = std::max(name_width, t.name.size());
-    shape_width = std::max(shape_width, shape_text(t.shape).size());
-    dtype_width = std::max(dtype_width, t.dtype.size());
-  }
-  const auto w = [](size_t n) { return static_cast<int>(n); };
   std::printf("\ncompressed-tensors weights, as lowbit quantize reads them (%zu)\n", v.weights.size());
-  std::printf("  %-*s  %-*s  %-*s  %14s  %9s\n", w(name_width), "name", w(shape_width), "shape", w(dtype_width),
-              "format", "bytes", "bits/elem");
-  for (const TensorRow& t : v.weights) {
-    std::printf("  %-*s  %-*s  %-*s  %14llu  %9.6g\n", w(name_width), t.name.c_str(), w(shape_width),
-                shape_text(t.shape).c_str(), w(dtype_width), t.dtype.c_str(), static_cast<unsigned long long>(t.bytes),
-                t.bits_per_element);
-  }
+  print_rows(v.weights, "format", false);
   if (!v.omitted.empty()) {
     std::printf("\nactivation/KV-cache scales that quantize leaves out (%zu): %s%s\n", v.omitted.size(),
                 v.omitted[0].c_str(), v.omitted.size() > 1 ? ", ..." : "");
