@@ -96,6 +96,11 @@ uint64_t handle_nonfinite(std::vector<float>& x, const CheckpointTensor& t, NanP
 
 ModelReport quantize_model(const Checkpoint& in, ModelSink& sink, const ModelQuantizeOptions& opt) {
   const auto t0 = std::chrono::steady_clock::now();
+  // Its packed codes and scales would be "quantized" as if they were weights.
+  if (!in.undecodable_compressed_tensors().empty()) {
+    fail_input("'" + in.path() + "' is a compressed-tensors checkpoint lowbit cannot decode, so its weights cannot be " +
+               "read: " + in.undecodable_compressed_tensors());
+  }
   ModelReport r;
   r.input = in.path();
   r.input_bytes = in.total_bytes();

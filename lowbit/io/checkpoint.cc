@@ -84,7 +84,8 @@ std::string model_file_in(const std::string& dir) {
 // copy or destructor of a parsed value can run out of stack).
 std::optional<CtQuantizationConfig> compressed_tensors_config(const std::string& directory,
                                                               const std::vector<std::string>& files,
-                                                              const SafetensorsFile& first, std::string& where) {
+                                                              const SafetensorsFile& first, std::string& where,
+                                                              std::string& problem) {
   std::vector<std::pair<std::string, std::string>> candidates;  // (text, where)
   const fs::path cfg = fs::path(directory) / "config.json";
   std::error_code ec;
@@ -116,6 +117,7 @@ std::optional<CtQuantizationConfig> compressed_tensors_config(const std::string&
       return parse_ct_quantization_config(text, w);
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::kInput) throw;
+      problem = e.what();
       return std::nullopt;
     }
   }
@@ -179,7 +181,7 @@ void Checkpoint::group_compressed_tensors() {
   ct_.clear();
   ct_.resize(tensors_.size());
   std::string where;
-  const std::optional<CtQuantizationConfig> parsed = compressed_tensors_config(directory_, files_, *shards_.at(0), where);
+  const std::optional<CtQuantizationConfig> parsed = compressed_tensors_config(directory_, files_, *shards_.at(0), where, ct_problem_);
   if (!parsed) return;
   const CtQuantizationConfig& config = *parsed;
   // Sorted: a module's parts ("<module>.weight", "<module>.weight_*") are a

@@ -68,6 +68,12 @@ class Checkpoint {
   // which its config declares and lowbit's output, quantizing weights only,
   // does not. Carried over, vLLM would meet parameters its model lacks.
   const std::vector<std::string>& omitted_activation_tensors() const noexcept { return omitted_; }
+  // Why the checkpoint's compressed-tensors config (quant_method
+  // "compressed-tensors", weights stored compressed) cannot be decoded, its
+  // tensors then being listed as stored; empty when there is none or it was
+  // decoded. Reading the stored tensors is fine (inspect); quantizing them
+  // as if they were the model's weights is not (quantize_model refuses).
+  const std::string& undecodable_compressed_tensors() const noexcept { return ct_problem_; }
 
   // The stored bytes of tensor i, inside the memory map; empty for a
   // compressed-tensors weight, whose bytes are several tensors.
@@ -104,6 +110,7 @@ class Checkpoint {
   std::unique_ptr<GgufFile> gguf_;
   std::vector<std::unique_ptr<CtWeight>> ct_;  // per tensor; null for a stored one
   std::vector<std::string> omitted_;
+  std::string ct_problem_;
 };
 
 }  // namespace lowbit

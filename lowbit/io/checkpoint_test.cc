@@ -247,6 +247,7 @@ TEST_F(CheckpointTest, ReadsCompressedTensorsWeightsDequantized) {
   std::filesystem::create_directory(path("ct"));
   const auto qs = write_ct_checkpoint(path("ct/model.safetensors"), path("ct/config.json"));
   const Checkpoint c = Checkpoint::open(path("ct"));
+  EXPECT_TRUE(c.undecodable_compressed_tensors().empty());
   EXPECT_EQ(c.tensors()[1].dtype, "ct:pack-quantized");
   EXPECT_EQ(c.tensors()[3].dtype, "ct:float-quantized");
   EXPECT_EQ(c.tensors()[4].dtype, "ct:nvfp4-pack-quantized");
@@ -380,9 +381,13 @@ TEST_F(CheckpointTest, UnreadableConfigsLeaveTheStoredTensors) {
   Checkpoint c = Checkpoint::open(path("u"));
   EXPECT_FALSE(c.has_compressed_weights());
   EXPECT_TRUE(lists(c, "model.layers.0.self_attn.q_proj.weight_packed"));
+  // Said, so that quantize can refuse to treat the codes as weights.
+  EXPECT_NE(c.undecodable_compressed_tensors().find("int-quantized"), std::string::npos)
+      << c.undecodable_compressed_tensors();
   write_text("u/config.json", "{\"quantization_config\": " + std::string(100000, '[') + std::string(100000, ']') + "}");
   c = Checkpoint::open(path("u"));
   EXPECT_FALSE(c.has_compressed_weights());
+  EXPECT_TRUE(c.undecodable_compressed_tensors().empty());  // not known to be compressed-tensors
 }
 
 // A config.json without a quantization_config (a lowbit single-file output

@@ -314,6 +314,18 @@ def test_inspect_shows_the_compressed_tensors_weights_quantize_reads(lowbit):
     assert one["compressed_tensors"] == got["compressed_tensors"] and one["tensors"] == got["files"][0]["tensors"]
     table = lowbit.run("inspect", work / "insp-int4").stdout
     assert "compressed-tensors weights, as lowbit quantize reads them (37)" in table
+    # A config lowbit cannot decode: inspect lists the stored tensors and
+    # says why; quantize refuses rather than take codes for weights.
+    bad = work / "insp-bad"
+    shutil.copytree(work / "insp-int4", bad)
+    cfg = json.loads((bad / "config.json").read_text())
+    cfg["quantization_config"]["config_groups"]["group_0"]["targets"] = ["re:(?=lookahead).*"]
+    (bad / "config.json").write_text(json.dumps(cfg))
+    r = lowbit.run("inspect", bad, "--json")
+    assert "compressed_tensors" not in json.loads(r.stdout) and "cannot be read" in r.stderr and "lookaround" in r.stderr
+    r = lowbit.run("quantize", bad, work / "insp-bad-out", "--scheme", "int8/channel", "--quiet", check=False)
+    assert r.returncode == 1 and "compressed-tensors checkpoint lowbit cannot decode" in r.stderr, r.stderr
+    assert not (work / "insp-bad-out").exists()
     # A plain checkpoint has no such rows.
     plain = json.loads(lowbit.run("inspect", MINILM_DIR, "--json").stdout)
     assert len(plain["files"]) == 1 and "compressed_tensors" not in plain

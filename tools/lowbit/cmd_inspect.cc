@@ -322,6 +322,10 @@ LogicalView logical_view(const Checkpoint& c) {
                          t.numel ? 8.0 * static_cast<double>(t.nbytes) / static_cast<double>(t.numel) : 0.0, 0});
   }
   v.omitted = c.omitted_activation_tensors();
+  if (!c.undecodable_compressed_tensors().empty()) {
+    std::fprintf(stderr, "lowbit: warning: the compressed-tensors weights cannot be read: %s\n",
+                 c.undecodable_compressed_tensors().c_str());
+  }
   return v;
 }
 
