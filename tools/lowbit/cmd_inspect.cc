@@ -287,21 +287,21 @@ void print_table(const Listing& l) {
   std::printf("\n");
 }
 
+// One tensor row as JSON; "offset" only where the row has one in a file.
+Json row_json(const TensorRow& t, bool offset) {
+  Json j = {{"name", t.name},          {"shape", t.shape}, {"dtype", t.dtype},
+            {"elements", t.elements},  {"bytes", t.bytes}, {"bits_per_element", t.bits_per_element}};
+  if (offset) j["offset"] = t.offset;
+  return j;
+}
+
 Json listing_json(const Listing& l) {
   Json out = l.header;
   Json meta = Json::object();
   for (const auto& [key, entry] : l.meta) meta[key] = entry;
   out["metadata"] = std::move(meta);
   Json tensors = Json::array();
-  for (const TensorRow& t : l.tensors) {
-    tensors.push_back({{"name", t.name},
-                       {"shape", t.shape},
-                       {"dtype", t.dtype},
-                       {"elements", t.elements},
-                       {"bytes", t.bytes},
-                       {"bits_per_element", t.bits_per_element},
-                       {"offset", t.offset}});
-  }
+  for (const TensorRow& t : l.tensors) tensors.push_back(row_json(t, true));
   out["tensors"] = std::move(tensors);
   return out;
 }
@@ -341,14 +341,7 @@ void print_logical_table(const LogicalView& v) {
 
 Json logical_json(const LogicalView& v) {
   Json weights = Json::array();
-  for (const TensorRow& t : v.weights) {
-    weights.push_back({{"name", t.name},
-                       {"shape", t.shape},
-                       {"dtype", t.dtype},
-                       {"elements", t.elements},
-                       {"bytes", t.bytes},
-                       {"bits_per_element", t.bits_per_element}});
-  }
+  for (const TensorRow& t : v.weights) weights.push_back(row_json(t, false));
   return weights;
 }
 
