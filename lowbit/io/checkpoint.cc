@@ -81,7 +81,9 @@ std::string model_file_in(const std::string& dir) {
 // (uncompressed) statuses, configs lowbit does not read (formats such as
 // int-quantized, actorder "group", unknown fields), and text that is not
 // JSON or nests too deeply (checked before parsing, so that no recursive
-// copy or destructor of a parsed value can run out of stack).
+// copy or destructor of a parsed value can run out of stack). A compressed
+// config lowbit cannot decode leaves the reason in `problem`, so that
+// quantize can refuse what it would misread.
 std::optional<CtQuantizationConfig> compressed_tensors_config(const std::string& directory,
                                                               const std::vector<std::string>& files,
                                                               const SafetensorsFile& first, std::string& where,

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <unordered_map>
 #include <set>
+#include <unordered_map>
 
 #include "lowbit/core/error.h"
 #include "lowbit/core/name_pattern.h"
@@ -46,7 +46,6 @@ bool depth_ok(std::string_view text) {
 void check_depth(std::string_view text, const std::string& where) {
   if (!depth_ok(text)) fail_input(where + ": JSON nested deeper than " + std::to_string(kMaxDepth) + " levels");
 }
-
 
 template <class J>
 std::vector<std::string> string_list(const J& j, const std::string& where) {

@@ -35,7 +35,6 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -241,7 +240,8 @@ void print_rows(const std::vector<TensorRow>& rows, const char* dtype_title, boo
   const auto w = [](size_t n) { return static_cast<int>(n); };
   std::printf("  %-*s  %-*s  %-*s  %14s  %9s", w(name_width), "name", w(shape_width), "shape", w(dtype_width),
               dtype_title, "bytes", "bits/elem");
-  std::printf(offsets ? "  %14s\n" : "\n", "offset");
+  if (offsets) std::printf("  %14s", "offset");
+  std::printf("\n");
   for (const TensorRow& t : rows) {
     std::printf("  %-*s  %-*s  %-*s  %14llu  %9.6g", w(name_width), t.name.c_str(), w(shape_width),
                 shape_text(t.shape).c_str(), w(dtype_width), t.dtype.c_str(), static_cast<unsigned long long>(t.bytes),
@@ -313,6 +313,10 @@ struct LogicalView {
   std::vector<std::string> omitted;
 };
 
+void warn_unreadable(const std::string& why) {
+  std::fprintf(stderr, "lowbit: warning: the compressed-tensors weights cannot be read: %s\n", why.c_str());
+}
+
 LogicalView logical_view(const Checkpoint& c) {
   LogicalView v;
   for (size_t i = 0; i < c.tensors().size(); ++i) {
@@ -323,8 +327,7 @@ LogicalView logical_view(const Checkpoint& c) {
   }
   v.omitted = c.omitted_activation_tensors();
   if (!c.undecodable_compressed_tensors().empty()) {
-    std::fprintf(stderr, "lowbit: warning: the compressed-tensors weights cannot be read: %s\n",
-                 c.undecodable_compressed_tensors().c_str());
+    warn_unreadable(c.undecodable_compressed_tensors());
   }
   return v;
 }
@@ -367,7 +370,7 @@ void run_inspect(const InspectArgs& a) {
         view = logical_view(Checkpoint::open(path));
       } catch (const Error& e) {
         if (e.kind() != ErrorKind::kInput) throw;
-        std::fprintf(stderr, "lowbit: warning: the compressed-tensors weights cannot be read: %s\n", e.what());
+        warn_unreadable(e.what());
       }
     }
   }
