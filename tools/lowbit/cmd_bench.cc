@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lowbit/core/error.h"
+#include "lowbit/core/host_cpu.h"
 #include "lowbit/core/thread_pool.h"
 #include "lowbit/format/registry.h"
 #include "lowbit/kernels/array_kernels.h"
@@ -176,8 +177,10 @@ void run_bench(const BenchArgs& a) {
 
   nlohmann::json records = nlohmann::json::array();
   const std::string target = kernel_target_name(current_kernel_target());
+  const HostCpu cpu = host_cpu();
   if (!a.json) {
-    std::printf("lowbit bench: %zu elements, median of %d, SIMD target %s\n", n, a.reps, target.c_str());
+    std::printf("lowbit bench: %zu elements, median of %d, SIMD target %s, CPU %s\n", n, a.reps, target.c_str(),
+                cpu.describe().c_str());
     std::printf("baseline: the faster of memcpy and a streaming-store copy, read+write bytes, measured alongside each row\n");
     std::printf("input: N(0,1) samples; 'absmax' scales them so the largest maps to the format's max\n");
     std::printf("\n%-16s %-10s %-14s %-11s %7s %10s %9s %11s %8s\n", "format", "round", "op", "input", "threads",
@@ -318,6 +321,8 @@ void run_bench(const BenchArgs& a) {
   }
   if (a.json) {
     const nlohmann::json doc = {{"elements", n}, {"repetitions", a.reps}, {"target", target},
+                                {"cpu", {{"vendor", cpu.vendor}, {"name", cpu.name}, {"family", cpu.family},
+                                         {"model", cpu.model}}},
                                 {"baseline", "max(memcpy, streaming-store copy), read+write bytes, per row"},
                                 {"records", records}};
     std::printf("%s\n", doc.dump(2).c_str());
