@@ -114,6 +114,24 @@ class CompressedTensorsModelSink final : public ModelSink {
     planned_.push_back(std::move(p));
   }
 
+  std::vector<std::string> notes() const override {
+    // vLLM 0.33 builds CompressedTensorsW8A16Fp8 for weight-only FP8 with
+    // is_static_input_scheme = `input_quant and not input_quant.dynamic`,
+    // which is None when there are no input activations, and its
+    // process_weights_after_loading asserts `is_static_input_scheme is False`
+    // for the block strategy: every weight-only block-FP8 checkpoint fails to
+    // load, on any GPU, whoever wrote it (found with vLLM's own loaders, see
+    // docs/compressed_tensors.md). The file is right; the user should know.
+    size_t block_fp8 = 0;
+    for (const CtModule& m : modules_) {
+      block_fp8 += m.format == CtFormat::kFloatQuantized && m.args.strategy == "block";
+    }
+    if (block_fp8 == 0) return {};
+    return {std::to_string(block_fp8) + " module(s) are weight-only block FP8, which vLLM 0.33 does not load " +
+            "(CompressedTensorsW8A16Fp8.process_weights_after_loading asserts `is_static_input_scheme is False`, " +
+            "None without input activations); float8_e4m3fn/channel loads. See docs/compressed_tensors.md"};
+  }
+
   void begin() override {
     if (!modules_.empty()) config_ = ct_quantization_config(modules_, ignore_);
     // A single file carries the config in its metadata, as there is no

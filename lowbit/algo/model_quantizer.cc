@@ -115,6 +115,7 @@ ModelReport quantize_model(const Checkpoint& in, ModelSink& sink, const ModelQua
     sink.plan(t, decisions.back());
     work_bytes += t.nbytes;
   }
+  r.notes = sink.notes();
   const ImportanceTable importance(opt.recipe.importance_file);
   sink.begin();
   std::vector<float> x, x_hat;
@@ -247,6 +248,7 @@ nlohmann::json ModelReport::to_json() const {
   }
   j["tensors"] = std::move(arr);
   j["omitted_tensors"] = omitted;
+  j["notes"] = notes;
   return j;
 }
 

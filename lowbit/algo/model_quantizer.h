@@ -56,6 +56,10 @@ class ModelSink {
                              int threads) = 0;
   // Makes the output visible (atomic renames) and returns its total size.
   virtual uint64_t commit() = 0;
+  // What a user of the output should know that is no error: a planned
+  // layout that a tool reading the container is known to refuse. Asked once
+  // every tensor is planned.
+  virtual std::vector<std::string> notes() const { return {}; }
 };
 
 struct TensorReport {
@@ -78,6 +82,7 @@ struct ModelReport {
   std::vector<TensorReport> tensors;
   // Input tensors left out of the output (Checkpoint::omitted_activation_tensors).
   std::vector<std::string> omitted;
+  std::vector<std::string> notes;  // ModelSink::notes
   uint64_t input_bytes = 0, output_bytes = 0;
   uint64_t params_total = 0, params_quantized = 0;
   double avg_bits_quantized = 0;  // over the quantized tensors' elements

@@ -105,6 +105,7 @@ void print_totals(const ModelReport& r) {
   }
   std::printf("time              %.2f s (%.0f MB/s of float32 input), %d threads, peak memory %.0f MB\n", r.seconds,
               r.input_mb_per_s, r.threads, r.peak_rss_bytes / 1e6);
+  for (const std::string& n : r.notes) std::printf("note              %s\n", n.c_str());
 }
 
 ModelReport run_one(const QuantizeArgs& a, const Checkpoint& in, const Recipe& recipe, const std::string& out) {
@@ -161,6 +162,9 @@ void run_quantize(const QuantizeArgs& a) {
       std::printf("%-24s %10.2f %9.3f %9.3f %10s %11s  %s\n", a.schemes[i].c_str(), r.output_bytes / 1e6,
                   r.avg_bits_quantized, r.avg_bits_file, fmt_db(r.mean_qsnr_db).c_str(), fmt_db(r.worst_qsnr_db).c_str(),
                   r.worst_tensor.c_str());
+    }
+    for (size_t i = 0; i < reports.size(); ++i) {
+      for (const std::string& n : reports[i].notes) std::printf("note (%s): %s\n", a.schemes[i].c_str(), n.c_str());
     }
   }
   if (!a.report.empty()) {
