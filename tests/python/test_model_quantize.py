@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 
@@ -120,6 +121,53 @@ def test_block_fp8_output_notes_that_vllm_refuses_it(lowbit):
         rep, out = quantize(lowbit, "minilm", "no_note_" + scheme.replace("/", "_"), "--scheme", scheme)
         assert rep["notes"] == [], scheme
         assert "note " not in out
+
+
+def _quantize_with_stderr_on_a_terminal(lowbit, out, *args):
+    """Runs quantize with stderr on a pseudo-terminal; returns what it drew."""
+    import pty
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen([str(lowbit.exe), "quantize", "minilm", out, *args], cwd=lowbit.workdir,
+                                stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        slave = -1
+        drawn = b""
+        while True:  # drain as it runs, so a full terminal buffer cannot stall it
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: every writer has closed the terminal
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        assert proc.wait(timeout=120) == 0
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    return drawn.decode()
+
+
+@need_minilm
+def test_progress_bar_draws_only_on_a_terminal(lowbit):
+    # hqq, slow enough for redraws on most machines.
+    drawn = _quantize_with_stderr_on_a_terminal(lowbit, "tty", "--scheme", "int4/g128/asym", "--method", "hqq")
+    frames = [f for f in drawn.split("\r\x1b[K") if f]
+    assert frames, repr(drawn)
+    assert frames[0].startswith("[>") and " 0/104 tensors " in frames[0] and "ETA --:--" in frames[0], frames[0]
+    # The last frame counts every tensor at a measured rate; a frame between
+    # (redraws are 0.1 s apart, so a fast machine may draw none) also gives
+    # the time left.
+    last = re.match(r"\[=+\] 104/104 tensors +(\d+) MB/s +ETA --:-- ", frames[-1])
+    assert last and int(last.group(1)) > 0, frames[-1]
+    for f in frames[1:-1]:
+        assert re.match(r"\[=*>? *\] \d+/104 tensors +\d+ MB/s +ETA \d+:\d\d ", f), f
+    assert drawn.endswith("\r\x1b[K")  # the line is cleared before the report
+    # --quiet on a terminal, and no terminal at all: nothing drawn.
+    assert _quantize_with_stderr_on_a_terminal(lowbit, "tty_quiet", "--scheme", "int4/g128/asym", "--quiet") == ""
+    r = lowbit.run("quantize", "minilm", "piped", "--scheme", "int4/g128/asym", "--method", "hqq")
+    assert r.stderr == ""
 
 
 @need_minilm
