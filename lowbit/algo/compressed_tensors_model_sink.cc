@@ -166,7 +166,19 @@ class CompressedTensorsModelSink final : public ModelSink {
     // quantize with an s_t that 1.0f / g gives back exactly.
     o.reciprocal_tensor_scale = p.plan->format == CtFormat::kNvfp4PackQuantized && p.scheme.two_level();
     const QuantizedTensor q = quantize_by_method(x, t.shape, p.scheme, d.method, importance, o);
-    const CtEncoded enc = encode_compressed_tensors(*p.plan, q);
+    // With importance weights, mse quantizes with scale=wmse, which plan()
+    // could not know (the weights are read here). The scale rule changes no
+    // stored layout, so the declared tensors stand; the encoder gets the plan
+    // of the scheme actually used.
+    CtPlan plan = *p.plan;
+    if (q.scheme.spec() != plan.scheme.spec()) {
+      plan = plan_compressed_tensors(q.scheme, t.shape, t.name);
+      if (plan.format != p.plan->format || plan.args != p.plan->args || plan.tensors != p.plan->tensors) {
+        fail_internal("compressed-tensors: '" + t.name + "' was planned as " + p.plan->scheme.spec() +
+                      " but quantized as " + q.scheme.spec() + ", which is stored differently");
+      }
+    }
+    const CtEncoded enc = encode_compressed_tensors(plan, q);
     write_compressed_tensors(*w_, p.indices, enc);
     // Decode what was written: the report measures the file.
     std::map<std::string, CtTensorView> views;

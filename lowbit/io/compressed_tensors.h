@@ -79,6 +79,7 @@ struct CtTensorDecl {
   std::string suffix;  // "weight_packed", "weight_scale", ...
   DType dtype;
   std::vector<uint64_t> shape;
+  bool operator==(const CtTensorDecl&) const = default;
 };
 
 struct CtPlan {

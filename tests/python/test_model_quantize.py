@@ -499,6 +499,55 @@ def test_smollm2_to_compressed_tensors_with_hqq(lowbit):
 
 # ------------------------------------------------------------------ bad input
 
+@need_minilm
+@pytest.mark.parametrize("scheme,container", [("int4/g128/asym", "safetensors"), ("q4_k", "gguf")])
+def test_recipe_importance_steers_the_mse_search(lowbit, scheme, container):
+    """A recipe's importance file (per-column weights, llama.cpp's imatrix
+    layout) makes `mse` minimize the weighted error: wmse on lowbit schemes,
+    llama.cpp's imatrix search on ggml types. Compared on the same weights
+    with and without it, the importance-weighted error must fall."""
+    ct = pytest.importorskip("test_compressed_tensors", reason="numpy compressed-tensors decoder")
+    src = st_numpy.load_file(str(MINILM_DIR / "model.safetensors"))
+    rng = np.random.default_rng(7)
+    imp = {n: rng.lognormal(0.0, 1.5, x.shape[1]).astype(np.float32)
+           for n, x in src.items() if x.ndim == 2 and n.startswith("encoder.")}
+    work = pathlib.Path(lowbit.workdir)
+    _write_safetensors(work / "imatrix.safetensors", imp)
+    ext = ".gguf" if container == "gguf" else ""
+
+    def weighted_errors(recipe, out):
+        (work / (out + ".json")).write_text(json.dumps(recipe))
+        rep, _ = quantize(lowbit, "minilm", out + ext, "--recipe", out + ".json")
+        if container == "gguf":
+            _, ts = gguf_tensors(work / (out + ext))
+            decoded = {n: gguf_dequant(t) for n, (qt, t) in ts.items()
+                       if qt == gguf.GGMLQuantizationType.Q4_K}
+        else:
+            raw = ct.read_safetensors(work / out / "model.safetensors")
+            cfg = json.loads((work / out / "config.json").read_text())
+            decoded = {t["name"]: ct.dequantize(raw, t["name"][:-7], *ct.module_config(cfg, t["name"][:-7]))
+                       for t in rep["tensors"] if t["quantized"]}
+        return {n: float(np.sum(imp[n] * (src[n] - y) ** 2)) for n, y in decoded.items() if n in imp}
+
+    base = {"default_scheme": scheme, "method": "mse"}
+    plain = weighted_errors(base, "plain")
+    weighted = weighted_errors(dict(base, importance="imatrix.safetensors"), "weighted")
+    # (Q4_K holds the 1536-column weights; 384-column rows fall back to Q5_0.)
+    assert plain.keys() == weighted.keys() and len(plain) == (6 if container == "gguf" else 36), sorted(plain)
+    ratio = sum(weighted.values()) / sum(plain.values())
+    better = sum(weighted[n] < plain[n] for n in plain)
+    print(f"{scheme}: {len(plain)} tensors, weighted error ratio {ratio:.4f}, lower on {better}")
+    assert ratio < 0.97, ratio
+    assert better >= 0.9 * len(plain), (better, len(plain))
+    # A wrong importance length is an input error naming the tensor, with no output.
+    name = sorted(imp)[0]
+    _write_safetensors(work / "bad_imatrix.safetensors", {name: imp[name][:-1]})
+    (work / "bad.json").write_text(json.dumps(dict(base, importance="bad_imatrix.safetensors")))
+    err = _bad(lowbit, "minilm", work / ("bad_out" + ext), "--recipe", work / "bad.json")
+    assert name in err and "one per column" in err, err
+    assert not (work / ("bad_out" + ext)).exists()
+
+
 def _bad(lowbit, *args):
     r = lowbit.run("quantize", *args, "--quiet", check=False)
     assert r.returncode != 0
