@@ -94,6 +94,26 @@ def same_bytes(a, b):
         np.array_equal(np.asarray(ta[k].data).view(np.uint8), np.asarray(tb[k].data).view(np.uint8)) for k in ta)
 
 
+def host_cpu():
+    """The CPU as lowbit bench names it (lowbit/core/host_cpu.h): rates
+    compare only on the same core."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if not line.strip():
+                    break  # the first processor's fields
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+    except OSError:
+        return "unknown"
+    ids = " ".join(x for x in (fields.get("vendor_id", ""),
+                               "family " + fields["cpu family"] if "cpu family" in fields else "",
+                               "model " + fields["model"] if "model" in fields else "") if x)
+    name = fields.get("model name", "")
+    return f"{name} ({ids})" if name and ids else (name or ids or "unknown")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lowbit", default=str(REPO / "build" / "lowbit"))
@@ -119,7 +139,8 @@ def main():
         records = []
         if not a.json:
             print(f"input: SmolLM2-135M as float32{' (synthetic 256-multiple rows)' if a.synthetic else ''}, "
-                  f"{n} quantized weights ({mb:.0f} MB); median of {a.reps}, whole-process wall time")
+                  f"{n} quantized weights ({mb:.0f} MB); median of {a.reps}, whole-process wall time; "
+                  f"CPU {host_cpu()}")
             print(f"{'type':8} {'threads':>7} {'llama.cpp MB/s':>15} {'lowbit MB/s':>12} {'ratio':>7}  bytes")
         for t in types:
             for threads in [int(x) for x in a.threads.split(",")]:
@@ -132,7 +153,7 @@ def main():
                     lt.append(run([a.lowbit, "quantize", f32, ours, "--scheme", t, "--method", "rtn", "--threads",
                                    threads, "--quiet"]))
                 equal = same_bytes(ours, theirs)
-                rec = {"scheme": t, "method": "rtn", "op": "quantize", "threads": threads, "peer": "llama.cpp b10605",
+                rec = {"scheme": t, "method": "rtn", "op": "quantize", "threads": threads, "peer": "llama.cpp b10605", "cpu": host_cpu(),
                        "bytes_per_s": 4.0 * n / statistics.median(lt),
                        "peer_bytes_per_s": 4.0 * n / statistics.median(ll), "byte_identical": equal}
                 rec["ratio_to_peer"] = rec["bytes_per_s"] / rec["peer_bytes_per_s"]
