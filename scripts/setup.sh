@@ -14,7 +14,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
   libeigen3-dev libopenblas-dev
   clang
-  python3 python3-pip
+  python3 python3-pip librsvg2-bin
   # The King James Bible (../shared/README.md): the text llama.cpp's
   # perplexity runs lowbit's GGUF output on (tests/python/test_llama_cpp.py).
   bible-kjv bible-kjv-text

@@ -1,6 +1,5 @@
 #include "lowbit/algo/compressed_tensors_model_sink.h"
 
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -14,6 +13,8 @@
 #include "lowbit/algo/method.h"
 #include "lowbit/core/error.h"
 #include "lowbit/core/file_io.h"
+#include "lowbit/core/output_directory.h"
+#include "lowbit/core/path_identity.h"
 #include "lowbit/io/compressed_tensors.h"
 #include "lowbit/io/compressed_tensors_config.h"
 #include "lowbit/io/safetensors.h"
@@ -51,31 +52,33 @@ struct Planned {
 
 class CompressedTensorsModelSink final : public ModelSink {
  public:
-  CompressedTensorsModelSink(const Checkpoint& in, std::string out) : in_(in), out_(std::move(out)) {
+  CompressedTensorsModelSink(const Checkpoint& in, std::string out, const SinkOptions& o)
+      : in_(in), out_(without_trailing_slashes(std::move(out))) {
     single_file_ = ends_with(out_, ".safetensors");
     if (single_file_) {
       w_ = std::make_unique<SafetensorsWriter>(out_);
     } else {
-      // Build the directory beside its final place, then rename it there.
-      const fs::path final_path = fs::absolute(fs::path(out_).lexically_normal());
-      std::error_code ec;
-      fs::create_directories(final_path.parent_path(), ec);
-      tmp_dir_ = final_path.parent_path() / (final_path.filename().string() + ".lowbit-tmp-" + std::to_string(::getpid()));
-      fs::remove_all(tmp_dir_, ec);
-      if (!fs::create_directory(tmp_dir_, ec)) {
-        fail_io("cannot create output directory '" + tmp_dir_.string() + "': " +
-                (ec ? ec.message() : std::string("it exists")));
-      }
-      w_ = std::make_unique<SafetensorsWriter>((tmp_dir_ / "model.safetensors").string());
+      // Built beside its final place and moved there at the end; never
+      // over a directory holding files lowbit did not write.
+      dir_ = std::make_unique<OutputDirectory>(out_, o.overwrite);
+      w_ = std::make_unique<SafetensorsWriter>((fs::path(dir_->temp_path()) / "model.safetensors").string());
     }
   }
 
   ~CompressedTensorsModelSink() override {
     w_.reset();  // removes its temporary file unless committed
-    if (!tmp_dir_.empty() && !committed_) {
-      std::error_code ec;
-      fs::remove_all(tmp_dir_, ec);
-    }
+    dir_.reset();  // and the temporary directory
+  }
+
+  void check_scheme(const std::string& scheme, Method method) const override {
+    const Scheme s = parse_scheme(scheme);
+    check_method(s, method);
+    // A shape every granularity divides: only the scheme is judged here.
+    const uint64_t r = 256 * (s.gran.kind == Granularity::Kind::kBlock2D ? s.gran.rows : 1);
+    const uint64_t c = 256 * (s.gran.kind == Granularity::Kind::kBlock2D ? s.gran.cols
+                              : s.gran.kind == Granularity::Kind::kGroup ? s.gran.group
+                                                                         : 1);
+    (void)plan_compressed_tensors(scheme_for_method(s, method, false), {r, c});
   }
 
   void plan(const CheckpointTensor& t, const TensorDecision& d) override {
@@ -98,7 +101,9 @@ class CompressedTensorsModelSink final : public ModelSink {
           shards_[p.fused].push_back(planned_.size());
         }
       }
+      note_fused_shard(t.name, d.scheme + " (" + method_name(d.method) + ")");
     } else {
+      if (t.shape.size() == 2 && ends_with(t.name, ".weight")) note_fused_shard(t.name, "kept");
       const std::optional<DType> dt = find_dtype(t.dtype);
       if (dt && in_.container() == Container::kSafetensors) {
         p.kept_dtype = *dt;
@@ -106,7 +111,7 @@ class CompressedTensorsModelSink final : public ModelSink {
         p.kept_dtype = DType::kF32;  // a GGUF block type: its decoded values, exactly
         p.convert = true;
       } else {
-        fail_usage("tensor '" + t.name + "' has type " + t.dtype + ", which safetensors cannot store");
+        fail_input("tensor '" + t.name + "' has type " + t.dtype + ", which safetensors cannot store");
       }
       p.indices = {w_->declare(t.name, p.kept_dtype, t.shape)};
       if (t.shape.size() == 2 && ends_with(t.name, ".weight")) ignore_.push_back(t.name.substr(0, t.name.size() - 7));
@@ -132,7 +137,20 @@ class CompressedTensorsModelSink final : public ModelSink {
             "None without input activations); float8_e4m3fn/channel loads. See docs/compressed_tensors.md"};
   }
 
+  bool kept_as_float32(size_t index) const override { return planned_.at(index).convert; }
+
   void begin() override {
+    // vLLM loads the shards of a fused layer (q/k/v, gate/up) as one layer
+    // with one scheme: a recipe that splits them gives a checkpoint vLLM
+    // cannot load, so it is refused before anything is written.
+    for (const auto& [layer, shards] : fused_schemes_) {
+      for (const auto& [name, scheme] : shards) {
+        if (scheme == shards.front().second) continue;
+        fail_usage("vLLM loads '" + shards.front().first + "' and '" + name + "' as one layer (" + layer +
+                   "), so they must share one scheme and method, or all be kept; the recipe gives " +
+                   shards.front().second + " and " + scheme + ". Give the shards of a fused layer the same rule");
+      }
+    }
     if (!modules_.empty()) config_ = ct_quantization_config(modules_, ignore_);
     // A single file carries the config in its metadata, as there is no
     // config.json beside it.
@@ -148,10 +166,8 @@ class CompressedTensorsModelSink final : public ModelSink {
     if (!p.quantized) {
       st.stored_as = dtype_name(p.kept_dtype);
       if (p.convert) {
-        std::vector<float> f(t.numel);
-        in_.read_float32(index, f.data(), threads);  // tensors are planned and written in input order
-        w_->write_tensor_data(p.indices[0], f.data(), f.size() * 4);
-        st.bytes = f.size() * 4;
+        w_->write_tensor_data(p.indices[0], x, t.numel * 4);
+        st.bytes = t.numel * 4;
       } else {
         w_->write_tensor_data(p.indices[0], raw.data(), raw.size());
         st.bytes = raw.size();
@@ -193,6 +209,10 @@ class CompressedTensorsModelSink final : public ModelSink {
     return st;
   }
 
+  void note_fused_shard(const std::string& name, const std::string& how) {
+    if (const std::string layer = fused_layer_of(name); !layer.empty()) fused_schemes_[layer].emplace_back(name, how);
+  }
+
   // The largest finite |x| over the shards of a fused layer (read once, when
   // its first shard is written): the tensor amax they all quantize with.
   float fused_amax(const std::string& key, int threads) {
@@ -219,24 +239,8 @@ class CompressedTensorsModelSink final : public ModelSink {
     }
     write_config();
     copy_companions();
-    // Swap the finished directory in; an older output goes only after.
-    const fs::path final_path = fs::absolute(fs::path(out_).lexically_normal());
-    std::error_code ec;
-    fs::path old;
-    if (fs::exists(final_path, ec)) {
-      old = final_path.parent_path() / (final_path.filename().string() + ".lowbit-old-" + std::to_string(::getpid()));
-      fs::rename(final_path, old, ec);
-      if (ec) fail_io("cannot replace '" + final_path.string() + "': " + ec.message());
-    }
-    fs::rename(tmp_dir_, final_path, ec);
-    if (ec) fail_io("cannot move the output to '" + final_path.string() + "': " + ec.message());
     committed_ = true;
-    if (!old.empty()) fs::remove_all(old, ec);
-    uint64_t total = 0;
-    for (const auto& e : fs::recursive_directory_iterator(final_path, ec)) {
-      if (e.is_regular_file()) total += e.file_size();
-    }
-    return total;
+    return dir_->commit();
   }
 
  private:
@@ -261,7 +265,7 @@ class CompressedTensorsModelSink final : public ModelSink {
       cfg.erase("quantization_config");
     }
     const std::string text = cfg.dump(2) + "\n";
-    write_file_atomic((tmp_dir_ / "config.json").string(), text.data(), text.size());
+    write_file_atomic((fs::path(dir_->temp_path()) / "config.json").string(), text.data(), text.size());
   }
 
   void copy_companions() {
@@ -269,13 +273,15 @@ class CompressedTensorsModelSink final : public ModelSink {
     // companions; a lone weights file's directory holds anything.
     std::error_code ec;
     if (in_.container() != Container::kSafetensors || !fs::exists(fs::path(in_.directory()) / "config.json", ec)) return;
-    const fs::path final_path = fs::absolute(fs::path(out_).lexically_normal());
+    const fs::path tmp(dir_->temp_path());
     for (const auto& e : fs::directory_iterator(in_.directory(), ec)) {
       if (!is_companion(e.path())) continue;
       // Never copy the output into itself (OUT inside the input directory).
-      const fs::path abs = fs::absolute(e.path());
-      if (abs == tmp_dir_ || abs == final_path || abs.filename().string().find(".lowbit-") != std::string::npos) continue;
-      fs::copy(e.path(), tmp_dir_ / e.path().filename(), fs::copy_options::recursive, ec);
+      if (same_path(e.path().string(), dir_->temp_path()) || same_path(e.path().string(), out_) ||
+          e.path().filename().string().find(".lowbit-") != std::string::npos) {
+        continue;
+      }
+      fs::copy(e.path(), tmp / e.path().filename(), fs::copy_options::recursive, ec);
       if (ec) fail_io("cannot copy '" + e.path().string() + "' to the output: " + ec.message());
     }
   }
@@ -284,7 +290,7 @@ class CompressedTensorsModelSink final : public ModelSink {
   std::string out_;
   bool single_file_ = false;
   bool committed_ = false;
-  fs::path tmp_dir_;
+  std::unique_ptr<OutputDirectory> dir_;  // a directory output
   std::unique_ptr<SafetensorsWriter> w_;
   std::vector<Planned> planned_;
   std::vector<CtModule> modules_;
@@ -293,14 +299,17 @@ class CompressedTensorsModelSink final : public ModelSink {
   std::map<std::string, std::vector<size_t>> shards_;
   std::map<std::string, float> fused_amax_;
   std::vector<std::string> ignore_;
+  // Fused layer -> its shards in order, each with "scheme (method)" or "kept".
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> fused_schemes_;
   nlohmann::json config_;
   size_t next_ = 0;
 };
 
 }  // namespace
 
-std::unique_ptr<ModelSink> make_compressed_tensors_model_sink(const Checkpoint& in, const std::string& out_path) {
-  return std::make_unique<CompressedTensorsModelSink>(in, out_path);
+std::unique_ptr<ModelSink> make_compressed_tensors_model_sink(const Checkpoint& in, const std::string& out_path,
+                                                               const SinkOptions& options) {
+  return std::make_unique<CompressedTensorsModelSink>(in, out_path, options);
 }
 
 }  // namespace lowbit

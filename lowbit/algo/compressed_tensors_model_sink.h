@@ -22,6 +22,7 @@
 
 namespace lowbit {
 
-std::unique_ptr<ModelSink> make_compressed_tensors_model_sink(const Checkpoint& in, const std::string& out_path);
+std::unique_ptr<ModelSink> make_compressed_tensors_model_sink(const Checkpoint& in, const std::string& out_path,
+                                                const SinkOptions& options = {});
 
 }  // namespace lowbit

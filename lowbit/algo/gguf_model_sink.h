@@ -25,6 +25,7 @@
 
 namespace lowbit {
 
-std::unique_ptr<ModelSink> make_gguf_model_sink(const Checkpoint& in, const std::string& out_path);
+std::unique_ptr<ModelSink> make_gguf_model_sink(const Checkpoint& in, const std::string& out_path,
+                                                const SinkOptions& options = {});
 
 }  // namespace lowbit

@@ -24,10 +24,11 @@
 namespace lowbit {
 
 // What to do with NaN or inf in a tensor that is to be quantized.
+// Every tensor is checked, kept ones included.
 enum class NanPolicy {
   kRefuse,  // the default: stop with an error naming the tensor
-  kZero,    // replace them by 0 before quantizing (reported per tensor)
-  kKeep,    // quantize as they are: their blocks become NaN (scale NaN)
+  kZero,    // replace them by 0 (before quantizing; in a kept tensor, in its own dtype)
+  kKeep,    // keep them: a quantized block holding one decodes to NaN throughout
 };
 NanPolicy parse_nan_policy(std::string_view s);
 
@@ -36,6 +37,19 @@ struct StoredTensor {
   std::string stored_as;  // "Q4_K", "int4/g128/asym", or the kept dtype
   uint64_t bytes = 0;     // bytes in the output (all components)
   uint64_t bits = 0;      // exact bits, for bits per element
+  // Why the stored type is not the one asked for ("Q8_0's float16 block
+  // scale overflows: |w| reaches 1e+07"), or empty.
+  std::string fallback;
+};
+
+// What the output sinks take besides the input and the output path.
+struct SinkOptions {
+  // The model's name, for containers that record one (GGUF general.name)
+  // when the input does not carry it: never a path of this machine.
+  std::string model_name;
+  // A directory output may go into a directory holding other files; only
+  // the files lowbit writes are replaced (OutputDirectory).
+  bool overwrite = false;
 };
 
 // A container writer for quantized models.
@@ -46,19 +60,29 @@ class ModelSink {
   // can store the decision (kUsage naming the schemes it can store
   // otherwise) and declares its output tensors.
   virtual void plan(const CheckpointTensor& t, const TensorDecision& d) = 0;
+  // Checks that the container can store `scheme` with `method` at all
+  // (kUsage otherwise): every recipe rule is checked so, before any work,
+  // whether or not it matches a tensor.
+  virtual void check_scheme(const std::string& scheme, Method method) const = 0;
   virtual void begin() = 0;
+  // Whether write() of kept tensor `index` (in plan order) stores it from
+  // its float32 values (a dtype the container lacks) rather than its bytes.
+  virtual bool kept_as_float32(size_t index) const = 0;
   // Writes tensor `t` (the i-th planned). For a quantized tensor `x` holds
-  // its float32 values and `x_hat` receives the values a reader of the
-  // output decodes; `importance` is its per-column weights or nullptr.
-  // A kept tensor gets its raw input bytes and x == nullptr.
+  // its float32 values (NaN and inf only under NanPolicy::kKeep) and
+  // `x_hat` receives the values a reader of the output decodes;
+  // `importance` is its per-column weights or nullptr. A kept tensor gets
+  // its bytes as they are to be stored in `raw`, and, when it is floating,
+  // its values as float32 in `x` (for a sink that converts it); x_hat is
+  // then nullptr.
   virtual StoredTensor write(const CheckpointTensor& t, const TensorDecision& d, const float* x,
                              std::span<const std::byte> raw, const float* importance, float* x_hat,
                              int threads) = 0;
   // Makes the output visible (atomic renames) and returns its total size.
   virtual uint64_t commit() = 0;
   // What a user of the output should know that is no error: a planned
-  // layout that a tool reading the container is known to refuse. Asked once
-  // every tensor is planned.
+  // layout that a tool reading the container is known to refuse, tensors
+  // stored in another type than asked. Asked once every tensor is written.
   virtual std::vector<std::string> notes() const { return {}; }
 };
 
@@ -73,7 +97,12 @@ struct TensorReport {
   uint64_t numel = 0, bytes_in = 0, bytes_out = 0;
   double bits_per_element = 0;
   double qsnr_db = 0, relative_rmse = 0;  // quantized tensors only
-  uint64_t nonfinite = 0;                 // NaN/inf values met (kZero/kKeep)
+  uint64_t nonfinite = 0;                 // NaN/inf values in the input (kZero/kKeep let them through)
+  // Finite input values that decode to NaN or inf (they share a block with
+  // a NaN under kKeep): the error there is unbounded, and qsnr_db is -inf.
+  uint64_t lost = 0;
+  bool all_zero = false;  // a quantized tensor that is not all zero decodes to all zeros
+  std::string fallback;   // StoredTensor::fallback
   double seconds = 0;
 };
 
@@ -92,11 +121,20 @@ struct ModelReport {
   double mean_qsnr_db = 0, worst_qsnr_db = 0;
   std::string worst_tensor;
   double seconds = 0;
-  double input_mb_per_s = 0;      // float32 input bytes of quantized tensors per second
+  double input_mb_per_s = 0;      // float32 bytes of quantized tensors per second of quantizing them
   uint64_t peak_rss_bytes = 0;
   int threads = 0;
 
   nlohmann::json to_json() const;
+};
+
+// Progress measured as the report's rate is: float32 bytes of the tensors
+// to quantize (kept tensors, copied in no time, count for nothing, so they
+// cannot make the rate or an estimate of the time left look better).
+struct ModelProgress {
+  size_t tensors_done = 0, tensors_total = 0;
+  uint64_t work_done = 0, work_total = 0;  // float32 bytes of quantized tensors
+  std::string current;                     // the tensor starting; empty at the end
 };
 
 struct ModelQuantizeOptions {
@@ -104,8 +142,8 @@ struct ModelQuantizeOptions {
   Method method = Method::kRtn;
   NanPolicy nan = NanPolicy::kRefuse;
   int threads = 0;
-  // Progress: (tensors done, input bytes done, the tensor starting).
-  std::function<void(size_t, uint64_t, const std::string&)> progress;
+  // Called before each tensor and once at the end.
+  std::function<void(const ModelProgress&)> progress;
 };
 
 // Quantizes `in` into `sink`. Plans every tensor first, so a scheme the

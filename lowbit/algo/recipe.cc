@@ -104,6 +104,11 @@ bool is_embedding_or_head(const std::string& name) {
 TensorDecision decide(const Recipe& r, const CheckpointTensor& t, Method cli_method) {
   TensorDecision d;
   const Method base = r.method.value_or(cli_method);
+  // Nothing to quantize in a tensor without elements, whatever the rules say.
+  if (t.numel == 0) {
+    d.reason = "no elements";
+    return d;
+  }
   for (size_t i = 0; i < r.rules.size(); ++i) {
     const RecipeRule& rule = r.rules[i];
     if (!rule.re || !rule.re->search(t.name)) continue;

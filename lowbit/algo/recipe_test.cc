@@ -15,6 +15,8 @@ CheckpointTensor tensor(std::string name, std::vector<uint64_t> shape, bool floa
   t.shape = std::move(shape);
   t.floating = floating;
   t.dtype = floating ? "F32" : "I64";
+  t.numel = 1;
+  for (uint64_t d : t.shape) t.numel *= d;
   return t;
 }
 
@@ -73,6 +75,21 @@ TEST(Recipe, BadRecipesNameTheProblem) {
   EXPECT_NE(msg(R"({"method": "gptq"})").find("unknown method 'gptq'"), std::string::npos);
   EXPECT_NE(msg(R"({"rules": [{"match": "a", "keep": true, "schema": 1}]})").find("unknown key \"schema\""), std::string::npos);
   EXPECT_EQ(catch_error([] { Recipe::parse("{", "r"); }).exit_code(), 2);
+}
+
+}  // namespace
+}  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+TEST(Recipe, TensorsWithoutElementsAreKeptWhateverTheRules) {
+  const Recipe r = Recipe::parse(R"({"default_scheme": "int8/channel", "rules": [{"match": ".*", "scheme": "mxfp4"}]})",
+                                 "r.json");
+  const TensorDecision d = decide(r, tensor("empty.weight", {0, 64}), Method::kRtn);
+  EXPECT_FALSE(d.quantize);
+  EXPECT_EQ(d.reason, "no elements");
+  EXPECT_TRUE(decide(r, tensor("full.weight", {2, 64}), Method::kRtn).quantize);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "lowbit/core/error.h"
+#include "lowbit/core/temp_paths.h"
 
 namespace lowbit {
 namespace {
@@ -142,8 +143,14 @@ AtomicFile::AtomicFile(std::string final_path) : final_path_(std::move(final_pat
   // only within one file system, and a temp file elsewhere (say /tmp) would
   // make commit() fail with EXDEV after all the work was done.
   std::string name = final_path_ + ".tmp.XXXXXX";
-  fd_ = ::mkostemp(name.data(), O_CLOEXEC);
-  if (fd_ < 0) fail_write(errno);
+  {
+    // Created and registered in one step, so that a signal's clean-up
+    // (signal_guard.h) removes it whenever it exists.
+    const auto lock = lock_temp_paths();
+    fd_ = ::mkostemp(name.data(), O_CLOEXEC);
+    if (fd_ < 0) fail_write(errno);
+    temp_token_ = register_temp_path(name, false);
+  }
   temp_path_ = std::move(name);
   const mode_t mode = 0666 & ~current_umask();
   if (::fchmod(fd_, mode) != 0) {
@@ -152,6 +159,7 @@ AtomicFile::AtomicFile(std::string final_path) : final_path_(std::move(final_pat
     ::close(fd_);
     fd_ = -1;
     ::unlink(temp_path_.c_str());
+    unregister_temp_path(temp_token_);
     fail_write(err);
   }
 }
@@ -159,6 +167,7 @@ AtomicFile::AtomicFile(std::string final_path) : final_path_(std::move(final_pat
 AtomicFile::~AtomicFile() {
   if (fd_ >= 0) ::close(fd_);
   if (!committed_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
+  unregister_temp_path(temp_token_);
 }
 
 void AtomicFile::fail_write(int err) {
@@ -173,14 +182,11 @@ void AtomicFile::fail_write(int err) {
   fail_io(std::move(message));
 }
 
-void AtomicFile::write(const void* data, size_t size) {
-  if (committed_ || failed_ || fd_ < 0) {
-    fail_internal("AtomicFile::write on '" + final_path_ + "' after commit or a failed write");
-  }
+void AtomicFile::write_fully(const void* data, size_t size, int64_t offset) {
   const auto* p = static_cast<const std::byte*>(data);
-  size_t left = size;
-  while (left > 0) {
-    const ssize_t n = ::write(fd_, p, std::min(left, kMaxIoChunk));
+  while (size > 0) {
+    const size_t chunk = std::min(size, kMaxIoChunk);
+    const ssize_t n = offset < 0 ? ::write(fd_, p, chunk) : ::pwrite(fd_, p, chunk, static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;
       fail_write(errno);
@@ -189,9 +195,28 @@ void AtomicFile::write(const void* data, size_t size) {
     // space" rather than spinning forever.
     if (n == 0) fail_write(ENOSPC);
     p += n;
-    left -= static_cast<size_t>(n);
-    bytes_written_ += static_cast<size_t>(n);
+    size -= static_cast<size_t>(n);
+    if (offset >= 0) offset += n;
   }
+}
+
+void AtomicFile::write(const void* data, size_t size) {
+  if (committed_ || failed_ || fd_ < 0) {
+    fail_internal("AtomicFile::write on '" + final_path_ + "' after commit or a failed write");
+  }
+  write_fully(data, size, -1);
+  bytes_written_ += size;
+}
+
+void AtomicFile::write_at(uint64_t offset, const void* data, size_t size) {
+  if (committed_ || failed_ || fd_ < 0) {
+    fail_internal("AtomicFile::write_at on '" + final_path_ + "' after commit or a failed write");
+  }
+  if (offset > bytes_written_ || size > bytes_written_ - offset) {
+    fail_internal("AtomicFile::write_at on '" + final_path_ + "' past the bytes written");
+  }
+  if (direct_) fail_usage("cannot write '" + final_path_ + "': it is a stream, and this output must be rewritten in place");
+  write_fully(data, size, static_cast<int64_t>(offset));
 }
 
 void AtomicFile::commit() {
@@ -212,7 +237,14 @@ void AtomicFile::commit() {
     committed_ = true;
     return;
   }
-  if (::rename(temp_path_.c_str(), final_path_.c_str()) != 0) fail_write(errno);
+  {
+    // Published and unregistered in one step: a signal's clean-up either
+    // removes the temporary first (and the rename fails) or finds the
+    // output complete.
+    const auto lock = lock_temp_paths();
+    if (::rename(temp_path_.c_str(), final_path_.c_str()) != 0) fail_write(errno);
+    unregister_temp_path(std::exchange(temp_token_, 0));
+  }
   committed_ = true;
   sync_parent_directory(final_path_);
 }

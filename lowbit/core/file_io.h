@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,11 @@ class AtomicFile {
   // file can no longer be committed.
   void write(const void* data, size_t size);
 
+  // Writes `size` bytes at `offset` over bytes already written (a header
+  // completed at the end). The range must lie within size(). Throws kUsage
+  // when writing directly to a stream, which cannot seek.
+  void write_at(uint64_t offset, const void* data, size_t size);
+
   // Flushes the data to disk, closes the file and renames it to the final
   // path. Throws ErrorKind::kIo on failure (the temporary is then removed by
   // the destructor), ErrorKind::kInternal if called twice or after a failed
@@ -81,11 +87,14 @@ class AtomicFile {
 
  private:
   [[noreturn]] void fail_write(int err);
+  // Writes all of data, at the file position (offset < 0) or at offset.
+  void write_fully(const void* data, size_t size, int64_t offset);
 
   std::string final_path_;
   std::string temp_path_;
   int fd_ = -1;
   size_t bytes_written_ = 0;
+  uint64_t temp_token_ = 0;  // the temp_paths.h registration of temp_path_
   bool direct_ = false;  // writing straight to a device or pipe, no temp file
   bool failed_ = false;
   bool committed_ = false;

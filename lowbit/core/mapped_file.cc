@@ -13,6 +13,7 @@
 
 #include "lowbit/core/error.h"
 #include "lowbit/core/file_io.h"
+#include "lowbit/core/signal_guard.h"
 
 namespace lowbit {
 namespace {
@@ -72,6 +73,9 @@ MappedFile MappedFile::open(const std::string& path) {
   file.data_ = static_cast<const std::byte*>(p);
   file.size_ = size;
   file.mapped_ = true;
+  // Another process may truncate the file while it is mapped; the signal
+  // guard then turns the SIGBUS into an error naming it.
+  file.guard_ = guard_mapped_range(p, size, path);
   return file;
 }
 
@@ -82,6 +86,7 @@ MappedFile::MappedFile(MappedFile&& other) noexcept
       data_(std::exchange(other.data_, nullptr)),
       size_(std::exchange(other.size_, 0)),
       mapped_(std::exchange(other.mapped_, false)),
+      guard_(std::exchange(other.guard_, 0)),
       owned_(std::move(other.owned_)) {}
 
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
@@ -91,12 +96,14 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
     mapped_ = std::exchange(other.mapped_, false);
+    guard_ = std::exchange(other.guard_, 0);
     owned_ = std::move(other.owned_);
   }
   return *this;
 }
 
 void MappedFile::release() noexcept {
+  unguard_mapped_range(std::exchange(guard_, 0));
   if (mapped_) {
     // munmap can only fail for an invalid range, which would be a bug here;
     // a destructor has no way to report it anyway.

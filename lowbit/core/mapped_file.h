@@ -20,10 +20,13 @@
 // the vanished pages raises SIGBUS. No portable remedy exists short of
 // copying the file; lowbit never modifies files in place (AtomicFile replaces
 // them by rename, which leaves an existing mapping intact), so this needs an
-// outside writer.
+// outside writer. Each mapping is registered with the signal guard
+// (signal_guard.h): in a program that installed it, such a SIGBUS becomes an
+// error naming the file and exit status 1.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
@@ -78,6 +81,7 @@ class MappedFile {
   const std::byte* data_ = nullptr;
   size_t size_ = 0;
   bool mapped_ = false;
+  uint32_t guard_ = 0;  // guard_mapped_range's token
   std::vector<std::byte> owned_;  // the contents of a stream that cannot be mapped
 };
 

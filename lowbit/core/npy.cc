@@ -358,7 +358,7 @@ uint64_t NpyArray::num_elements() const {
 
 size_t NpyArray::itemsize() const {
   const size_t size = npy_descr_itemsize(descr);
-  if (size == 0) fail_usage("unsupported .npy dtype '" + descr + "'; supported: " + supported_list());
+  if (size == 0) fail_input("unsupported .npy dtype '" + descr + "'; supported: " + supported_list());
   return size;
 }
 

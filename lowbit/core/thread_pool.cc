@@ -1,5 +1,7 @@
 #include "lowbit/core/thread_pool.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <atomic>
 #include <charconv>
@@ -39,6 +41,16 @@ int default_thread_count() {
     const char* end = env + std::strlen(env);
     const auto [ptr, ec] = std::from_chars(env, end, value);
     if (ec == std::errc() && ptr == end && ptr != env && value >= 1) return value;
+  }
+  return available_cores();
+}
+
+int available_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n >= 1) return n;
   }
   const unsigned hw = std::thread::hardware_concurrency();
   return hw >= 1 ? static_cast<int>(std::min<unsigned>(hw, 1u << 16)) : 1;

@@ -20,9 +20,13 @@ namespace lowbit {
 
 // The thread count to use when the user has not chosen one: the environment
 // variable LOWBIT_NUM_THREADS if it is a decimal integer >= 1, otherwise
-// std::thread::hardware_concurrency(), and at least 1. An invalid value is
-// ignored rather than an error, so a stray setting cannot break a run.
+// available_cores(). An invalid value is ignored here rather than an error,
+// so a stray setting cannot break a library user's run; the CLI refuses it.
 int default_thread_count();
+
+// The CPUs this process may run on (its affinity mask, which taskset and
+// container limits narrow), at least 1.
+int available_cores();
 
 class ThreadPool {
  public:

@@ -54,30 +54,49 @@ StudyResult run_qsnr_study(const std::vector<float>& x, const std::vector<uint64
     r.crest.add_block(x.data() + b * cb, cb);
   }
   std::vector<int> bin_of;
-  if (opt.sweep_crest && nb > 0) {
-    // Equal-count bins over the sorted crest factors: every bin has data.
+  if (opt.sweep_crest) {
+    // Equal-count bins over the sorted crest factors. All-zero blocks have
+    // no crest factor (and blocks with a non-finite value no meaningful
+    // one): they sit out the sweep.
     std::vector<double> sorted;
     for (double c : crest) {
-      if (std::isfinite(c)) sorted.push_back(c);
+      if (std::isfinite(c) && c > 0) sorted.push_back(c);
+    }
+    // One block is no sweep: with fewer than two there is nothing to
+    // compare, and an empty table would look like success.
+    if (sorted.size() < kMinCrestSweepBlocks) {
+      fail_input("the crest sweep needs at least " + std::to_string(kMinCrestSweepBlocks) + " blocks of " +
+                 std::to_string(cb) + " elements that have a crest factor (not all zero, all finite); only " +
+                 std::to_string(sorted.size()) + " of the data's " + std::to_string(nb) + " blocks do");
     }
     std::sort(sorted.begin(), sorted.end());
-    const int bins = std::max(1, std::min<int>(opt.crest_bins, static_cast<int>(sorted.size())));
+    const int bins = static_cast<int>(std::min<uint64_t>(std::max(1, opt.crest_bins), sorted.size()));
     std::vector<double> edges(bins + 1);
-    for (int k = 0; k <= bins; ++k) {
-      edges[k] = sorted.empty() ? 0.0 : sorted[std::min(sorted.size() - 1, sorted.size() * k / bins)];
-    }
+    for (int k = 0; k <= bins; ++k) edges[k] = sorted[std::min(sorted.size() - 1, sorted.size() * k / bins)];
     edges[bins] = std::numeric_limits<double>::infinity();
-    r.crest_bins.resize(bins);
+    std::vector<CrestBin> all(bins);
     for (int k = 0; k < bins; ++k) {
-      r.crest_bins[k].lo = edges[k];
-      r.crest_bins[k].hi = k + 1 < bins ? edges[k + 1] : (sorted.empty() ? 0.0 : sorted.back());
+      all[k].lo = edges[k];
+      all[k].hi = k + 1 < bins ? edges[k + 1] : sorted.back();
     }
     bin_of.assign(nb, -1);
     for (uint64_t b = 0; b < nb; ++b) {
-      if (!std::isfinite(crest[b])) continue;
+      if (!std::isfinite(crest[b]) || !(crest[b] > 0)) continue;
       const int k = static_cast<int>(std::upper_bound(edges.begin(), edges.end(), crest[b]) - edges.begin()) - 1;
       bin_of[b] = std::clamp(k, 0, bins - 1);
-      r.crest_bins[bin_of[b]].blocks++;
+      all[bin_of[b]].blocks++;
+    }
+    // Blocks with equal crest factors (few blocks, or data with repeated
+    // blocks) can leave an edge duplicated and its bin empty: an empty bin
+    // has no QSNR, so it is dropped rather than reported as inf.
+    std::vector<int> renumber(bins, -1);
+    for (int k = 0; k < bins; ++k) {
+      if (all[k].blocks == 0) continue;
+      renumber[k] = static_cast<int>(r.crest_bins.size());
+      r.crest_bins.push_back(all[k]);
+    }
+    for (int& k : bin_of) {
+      if (k >= 0) k = renumber[k];
     }
   }
   std::vector<float> y(n);

@@ -37,13 +37,18 @@ struct StudyResult {
   std::vector<CrestBin> crest_bins; // when a sweep was asked for
 };
 
+// The fewest blocks (with a crest factor) a crest sweep runs on.
+inline constexpr uint64_t kMinCrestSweepBlocks = 2;
+
 struct StudyOptions {
   int threads = 0;
   bool sweep_crest = false;
   uint64_t crest_block = 32;
-  int crest_bins = 12;
+  int crest_bins = 12;  // at most; fewer when there are fewer blocks, or equal crest factors
 };
 
+// Throws Error(kInput) when a crest sweep is asked for and the data has
+// fewer than kMinCrestSweepBlocks blocks with a crest factor.
 StudyResult run_qsnr_study(const std::vector<float>& x, const std::vector<uint64_t>& shape,
                            const std::vector<std::string>& schemes, const StudyOptions& opt);
 

@@ -1,6 +1,7 @@
 #include "lowbit/io/checkpoint.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -478,6 +479,60 @@ void Checkpoint::read_float32(size_t i, float* out, int threads) const {
     opt.threads = threads;
     decode_array(parse_format(widening_format(d)), bytes, out, t.numel, false, opt);
   }
+}
+
+uint64_t Checkpoint::count_nonfinite(size_t i, int threads) const {
+  const CheckpointTensor& t = tensors_.at(i);
+  if (!t.floating || t.numel == 0) return 0;
+  const auto count = [](const float* v, uint64_t n) {
+    uint64_t bad = 0;
+    for (uint64_t k = 0; k < n; ++k) bad += !std::isfinite(v[k]);
+    return bad;
+  };
+  if (is_compressed_weight(i)) {  // several stored tensors: decode it whole
+    std::vector<float> all(t.numel);
+    read_float32(i, all.data(), threads);
+    return count(all.data(), t.numel);
+  }
+  const auto* bytes = reinterpret_cast<const uint8_t*>(raw_bytes(i).data());
+  // Slices of whole rows for the GGUF block types, of elements otherwise.
+  uint64_t unit = 1, unit_bytes = 0;
+  GgmlType gtype = GgmlType::kF32;
+  DType dtype = DType::kF32;
+  if (container_ == Container::kGguf) {
+    const GgufTensorInfo& g = gguf_->tensors()[t.index_in_shard];
+    gtype = g.type;
+    unit = g.ne.empty() || g.ne[0] == 0 ? t.numel : g.ne[0];
+    unit_bytes = ggml_row_bytes(g.type, unit, t.name);
+  } else {
+    dtype = shards_[t.shard]->tensors()[t.index_in_shard].dtype;
+    unit_bytes = t.nbytes / t.numel;
+  }
+  const uint64_t per_slice = std::max<uint64_t>(1, (uint64_t{1} << 20) / unit);
+  std::vector<float> buf(std::min<uint64_t>(t.numel, per_slice * unit));
+  uint64_t bad = 0;
+  for (uint64_t u = 0; u < t.numel / unit; u += per_slice) {
+    const uint64_t units = std::min(per_slice, t.numel / unit - u), n = units * unit;
+    const uint8_t* src = bytes + u * unit_bytes;
+    if (container_ == Container::kGguf) {
+      ggml_dequantize_rows(gtype, src, units, unit, buf.data(), threads);
+    } else if (dtype == DType::kF32) {
+      std::memcpy(buf.data(), src, n * 4);  // the data may be unaligned
+    } else if (dtype == DType::kF64) {
+      for (uint64_t k = 0; k < n; ++k) {
+        double v;
+        std::memcpy(&v, src + 8 * k, 8);
+        bad += !std::isfinite(v);
+      }
+      continue;
+    } else {
+      ArrayOptions opt;
+      opt.threads = threads;
+      decode_array(parse_format(widening_format(dtype)), src, buf.data(), n, false, opt);
+    }
+    bad += count(buf.data(), n);
+  }
+  return bad;
 }
 
 bool Checkpoint::has_compressed_weights() const noexcept {

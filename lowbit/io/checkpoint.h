@@ -83,6 +83,10 @@ class Checkpoint {
   // compressed-tensors weights); out holds numel floats. kUsage for a
   // non-floating tensor, kInput for a malformed compressed weight.
   void read_float32(size_t i, float* out, int threads = 0) const;
+  // The NaN and infinite values of tensor i, counted a slice at a time
+  // (about 2^20 elements), so that checking a large kept tensor costs no
+  // float32 copy of it. 0 for a tensor that is not floating.
+  uint64_t count_nonfinite(size_t i, int threads = 0) const;
   // Done with tensor i: its pages leave the process's resident memory
   // (MappedFile::advise_dontneed). Reading it again still works.
   void release(size_t i) const noexcept;

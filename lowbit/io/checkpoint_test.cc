@@ -419,3 +419,38 @@ TEST_F(CheckpointTest, TensorsClaimedByTwoModulesAreRefused) {
 
 }  // namespace
 }  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+TEST_F(CheckpointTest, CountsNonFiniteValuesWithoutReadingWholeTensors) {
+  // Larger than one counting slice (2^20 elements), with specials on both
+  // sides of the slice boundary, in float32, bfloat16 and a GGUF block type.
+  const size_t n = (size_t{1} << 20) + 4096;
+  std::vector<float> f(n, 0.5f);
+  f[3] = NAN;
+  f[(size_t{1} << 20) - 1] = INFINITY;
+  f[(size_t{1} << 20)] = -INFINITY;
+  std::vector<uint16_t> bf(n, 0x3f00);  // 0.5
+  bf[7] = 0x7fc0;                      // NaN
+  bf[n - 1] = 0xff80;                  // -inf
+  write_safetensors(path("x.safetensors"), {},
+                    {{"f", DType::kF32, {n / 4096, 4096}, f.data()}, {"b", DType::kBF16, {n}, bf.data()}});
+  const Checkpoint c = Checkpoint::open(path("x.safetensors"));
+  EXPECT_EQ(c.count_nonfinite(0), 3u);
+  EXPECT_EQ(c.count_nonfinite(1), 2u);
+  std::vector<float> clean(64 * 256, 1.0f);
+  std::vector<uint8_t> q8(ggml_row_bytes(GgmlType::kQ8_0, 256, "row") * 64);
+  ggml_quantize_rows(GgmlType::kQ8_0, clean.data(), 64, 256, q8.data(), nullptr, 1);
+  q8[34 * 5] = 0x00;  // block 5's float16 d: 0x7E00, NaN
+  q8[34 * 5 + 1] = 0x7e;
+  GgufWriter w(path("q.gguf"));
+  w.declare_tensor("q", {256, 64}, GgmlType::kQ8_0);
+  w.begin();
+  w.write_tensor_data(0, q8.data(), q8.size());
+  w.commit();
+  EXPECT_EQ(Checkpoint::open(path("q.gguf")).count_nonfinite(0), 32u);
+}
+
+}  // namespace
+}  // namespace lowbit

@@ -181,14 +181,17 @@ void GgufWriter::write_zeros(uint64_t count) {
   }
 }
 
-void GgufWriter::begin() {
-  if (committed_) fail("begin() called after commit()");
-  if (begun_) fail("begin() called twice");
-  // The layout first, so that an impossible one fails before anything is written.
-  std::vector<uint64_t> offsets(tensors_.size());
-  uint64_t end = 0;
-  for (size_t i = 0; i < tensors_.size(); ++i) {
-    offsets[i] = end;
+// Offsets from tensor `from` on, each tensor at the aligned end of the one
+// before; returns the padded end of the data section.
+uint64_t GgufWriter::lay_out(size_t from) {
+  uint64_t end = from == 0 ? 0 : tensors_[from - 1].offset + tensors_[from - 1].nbytes;
+  if (from > 0) {
+    const std::optional<uint64_t> padded = gguf_align_up(end, alignment_);
+    if (!padded) fail("size overflow: the data section would exceed 2^64 - 1 bytes");
+    end = *padded;
+  }
+  for (size_t i = from; i < tensors_.size(); ++i) {
+    tensors_[i].offset = end;
     uint64_t tensor_end;
     std::optional<uint64_t> padded;
     if (!checked_add(end, tensors_[i].nbytes, &tensor_end) ||
@@ -198,7 +201,10 @@ void GgufWriter::begin() {
     }
     end = *padded;
   }
+  return end;
+}
 
+std::string GgufWriter::header_bytes() const {
   std::string header(kGgufMagic, sizeof kGgufMagic);
   put_u32(&header, kGgufVersion);
   put_u64(&header, tensors_.size());
@@ -208,23 +214,63 @@ void GgufWriter::begin() {
     put_u32(&header, static_cast<uint32_t>(kv.value.type()));
     put_payload(&header, kv.value);
   }
-  for (size_t i = 0; i < tensors_.size(); ++i) {
-    const Declared& t = tensors_[i];
+  for (const Declared& t : tensors_) {
     put_string(&header, t.name);
     put_u32(&header, static_cast<uint32_t>(t.ne.size()));
     for (uint64_t dim : t.ne) put_u64(&header, dim);
     put_u32(&header, static_cast<uint32_t>(t.type));
-    put_u64(&header, offsets[i]);
+    put_u64(&header, t.offset);
   }
+  return header;
+}
+
+void GgufWriter::begin() {
+  if (committed_) fail("begin() called after commit()");
+  if (begun_) fail("begin() called twice");
+  // The layout first, so that an impossible one fails before anything is
+  // written (and leaves the offsets as they were).
+  const std::vector<Declared> saved = tensors_;
+  uint64_t end;
+  try {
+    end = lay_out(0);
+  } catch (...) {
+    tensors_ = saved;
+    throw;
+  }
+  const std::string header = header_bytes();
   const std::optional<uint64_t> start = gguf_align_up(header.size(), alignment_);
   if (!start) fail("size overflow: the header and its padding exceed 2^64 - 1 bytes");
-
-  for (size_t i = 0; i < tensors_.size(); ++i) tensors_[i].offset = offsets[i];
   data_start_ = *start;
   data_size_ = end;
   begun_ = true;
   out_->write(header.data(), header.size());
   write_zeros(data_start_ - header.size());
+}
+
+void GgufWriter::retype_tensor(size_t index, GgmlType type) {
+  if (committed_) fail("retype_tensor() called after commit()");
+  if (!begun_) fail("retype_tensor() called before begin(); declare the tensor with its type instead");
+  const Declared& t = declared(index);
+  skip_complete_tensors(index);
+  if (index != current_ || current_written_ != 0) {
+    fail(gguf_cat("tensor ", gguf_quote(t.name), " cannot change type: its data or a later tensor's is written"));
+  }
+  const std::optional<GgmlTypeInfo> info = ggml_type_info(static_cast<uint32_t>(type));
+  if (!info) fail(gguf_cat("ggml type id ", num(static_cast<uint32_t>(type)), " is not defined"));
+  const GgufTensorSize size = gguf_tensor_size(t.name, *info, t.ne);
+  if (!size.problem.empty()) fail(size.problem);
+  const std::vector<Declared> saved = tensors_;
+  tensors_[index].type = type;
+  tensors_[index].nbytes = size.nbytes;
+  try {
+    data_size_ = lay_out(index);
+  } catch (...) {
+    tensors_ = saved;
+    throw;
+  }
+  // Type ids and offsets have fixed widths: the header keeps its size and
+  // is written again over the old one at commit().
+  header_dirty_ = true;
 }
 
 // Moves past the tensors before `up_to` that are complete; zero-byte ones
@@ -283,6 +329,10 @@ void GgufWriter::commit() {
   }
   write_zeros(data_size_ - data_written_);
   data_written_ = data_size_;
+  if (header_dirty_) {
+    const std::string header = header_bytes();
+    out_->write_at(0, header.data(), header.size());
+  }
   out_->commit();
   committed_ = true;
 }

@@ -89,6 +89,13 @@ class GgufWriter {
   // infos and the padding before the data. Once, before any tensor data.
   void begin();
 
+  // Changes the type of tensor `index` after begin(), before any of its
+  // data is written: for a writer that finds out only when quantizing it
+  // that the declared type cannot hold the tensor. The tensors after it
+  // move; the header, whose size does not change, is written again at
+  // commit(). Needs a regular file (not a pipe) as the output.
+  void retype_tensor(size_t index, GgmlType type);
+
   // Appends `nbytes` bytes of a tensor's data. Tensors must be written in
   // declaration order, each completely before the next one starts; a tensor
   // may come in several chunks; zero-byte tensors need no call. More bytes
@@ -126,6 +133,8 @@ class GgufWriter {
   // Why writing tensor `index` now breaks the declaration order.
   std::string order_problem(size_t index) const;
   void write_zeros(uint64_t count);
+  uint64_t lay_out(size_t from);
+  std::string header_bytes() const;
 
   std::string path_;
   std::unique_ptr<AtomicFile> out_;
@@ -136,6 +145,7 @@ class GgufWriter {
   std::map<std::string, size_t, std::less<>> tensor_index_;
   bool begun_ = false;
   bool committed_ = false;
+  bool header_dirty_ = false;  // a tensor changed type after begin()
   uint64_t data_start_ = 0;
   uint64_t data_size_ = 0;        // the padded size of the data section
   uint64_t data_written_ = 0;     // bytes of the data section written so far

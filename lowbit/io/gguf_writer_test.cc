@@ -441,3 +441,48 @@ TEST_F(GgufWriterTest, FileSizeLimitFailsCleanly) {
 
 }  // namespace
 }  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+TEST_F(GgufWriterTest, RetypeAfterBeginMovesTheLaterTensorsAndRewritesTheHeader) {
+  const std::string out = path("r.gguf");
+  GgufWriter w(out);
+  w.add_metadata("general.name", GgufValue::of(std::string("x")));
+  w.declare_tensor("a", {32, 2}, GgmlType::kQ8_0);
+  w.declare_tensor("b", {32, 2}, GgmlType::kQ8_0);
+  w.declare_tensor("c", {3}, GgmlType::kF32);
+  w.begin();
+  const std::vector<uint8_t> q8(w.tensor_nbytes(0), 0x11);
+  w.write_tensor_data(0, q8.data(), q8.size());
+  // Tensor a is written: it can no longer change.
+  EXPECT_EQ(catch_error([&] { w.retype_tensor(0, GgmlType::kF32); }).kind(), ErrorKind::kUsage);
+  w.retype_tensor(1, GgmlType::kF32);
+  EXPECT_EQ(w.tensor_nbytes(1), 64u * 4);
+  const std::vector<float> b(64, 2.5f), c = {1, 2, 3};
+  w.write_tensor_data(1, b.data(), b.size() * 4);
+  w.write_tensor_data(2, c.data(), c.size() * 4);
+  w.commit();
+  const GgufFile g = GgufFile::open(out);
+  ASSERT_EQ(g.tensors().size(), 3u);
+  EXPECT_EQ(g.tensors()[0].type, GgmlType::kQ8_0);
+  EXPECT_EQ(g.tensors()[1].type, GgmlType::kF32);
+  EXPECT_EQ(g.tensors()[2].offset, g.tensors()[1].offset + 64 * 4);  // 32-byte aligned already
+  const auto* bytes = g.mapping().data() + g.data_start();
+  float v[3];
+  std::memcpy(v, bytes + g.tensors()[2].offset, 12);
+  EXPECT_EQ(v[0], 1.f);
+  EXPECT_EQ(v[2], 3.f);
+  float b0;
+  std::memcpy(&b0, bytes + g.tensors()[1].offset, 4);
+  EXPECT_EQ(b0, 2.5f);
+}
+
+TEST_F(GgufWriterTest, RetypeBeforeBeginIsAMistake) {
+  GgufWriter w(path("r.gguf"));
+  w.declare_tensor("a", {32}, GgmlType::kQ8_0);
+  EXPECT_EQ(catch_error([&] { w.retype_tensor(0, GgmlType::kF32); }).kind(), ErrorKind::kUsage);
+}
+
+}  // namespace
+}  // namespace lowbit

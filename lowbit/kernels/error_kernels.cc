@@ -39,6 +39,7 @@ void add_scalar(const float* x, const float* y, size_t n, size_t first, Partials
     const size_t k = (first + i) % kPartials;
     if (!std::isfinite(x[i]) || !std::isfinite(y[i])) {
       ++s.nonfinite;
+      s.lost += std::isfinite(x[i]);
       continue;
     }
     const double a = x[i], b = y[i], d = b - a;
@@ -82,7 +83,7 @@ HWY_INLINE void Steps(const float* HWY_RESTRICT x, const float* HWY_RESTRICT y, 
   V x2[kV], y2[kV], xy[kV], e2[kV];
   for (size_t v = 0; v < kV; ++v) x2[v] = y2[v] = xy[v] = e2[v] = hn::Zero(dd);
   V emax = hn::Zero(dd);
-  size_t bad = 0;
+  size_t bad = 0, lost = 0;
   for (size_t t = 0; t < steps; ++t) {
     const float* xs = x + t * kPartials;
     const float* ys = y + t * kPartials;
@@ -92,6 +93,7 @@ HWY_INLINE void Steps(const float* HWY_RESTRICT x, const float* HWY_RESTRICT y, 
       const auto ok = hn::And(hn::IsFinite(a), hn::IsFinite(b));
       if (HWY_UNLIKELY(!hn::AllTrue(dd, ok))) {
         bad += hn::CountTrue(dd, hn::Not(ok));
+        lost += hn::CountTrue(dd, hn::AndNot(hn::IsFinite(b), hn::IsFinite(a)));
         a = hn::IfThenElseZero(ok, a);
         b = hn::IfThenElseZero(ok, b);
       }
@@ -110,6 +112,7 @@ HWY_INLINE void Steps(const float* HWY_RESTRICT x, const float* HWY_RESTRICT y, 
     hn::StoreU(e2[v], dd, p.e2 + v * L);
   }
   s.nonfinite += bad;
+  s.lost += lost;
   s.max_abs_err = std::max(s.max_abs_err, hn::GetLane(hn::MaxOfLanes(dd, emax)));
 }
 

@@ -4,7 +4,8 @@
 // one-lane target:
 //
 //   pair i goes to partial i mod 16 (in double; a pair where x or x_hat is
-//   inf or NaN adds 0 to every sum and 1 to `nonfinite`), each partial
+//   inf or NaN adds 0 to every sum and 1 to `nonfinite`, and 1 to `lost`
+//   too when x is finite), each partial
 //   accumulating its pairs in index order; then the 16 partials are added
 //   as a fixed tree: k + 8, then k + 4, k + 2, k + 1.
 //
@@ -21,6 +22,7 @@ namespace lowbit::kernels {
 
 struct ErrorSums {
   uint64_t nonfinite = 0;
+  uint64_t lost = 0;  // of those, pairs with x finite and x_hat inf or NaN
   double sum_x2 = 0, sum_y2 = 0, sum_xy = 0, sum_err2 = 0;
   double max_abs_err = 0;
 };

@@ -21,6 +21,7 @@ using kernels::ErrorSums;
 
 void expect_same_bits(const ErrorSums& a, const ErrorSums& b) {
   EXPECT_EQ(a.nonfinite, b.nonfinite);
+  EXPECT_EQ(a.lost, b.lost);
   // Bit equality (EXPECT_EQ on doubles is exact; these are never NaN).
   EXPECT_EQ(a.sum_x2, b.sum_x2);
   EXPECT_EQ(a.sum_y2, b.sum_y2);
@@ -71,10 +72,11 @@ TEST(ErrorSums, ReferenceAgreesWithLongDoubleSums) {
   const size_t n = 10007;
   const Data v = make(n, 5, true);
   long double x2 = 0, y2 = 0, xy = 0, e2 = 0, emax = 0;
-  uint64_t bad = 0;
+  uint64_t bad = 0, lost = 0;
   for (size_t i = 0; i < n; ++i) {
     if (!std::isfinite(v.x[i]) || !std::isfinite(v.y[i])) {
       ++bad;
+      lost += std::isfinite(v.x[i]);
       continue;
     }
     const long double a = v.x[i], b = v.y[i];
@@ -86,6 +88,8 @@ TEST(ErrorSums, ReferenceAgreesWithLongDoubleSums) {
   }
   const ErrorSums s = kernels::error_sums_reference(v.x.data(), v.y.data(), n);
   EXPECT_EQ(s.nonfinite, bad);
+  EXPECT_EQ(s.lost, lost);
+  EXPECT_GT(lost, 0u);
   EXPECT_NEAR(s.sum_x2, static_cast<double>(x2), 1e-12 * static_cast<double>(x2));
   EXPECT_NEAR(s.sum_y2, static_cast<double>(y2), 1e-12 * static_cast<double>(y2));
   EXPECT_NEAR(s.sum_xy, static_cast<double>(xy), 1e-12 * static_cast<double>(x2));

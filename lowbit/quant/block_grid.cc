@@ -53,7 +53,7 @@ BlockGrid BlockGrid::make(const std::vector<uint64_t>& shape, const Granularity&
     case Granularity::Kind::kChannel: {
       const size_t rank = shape.size();
       if (static_cast<size_t>(g.axis) >= std::max<size_t>(rank, 1)) {
-        fail_usage("channel axis " + std::to_string(g.axis) + " is out of range for a tensor of rank " +
+        fail_input("channel axis " + std::to_string(g.axis) + " is out of range for a tensor of rank " +
                    std::to_string(rank));
       }
       if (rank <= 1 || static_cast<size_t>(g.axis) == rank - 1) {

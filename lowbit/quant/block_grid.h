@@ -38,8 +38,9 @@ struct BlockGrid {
   uint64_t row_units = 1, col_units = 1;
   bool local = true;
 
-  // Throws Error(kUsage) for a channel axis beyond the tensor's rank or an
-  // empty granularity, Error(kInput) for sizes that overflow.
+  // Throws Error(kUsage) for an empty granularity, Error(kInput) for a
+  // channel axis beyond the tensor's rank (the scheme is fine; this tensor
+  // lacks the axis) or sizes that overflow.
   static BlockGrid make(const std::vector<uint64_t>& shape, const Granularity& g);
 
   uint64_t numel() const { return rows * cols; }

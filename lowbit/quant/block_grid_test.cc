@@ -312,11 +312,11 @@ TEST(BlockGrid, BadGranularities) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
     }
   };
-  expect_kind({3, 4}, channel(2), ErrorKind::kUsage, "axis 2");
-  expect_kind({2, 3, 4}, channel(3), ErrorKind::kUsage, "axis 3");
-  expect_kind({5}, channel(1), ErrorKind::kUsage, "axis 1");
-  expect_kind({}, channel(1), ErrorKind::kUsage, "axis 1");
-  expect_kind({3, 4}, channel(63), ErrorKind::kUsage, "rank 2");
+  expect_kind({3, 4}, channel(2), ErrorKind::kInput, "axis 2");
+  expect_kind({2, 3, 4}, channel(3), ErrorKind::kInput, "axis 3");
+  expect_kind({5}, channel(1), ErrorKind::kInput, "axis 1");
+  expect_kind({}, channel(1), ErrorKind::kInput, "axis 1");
+  expect_kind({3, 4}, channel(63), ErrorKind::kInput, "rank 2");
   // Sizes past 64 bits are malformed input, not a crash.
   expect_kind({uint64_t{1} << 33, uint64_t{1} << 33}, group(32), ErrorKind::kInput, "overflow");
   expect_kind({uint64_t{1} << 40, uint64_t{1} << 20, 1 << 10}, tensor(), ErrorKind::kInput, "overflow");

@@ -10,9 +10,12 @@
 
 namespace lowbit {
 
-void ErrorStats::add(float x, float x_hat) {
+void ErrorStats::add(float x, float x_hat) { add(static_cast<double>(x), static_cast<double>(x_hat)); }
+
+void ErrorStats::add(double x, double x_hat) {
   if (!std::isfinite(x) || !std::isfinite(x_hat)) {
     ++nonfinite;
+    lost += std::isfinite(x);
     return;
   }
   const double a = x, b = x_hat, d = b - a;
@@ -28,12 +31,13 @@ void ErrorStats::add(float x, float x_hat) {
 // same bits on every target), merged into these.
 void ErrorStats::add(const float* x, const float* x_hat, size_t n) {
   const kernels::ErrorSums s = kernels::error_sums(x, x_hat, n);
-  merge(ErrorStats{n - s.nonfinite, s.nonfinite, s.sum_x2, s.sum_y2, s.sum_xy, s.sum_err2, s.max_abs_err});
+  merge(ErrorStats{n - s.nonfinite, s.nonfinite, s.lost, s.sum_x2, s.sum_y2, s.sum_xy, s.sum_err2, s.max_abs_err});
 }
 
 void ErrorStats::merge(const ErrorStats& o) {
   count += o.count;
   nonfinite += o.nonfinite;
+  lost += o.lost;
   sum_x2 += o.sum_x2;
   sum_y2 += o.sum_y2;
   sum_xy += o.sum_xy;
@@ -41,19 +45,25 @@ void ErrorStats::merge(const ErrorStats& o) {
   max_abs_err = std::max(max_abs_err, o.max_abs_err);
 }
 
-double ErrorStats::mse() const { return count ? sum_err2 / static_cast<double>(count) : 0.0; }
+double ErrorStats::mse() const {
+  if (lost) return std::numeric_limits<double>::infinity();
+  return count ? sum_err2 / static_cast<double>(count) : 0.0;
+}
 
 double ErrorStats::qsnr_db() const {
+  if (lost) return -std::numeric_limits<double>::infinity();
   if (sum_err2 == 0) return std::numeric_limits<double>::infinity();
   return -10.0 * std::log10(sum_err2 / sum_x2);
 }
 
 double ErrorStats::cosine() const {
+  if (lost) return std::numeric_limits<double>::quiet_NaN();
   const double d = std::sqrt(sum_x2 * sum_y2);
   return d > 0 ? sum_xy / d : (sum_x2 == sum_y2 ? 1.0 : 0.0);
 }
 
 double ErrorStats::relative_rmse() const {
+  if (lost) return std::numeric_limits<double>::infinity();
   if (sum_err2 == 0) return 0.0;
   return std::sqrt(sum_err2 / sum_x2);
 }

@@ -15,6 +15,10 @@ namespace lowbit {
 struct ErrorStats {
   uint64_t count = 0;      // pairs where both values are finite
   uint64_t nonfinite = 0;  // pairs where either is inf or NaN (not in the sums)
+  // Of those, pairs where x is finite but x_hat is not: the error there is
+  // unbounded, so mse, qsnr_db and relative_rmse say so (inf, -inf, inf)
+  // and cosine is NaN, instead of describing only the finite pairs.
+  uint64_t lost = 0;
   double sum_x2 = 0;       // sum of x^2
   double sum_y2 = 0;       // sum of x_hat^2
   double sum_xy = 0;       // sum of x * x_hat
@@ -22,6 +26,8 @@ struct ErrorStats {
   double max_abs_err = 0;
 
   void add(float x, float x_hat);
+  // A pair of doubles (a float64 array's fake quantization): the same sums.
+  void add(double x, double x_hat);
   // n pairs summed in SIMD in a fixed order (lowbit/kernels/error_kernels.h),
   // then added to these sums: identical on every SIMD target.
   void add(const float* x, const float* x_hat, size_t n);

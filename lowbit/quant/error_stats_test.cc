@@ -32,6 +32,25 @@ TEST(ErrorStats, NonFinitePairsAreCountedApart) {
   s.add(x, y, 4);
   EXPECT_EQ(s.count, 1u);
   EXPECT_EQ(s.nonfinite, 3u);
+  // The pair (2, NaN): a finite value lost. The error is unbounded, and the
+  // statistics say so rather than describe the one finite pair.
+  EXPECT_EQ(s.lost, 1u);
+  EXPECT_EQ(s.qsnr_db(), -INFINITY);
+  EXPECT_EQ(s.mse(), INFINITY);
+  EXPECT_EQ(s.relative_rmse(), INFINITY);
+  EXPECT_TRUE(std::isnan(s.cosine()));
+}
+
+TEST(ErrorStats, NonFiniteInputAloneLosesNothing) {
+  // NaN in, NaN out (a kept NaN weight): excluded, nothing lost.
+  const float x[] = {1, NAN, 2, INFINITY}, y[] = {1.5f, NAN, 2, NAN};
+  ErrorStats s;
+  s.add(x, y, 4);
+  EXPECT_EQ(s.lost, 0u);
+  EXPECT_NEAR(s.qsnr_db(), -10 * std::log10(0.25 / 5), 1e-12);
+  ErrorStats d;
+  for (int i = 0; i < 4; ++i) d.add(static_cast<double>(x[i]), static_cast<double>(y[i]));
+  EXPECT_EQ(d.qsnr_db(), s.qsnr_db());
 }
 
 TEST(ErrorStats, MergingHalvesEqualsOnePassAndThreadsDoNotMatter) {

@@ -26,7 +26,7 @@ uint64_t numel_of(const std::vector<uint64_t>& shape) {
 void check_rows(const std::vector<uint64_t>& shape, const char* name) {
   const uint64_t cols = shape.empty() ? 1 : shape.back();
   if (cols % kBlock != 0) {
-    fail_usage(std::string(name) + " needs the last dimension to be a multiple of 32 (it is " + std::to_string(cols) +
+    fail_input(std::string(name) + " needs the last dimension to be a multiple of 32 (it is " + std::to_string(cols) +
                "); llama.cpp has the same rule");
   }
 }

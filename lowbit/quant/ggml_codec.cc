@@ -52,11 +52,15 @@ const RowCodec& require(GgmlType t, bool quantize) {
   if (!c || (quantize && !c->quantize)) {
     const auto info = ggml_type_info(static_cast<uint32_t>(t));
     const std::string name = info ? std::string(info->name) : "id " + std::to_string(static_cast<uint32_t>(t));
-    fail_usage(std::string("ggml type ")
-                   .append(name)
-                   .append(quantize ? " cannot be quantized" : " cannot be dequantized")
-                   .append(" by lowbit; supported: ")
-                   .append(supported_names(quantize)));
+    // Asking for a type lowbit cannot write is a usage mistake; meeting
+    // one it cannot read (in a file) is the input's.
+    const std::string message = std::string("ggml type ")
+                                    .append(name)
+                                    .append(quantize ? " cannot be quantized" : " cannot be dequantized")
+                                    .append(" by lowbit; supported: ")
+                                    .append(supported_names(quantize));
+    if (quantize) fail_usage(message);
+    fail_input(message);
   }
   return *c;
 }

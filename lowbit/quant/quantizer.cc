@@ -876,6 +876,9 @@ void fakequant_tensor(const float* x, float* out, const std::vector<uint64_t>& s
 
 void dequantize(const QuantizedTensor& q, float* out, int threads) {
   const Scheme& s = q.scheme;
+  // A tensor without elements has nothing to write (and its block grid a
+  // phantom 1 x 1 block whose row loop would run past the end).
+  if (std::find(q.shape.begin(), q.shape.end(), uint64_t{0}) != q.shape.end()) return;
   if (s.layout != BlockLayout::kGeneric) return ggml_dequantize(q, out, thread_count(threads));
   const BlockGrid g = BlockGrid::make(q.shape, s.gran);
   const uint64_t n = g.numel();

@@ -436,7 +436,7 @@ TEST(BadInput, ChannelAxisOutOfRange) {
     quantize(x.data(), {3, 4}, parse_scheme("int8/channel:2"));
     FAIL();
   } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+    EXPECT_EQ(e.kind(), ErrorKind::kInput);  // the spec is fine; this tensor lacks the axis
     EXPECT_NE(std::string(e.what()).find("axis 2"), std::string::npos) << e.what();
   }
 }
@@ -603,6 +603,29 @@ TEST(BadInput, WmseNeedsWeights) {
   o.importance = w.data();
   o.importance_count = w.size();
   EXPECT_THROW(quantize(x.data(), {64}, parse_scheme("int4/g32/scale=wmse"), o), Error);
+}
+
+}  // namespace
+}  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+// Found by the bad-input battery: a zero-size array crashed qtensor inside
+// dequantize (its block grid's phantom 1 x 1 block). An empty tensor
+// quantizes to an empty QuantizedTensor, which decodes to nothing.
+TEST(BadInput, EmptyTensorsQuantizeAndDecodeToNothing) {
+  for (const char* s : {"int8/channel", "int4/g128/asym", "mxfp4", "nvfp4", "int8/tensor", "e4m3fn/b16x16", "q8_0",
+                        "q4_0", "int4/g32/outliers=0.01"}) {
+    SCOPED_TRACE(s);
+    for (const std::vector<uint64_t>& shape : {std::vector<uint64_t>{0}, {0, 64}, {64, 0}}) {
+      const QuantizedTensor q = quantize(nullptr, shape, parse_scheme(s));
+      EXPECT_EQ(q.numel(), 0u);
+      float sentinel = 7;
+      dequantize(q, &sentinel, 1);
+      EXPECT_EQ(sentinel, 7);
+    }
+  }
 }
 
 }  // namespace

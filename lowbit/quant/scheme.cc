@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <map>
 
 #include "lowbit/core/error.h"
 #include "lowbit/core/text.h"
@@ -377,7 +378,7 @@ Scheme parse_scheme(std::string_view spec) {
         try {
           (void)parse_format(parts[0]);
         } catch (const Error& e) {
-          bad_scheme(spec, "'" + parts[0] + "' is neither a scheme preset nor an element format");
+          bad_scheme(spec, "'" + parts[0] + "' is neither a scheme preset nor an element format (" + e.what() + ")");
         }
         bad_scheme(spec, "a granularity must follow the element format (e.g. " + parts[0] + "/g32)");
       }
@@ -394,7 +395,19 @@ Scheme parse_scheme(std::string_view spec) {
       ++next;
     }
   }
-  for (; next < parts.size(); ++next) apply_option(spec, s, parts[next], explicit_sf);
+  // Each option once: "scale=mse/scale=absmax" or "asym/asym=float" would
+  // otherwise mean whichever came last. (A preset's own options are its
+  // expansion's; the spec may override each of them once.)
+  std::map<std::string, std::string> given;
+  for (; next < parts.size(); ++next) {
+    const std::string key = parts[next].substr(0, parts[next].find('='));
+    if (const auto it = given.find(key); it != given.end()) {
+      bad_scheme(spec, "'" + key + "' is given twice ('" + it->second + "' and '" + parts[next] +
+                           "'): give each option once");
+    }
+    given.emplace(key, parts[next]);
+    apply_option(spec, s, parts[next], explicit_sf);
+  }
   if (!explicit_sf) s.scale_format = default_scale_format(s);
   // A preset built on E8M0 with its rule changed away from powers of two
   // keeps its scale format only when that still makes sense.

@@ -497,6 +497,18 @@ TEST(SchemeParse, BadSpecsAreUsageErrorsThatNameTheProblem) {
   expect_usage_error("e8m0/g32", "E8M0 is a scale format");
   expect_usage_error("mxfp4/scale=absmax", "E8M0 scale needs");
   expect_usage_error("int4/g4294967297", "group size too large");
+  // Conflicting or repeated options, which would otherwise mean whichever
+  // came last.
+  expect_usage_error("int4/g32/scale=mse/scale=absmax", "'scale' is given twice ('scale=mse' and 'scale=absmax')");
+  expect_usage_error("int4/g32/asym/asym=float", "'asym' is given twice");
+  expect_usage_error("e4m3/g32/round=rne/round=stochastic", "'round' is given twice");
+  expect_usage_error("mxfp4/scale=ceil/scale=floor", "'scale' is given twice");
+  EXPECT_EQ(parse_scheme("mxfp4/scale=ceil").rule, ScaleRule::kCeil);  // overriding a preset's option once is fine
+  // An element format the format parser refuses: its reason, not just "unknown".
+  expect_usage_error("fp:e9m2/g32", "bad element format: ");
+  expect_usage_error("fp:e9m2", "(");
+  expect_usage_error("int:99/channel", "bad element format: ");
+  expect_usage_error("int4/g32/seed=18446744073709551616", "seed");
 }
 
 TEST(SchemeParse, ErrorMessagesListTheGrammar) {

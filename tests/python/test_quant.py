@@ -658,12 +658,17 @@ def small_npy(lowbit):
     ("mxfp5", ["mxfp5"]),
     ("int4/g0", ["int4/g0", "granularity"]),
     ("e2m1/g32/asym", ["e2m1/g32/asym", "asym needs an integer"]),
-    ("int8/channel:5", ["channel axis 5", "rank 2"]),
     ("q8_0/asym", ["q8_0", "takes no options"]),
     ("int4/g32/scale=wmse", ["wmse", "--importance"]),
 ])
 def test_qtensor_bad_scheme(lowbit, small_npy, scheme, words):
     assert_fails(lowbit, ["qtensor", "--scheme", scheme, small_npy, "out.safetensors", "--json"], 2, words)
+
+
+def test_qtensor_scheme_the_array_does_not_fit_is_an_input_error(lowbit, small_npy):
+    # The spec is valid; this array lacks the axis: the input's problem (exit 1).
+    assert_fails(lowbit, ["qtensor", "--scheme", "int8/channel:5", small_npy, "out.safetensors", "--json"], 1,
+                 ["channel axis 5", "rank 2"])
 
 
 def test_qtensor_bad_files(lowbit, small_npy):
@@ -672,7 +677,7 @@ def test_qtensor_bad_files(lowbit, small_npy):
                  ["nodir/out.safetensors"])
     # q8_0 rows must be whole blocks of 32.
     np.save(lowbit.workdir / "odd.npy", np.ones((4, 40), f32))
-    assert_fails(lowbit, ["qtensor", "--scheme", "q8_0", "odd.npy", "out.safetensors"], 2, ["multiple of 32"])
+    assert_fails(lowbit, ["qtensor", "--scheme", "q8_0", "odd.npy", "out.safetensors"], 1, ["multiple of 32"])
     # Importance weights of the wrong size are an input error.
     np.save(lowbit.workdir / "w.npy", np.ones(7, f32))
     assert_fails(lowbit, ["qtensor", "--scheme", "int4/g32/scale=wmse", "--importance", "w.npy", small_npy,
@@ -690,7 +695,7 @@ def test_qtensor_failure_keeps_existing_output(lowbit, small_npy):
     out = lowbit.workdir / "keep.safetensors"
     out.write_bytes(b"previous contents")
     r = lowbit.run("qtensor", "--scheme", "int8/channel:5", small_npy, out.name, check=False)
-    assert r.returncode == 2
+    assert r.returncode == 1
     assert out.read_bytes() == b"previous contents"
 
 

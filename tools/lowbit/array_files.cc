@@ -8,11 +8,17 @@
 #include "lowbit/core/npy.h"
 #include "lowbit/format/packing.h"
 #include "lowbit/format/registry.h"
+#include "tools/lowbit/common_flags.h"
 
 namespace lowbit::cli {
 
-bool is_npy(const std::string& path) {
-  return path.size() >= 4 && path.compare(path.size() - 4, 4, ".npy") == 0;
+bool is_npy(const std::string& path) { return has_extension(path, ".npy"); }
+
+void check_array_paths(const std::string& out, const std::vector<std::string>& inputs) {
+  check_output_file("OUT", out);
+  std::vector<NamedPath> in;
+  for (size_t i = 0; i < inputs.size(); ++i) in.push_back({i == 0 ? "IN" : "an input", inputs[i]});
+  check_paths(in, {{"OUT", out}});
 }
 
 size_t FloatArray::size() const {

@@ -14,7 +14,12 @@
 
 namespace lowbit::cli {
 
+// Whether the name ends in .npy, in any case.
 bool is_npy(const std::string& path);
+
+// The path checks every array command makes before any work: OUT is a
+// file in an existing directory, and is none of `inputs` (IN first).
+void check_array_paths(const std::string& out, const std::vector<std::string>& inputs);
 
 struct FloatArray {
   InputType type = InputType::kFloat32;

@@ -6,6 +6,7 @@
 // threads the same way). Medians of
 // several repetitions, because these machines are shared and noisy.
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -28,6 +29,7 @@
 #include "lowbit/quant/quantizer.h"
 #include "lowbit/quant/scheme.h"
 #include "tools/lowbit/commands.h"
+#include "tools/lowbit/common_flags.h"
 
 namespace lowbit::cli {
 
@@ -37,7 +39,7 @@ struct BenchArgs {
   bool json = false;
   uint64_t elements = uint64_t{1} << 25;
   int reps = 7;
-  int threads = 0;
+  ThreadsFlag threads;
   std::string filter;
 };
 
@@ -140,11 +142,73 @@ std::string input_label(double scale) {
   return buf;
 }
 
+// The text --filter matches, one per row kind.
+std::string case_label(const Case& c) {
+  return std::string(c.format) + " " + rounding_name(c.round) + " " + c.op + " " + input_label(c.scale);
+}
+std::string qdq_label(const char* spec) { return std::string(spec) + " qdq"; }
+std::string quantize_label(const QuantizeCase& c) {
+  return std::string(c.scheme) + " " + method_name(c.method) + " quantize " + (c.gguf ? "gguf" : "safetensors");
+}
+
+// The rows a run will time, chosen before any timing so that a filter that
+// matches nothing fails at once (naming what exists) instead of printing
+// empty tables, and so that a table is printed only when it has rows.
+struct Selection {
+  std::vector<const Case*> kernels;
+  std::vector<const char*> qdq;
+  std::vector<const QuantizeCase*> quantize;
+  size_t rows() const { return kernels.size() + qdq.size() + quantize.size(); }
+};
+
+Selection select_rows(const std::string& filter, bool matrix) {
+  const auto keep = [&](const std::string& label) { return filter.empty() || label.find(filter) != std::string::npos; };
+  Selection sel;
+  bool quantize_needs_matrix = false;
+  for (const Case& c : kCases) {
+    if (keep(case_label(c))) sel.kernels.push_back(&c);
+  }
+  for (const char* spec : kQdqSchemes) {
+    if (keep(qdq_label(spec))) sel.qdq.push_back(spec);
+  }
+  for (const QuantizeCase& c : kQuantizeCases) {
+    if (!keep(quantize_label(c))) continue;
+    if (matrix) sel.quantize.push_back(&c);
+    else quantize_needs_matrix = true;
+  }
+  if (sel.rows() == 0) {
+    std::string msg = "--filter '" + filter + "' matches no benchmark row";
+    if (quantize_needs_matrix) {
+      msg += " (the quantize rows it matches time matrices: --elements must be a multiple of 4096)";
+    }
+    msg += "; the rows are:";
+    for (const Case& c : kCases) msg += "\n  " + case_label(c);
+    for (const char* spec : kQdqSchemes) msg += "\n  " + qdq_label(spec);
+    for (const QuantizeCase& c : kQuantizeCases) msg += "\n  " + quantize_label(c);
+    fail_usage(msg);
+  }
+  return sel;
+}
+
+// Bytes per element the bench holds: source, destination and scaled input
+// as float32, and two bytes of codes.
+constexpr uint64_t kBenchBytesPerElement = 14;
+
 void run_bench(const BenchArgs& a) {
   if (a.elements < kChunkElements) fail_usage("--elements must be at least " + std::to_string(kChunkElements));
+  // A count past what any machine addresses is a typo, not an allocation
+  // failure (the vectors would throw a length error naming std::vector).
+  if (a.elements > std::min<uint64_t>(std::vector<float>().max_size() / 2, UINT64_MAX / kBenchBytesPerElement)) {
+    fail_usage("--elements " + std::to_string(a.elements) + " is more than any machine can hold (" +
+               std::to_string(kBenchBytesPerElement) + " bytes each)");
+  }
   if (a.reps < 1) fail_usage("--reps must be at least 1");
   const size_t n = a.elements;
-  const int all = a.threads > 0 ? a.threads : default_thread_count();
+  const uint64_t cols = 4096;
+  const std::vector<uint64_t> shape = n % cols == 0 ? std::vector<uint64_t>{n / cols, cols} : std::vector<uint64_t>{n};
+  // Model tensors are matrices: the quantize rows run only on a 2-D shape.
+  const Selection sel = select_rows(a.filter, shape.size() == 2);
+  const int all = a.threads.resolve();
   std::vector<float> src(n), dst(n), x(n);
   std::vector<uint8_t> codes(n * 2);
   std::mt19937 rng(1);
@@ -182,14 +246,14 @@ void run_bench(const BenchArgs& a) {
     std::printf("lowbit bench: %zu elements, median of %d, SIMD target %s, CPU %s\n", n, a.reps, target.c_str(),
                 cpu.describe().c_str());
     std::printf("baseline: the faster of memcpy and a streaming-store copy, read+write bytes, measured alongside each row\n");
+  }
+  if (!a.json && !sel.kernels.empty()) {
     std::printf("input: N(0,1) samples; 'absmax' scales them so the largest maps to the format's max\n");
     std::printf("\n%-16s %-10s %-14s %-11s %7s %10s %9s %11s %8s\n", "format", "round", "op", "input", "threads",
                 "G elem/s", "GB/s", "copy GB/s", "vs copy");
   }
-  for (const Case& c : kCases) {
-    const std::string label =
-        std::string(c.format) + " " + rounding_name(c.round) + " " + c.op + " " + input_label(c.scale);
-    if (!a.filter.empty() && label.find(a.filter) == std::string::npos) continue;
+  for (const Case* cp : sel.kernels) {
+    const Case& c = *cp;
     const Format f = parse_format(c.format);
     const float scale = static_cast<float>(c.scale == kAbsmax ? f.max_finite() / absmax : c.scale);
     for (size_t i = 0; i < n; ++i) x[i] = src[i] * scale;
@@ -235,15 +299,11 @@ void run_bench(const BenchArgs& a) {
       }
     }
   }
-  if (!a.json) {
+  if (!a.json && !sel.qdq.empty()) {
     std::printf("\n%-30s %-6s %7s %10s %9s %11s %8s\n", "scheme", "op", "threads", "G elem/s", "GB/s", "copy GB/s",
                 "vs copy");
   }
-  const uint64_t cols = 4096;
-  const std::vector<uint64_t> shape = n % cols == 0 ? std::vector<uint64_t>{n / cols, cols} : std::vector<uint64_t>{n};
-  for (const char* spec : kQdqSchemes) {
-    const std::string label = std::string(spec) + " qdq";
-    if (!a.filter.empty() && label.find(a.filter) == std::string::npos) continue;
+  for (const char* spec : sel.qdq) {
     const Scheme scheme = parse_scheme(spec);
     for (int t : thread_counts) {
       QuantizeOptions qo;
@@ -272,15 +332,13 @@ void run_bench(const BenchArgs& a) {
       }
     }
   }
-  if (!a.json) {
+  if (!a.json && !sel.quantize.empty()) {
     std::printf("\n%-24s %-12s %-6s %-9s %7s %10s %11s %8s\n", "scheme (lowbit quantize)", "container", "method",
                 "op", "threads", "MB/s in", "copy GB/s", "vs copy");
   }
-  for (const QuantizeCase& c : kQuantizeCases) {
+  for (const QuantizeCase* cp : sel.quantize) {
+    const QuantizeCase& c = *cp;
     const std::string container = c.gguf ? "gguf" : "safetensors";
-    const std::string label = std::string(c.scheme) + " " + method_name(c.method) + " quantize " + container;
-    if (!a.filter.empty() && label.find(a.filter) == std::string::npos) continue;
-    if (shape.size() != 2) continue;  // model tensors are matrices
     // GGUF output quantizes ggml types with the ggml codecs; --scheme
     // mxfp4 on GGUF is ggml's MXFP4, on safetensors lowbit's preset.
     const auto ggml = ggml_type_by_name(c.scheme);
@@ -335,10 +393,13 @@ Action add_bench_command(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   auto* cmd = app.add_subcommand("bench", "Measure kernel and scheme (quantize + dequantize) throughput against copy bandwidth");
   cmd->add_flag("--json", a->json, "machine-readable output");
-  cmd->add_option("--elements", a->elements, "array length (default 2^25: larger than the caches)");
+  cmd->add_option("--elements", a->elements, "array length (default 2^25: larger than the caches)")
+      ->check(whole_number());
   cmd->add_option("--reps", a->reps, "repetitions; the median is reported")->capture_default_str();
-  cmd->add_option("--threads", a->threads, "the 'all threads' count (default: all cores)");
-  cmd->add_option("--filter", a->filter, "only rows whose 'format round op', 'scheme qdq' or 'scheme method quantize' contains this text");
+  a->threads.add_to(cmd, "the 'all threads' count (default: all cores, or LOWBIT_NUM_THREADS)");
+  cmd->add_option("--filter", a->filter,
+                  "only rows whose label ('format round op input', 'scheme qdq' or 'scheme method quantize "
+                  "container') contains this text; one that matches no row is an error that lists them");
   return [a] { run_bench(*a); };
 }
 

@@ -18,6 +18,7 @@ struct EncodeArgs {
 void run_encode(const EncodeArgs& a) {
   const Format f = parse_format(a.format);
   const ArrayOptions opt = a.round.resolve();
+  check_array_paths(a.out, {a.in});
   const FloatArray x = read_floats(a.in);
   const size_t n = x.size();
   std::vector<uint8_t> out(encoded_bytes(f, n, a.packed));

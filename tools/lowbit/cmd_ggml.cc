@@ -19,6 +19,7 @@
 #include "lowbit/quant/ggml_codec.h"
 #include "tools/lowbit/array_files.h"
 #include "tools/lowbit/commands.h"
+#include "tools/lowbit/common_flags.h"
 
 namespace lowbit::cli {
 
@@ -26,9 +27,19 @@ namespace {
 
 struct GgmlArgs {
   std::string type, in, out, importance, shape;
-  int threads = 0;
+  ThreadsFlag threads, dequantize_threads;  // one flag object per subcommand
   bool allow_nonfinite = false, timing = false;
 };
+
+// The names of the types `can` accepts, from the type table: the help
+// never falls behind the codecs.
+std::string type_list(bool (*can)(GgmlType)) {
+  std::string s;
+  for (const GgmlTypeInfo& t : ggml_types()) {
+    if (can(t.type)) s.append(s.empty() ? "" : ", ").append(t.name);
+  }
+  return s;
+}
 
 GgmlType parse_type(const std::string& name) {
   const auto t = ggml_type_by_name(name);
@@ -50,12 +61,15 @@ void run_quantize(const GgmlArgs& a) {
   const GgmlType t = parse_type(a.type);
   if (!ggml_can_quantize(t)) ggml_quantize_row(t, nullptr, 0, nullptr);  // the usage error listing the types
   if (!is_npy(a.in)) fail_usage("ggml quantize reads a .npy array; got '" + a.in + "'");
+  const int threads = a.threads.resolve();
+  check_array_paths(a.out, {a.in, a.importance});
   const FloatArray arr = read_floats(a.in);
   if (arr.shape.empty() || arr.shape.size() > 2) {
     fail_input("'" + a.in + "' must be a 1-D (one row) or 2-D (rows x cols) array; it has " +
                std::to_string(arr.shape.size()) + " dimensions");
   }
   const uint64_t rows = arr.shape.size() == 2 ? arr.shape[0] : 1, cols = arr.shape.back();
+  if (rows == 0 || cols == 0) fail_input("'" + a.in + "' holds no elements: there is nothing to quantize");
   const std::vector<float> x = to_float32(arr);
   check_finite(x, a.in, a.allow_nonfinite);
   const uint64_t bytes = mul_or_fail(rows, ggml_row_bytes(t, cols, "'" + a.in + "' row"), "output size");
@@ -72,7 +86,7 @@ void run_quantize(const GgmlArgs& a) {
   }
   std::vector<uint8_t> out(bytes);
   const auto t0 = std::chrono::steady_clock::now();
-  ggml_quantize_rows(t, x.data(), rows, cols, out.data(), w.empty() ? nullptr : w.data(), a.threads);
+  ggml_quantize_rows(t, x.data(), rows, cols, out.data(), w.empty() ? nullptr : w.data(), threads);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   write_file_atomic(a.out, out.data(), out.size());
   if (a.timing) {
@@ -93,6 +107,8 @@ void run_dequantize(const GgmlArgs& a) {
   const GgmlType t = parse_type(a.type);
   if (!ggml_can_dequantize(t)) ggml_dequantize_row(t, nullptr, 0, nullptr);
   if (!is_npy(a.out)) fail_usage("ggml dequantize writes a .npy array; got '" + a.out + "'");
+  const int threads = a.dequantize_threads.resolve();
+  check_array_paths(a.out, {a.in});
   const size_t comma = a.shape.find(',');
   if (comma == std::string::npos) fail_usage("--shape '" + a.shape + "' must be R,C (rows,cols)");
   const uint64_t rows = parse_dim(a.shape.substr(0, comma), a.shape);
@@ -106,7 +122,7 @@ void run_dequantize(const GgmlArgs& a) {
                std::to_string(cols) + " " + a.type + " elements take " + std::to_string(bytes));
   }
   std::vector<float> out(elems);
-  ggml_dequantize_rows(t, reinterpret_cast<const uint8_t*>(in.data()), rows, cols, out.data(), a.threads);
+  ggml_dequantize_rows(t, reinterpret_cast<const uint8_t*>(in.data()), rows, cols, out.data(), threads);
   write_array(a.out, "<f4", {rows, cols}, out.data(), out.size() * 4);
 }
 
@@ -117,18 +133,17 @@ Action add_ggml_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("ggml", "Raw ggml (llama.cpp) block codecs: quantize rows to GGUF tensor bytes, or back");
   cmd->require_subcommand(1);
   auto* q = cmd->add_subcommand("quantize", "Encode a float .npy (rows x cols) into concatenated ggml blocks");
-  q->add_option("--type", a->type, "ggml type: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, IQ4_NL, IQ4_XS, MXFP4, TQ1_0, "
-                                   "TQ2_0, F32, F16, BF16")->required();
+  q->add_option("--type", a->type, "ggml type: " + type_list(ggml_can_quantize))->required();
   q->add_option("--importance", a->importance, "importance weights, one per column (.npy), as llama.cpp's imatrix");
-  q->add_option("--threads", a->threads, "threads (default: all cores, or LOWBIT_NUM_THREADS)");
+  a->threads.add_to(q);
   q->add_flag("--allow-nonfinite", a->allow_nonfinite, "encode NaN/inf as ggml would instead of refusing them");
   q->add_flag("--timing", a->timing, "print the quantization time and rate to stderr");
   q->add_option("IN", a->in, "input array (.npy: float32, float16 or float64; 1-D or 2-D)")->required();
   q->add_option("OUT", a->out, "output file of raw block bytes")->required();
   auto* d = cmd->add_subcommand("dequantize", "Decode concatenated ggml blocks into a float32 .npy");
-  d->add_option("--type", a->type, "ggml type (any quantize type, and F64, I8, I16, I32)")->required();
+  d->add_option("--type", a->type, "ggml type: " + type_list(ggml_can_dequantize))->required();
   d->add_option("--shape", a->shape, "rows,cols of the tensor")->required();
-  d->add_option("--threads", a->threads, "threads (default: all cores, or LOWBIT_NUM_THREADS)");
+  a->dequantize_threads.add_to(d);
   d->add_option("IN", a->in, "input file of raw block bytes")->required();
   d->add_option("OUT", a->out, "output array (.npy, float32)")->required();
   cmd->footer("Example: lowbit ggml quantize --type Q4_K w.npy w.q4k && lowbit ggml dequantize --type Q4_K --shape 4096,4096 w.q4k w2.npy");

@@ -15,6 +15,7 @@
 #include "lowbit/quant/scheme.h"
 #include "tools/lowbit/array_files.h"
 #include "tools/lowbit/commands.h"
+#include "tools/lowbit/common_flags.h"
 
 namespace lowbit::cli {
 
@@ -22,7 +23,7 @@ namespace {
 
 struct QtensorArgs {
   std::string scheme, in, out, importance, name = "tensor";
-  int threads = 0;
+  ThreadsFlag threads;
   bool json = false;
 };
 
@@ -31,11 +32,15 @@ double finite_or_big(double v) { return std::isfinite(v) ? v : (v > 0 ? 1e308 : 
 void run_qtensor(const QtensorArgs& a) {
   const Scheme s = parse_scheme(a.scheme);
   if (!is_npy(a.in)) fail_usage("qtensor reads a .npy array; got '" + a.in + "'");
+  if (a.name.empty()) fail_usage("--name is empty");
+  const int threads = a.threads.resolve();
+  check_array_paths(a.out, {a.in, a.importance});
   const FloatArray arr = read_floats(a.in);
+  if (arr.size() == 0) fail_input("'" + a.in + "' holds no elements: there is nothing to quantize");
   const std::vector<float> x = to_float32(arr);
   const std::vector<uint64_t> shape = arr.shape;
   QuantizeOptions o;
-  o.threads = a.threads;
+  o.threads = threads;
   std::vector<float> w;
   if (!a.importance.empty()) {
     w = to_float32(read_floats(a.importance));
@@ -59,10 +64,11 @@ void run_qtensor(const QtensorArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
   const QuantizedTensor q = quantize(x.data(), shape, s, o);
   const double qs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  save_quantized_tensors(a.out, {{a.name, &q}});
   std::vector<float> y(x.size());
-  dequantize(q, y.data(), a.threads);
-  const ErrorStats e = error_stats(x.data(), y.data(), x.size(), a.threads);
+  dequantize(q, y.data(), threads);
+  const ErrorStats e = error_stats(x.data(), y.data(), x.size(), threads);
+  // Written last: whatever fails above leaves no file.
+  save_quantized_tensors(a.out, {{a.name, &q}});
   const QuantizedTensor::Bits b = q.bits();
   const double n = static_cast<double>(std::max<uint64_t>(1, x.size()));
   if (a.json) {
@@ -86,6 +92,8 @@ void run_qtensor(const QtensorArgs& a) {
     j["relative_rmse"] = e.relative_rmse();
     j["max_abs_err"] = e.max_abs_err;
     j["nonfinite"] = e.nonfinite;
+    j["lost"] = e.lost;
+    j["threads"] = threads;
     j["quantize_seconds"] = qs;
     j["output"] = a.out;
     std::printf("%s\n", j.dump(2).c_str());
@@ -105,8 +113,11 @@ void run_qtensor(const QtensorArgs& a) {
   std::printf("relative RMSE     %.6e\n", e.relative_rmse());
   std::printf("cosine            %.8f\n", e.cosine());
   std::printf("max |error|       %.6e\n", e.max_abs_err);
-  if (e.nonfinite) std::printf("non-finite pairs  %llu\n", static_cast<unsigned long long>(e.nonfinite));
-  std::printf("quantize time     %.3f s\n", qs);
+  if (e.nonfinite) {
+    std::printf("non-finite pairs  %llu (%llu from finite input)\n", static_cast<unsigned long long>(e.nonfinite),
+                static_cast<unsigned long long>(e.lost));
+  }
+  std::printf("quantize time     %.3f s, %d thread%s\n", qs, threads, threads == 1 ? "" : "s");
 }
 
 }  // namespace
@@ -117,7 +128,7 @@ Action add_qtensor_command(CLI::App& app) {
   cmd->add_option("--scheme", a->scheme, "scheme spec or preset (see docs/schemes.md)")->required();
   cmd->add_option("--importance", a->importance, "importance weights for scale=wmse (.npy, per element or column)");
   cmd->add_option("--name", a->name, "tensor name inside the output file (default 'tensor')");
-  cmd->add_option("--threads", a->threads, "threads (default: all cores, or LOWBIT_NUM_THREADS)");
+  a->threads.add_to(cmd);
   cmd->add_flag("--json", a->json, "print the metrics as JSON");
   cmd->add_option("IN", a->in, "input array (.npy: float32, float16 or float64)")->required();
   cmd->add_option("OUT", a->out, "output safetensors file")->required();

@@ -3,16 +3,22 @@
 // reason goes to stderr, and a failed command leaves no output file.
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <map>
 #include <string>
 
 #include "lowbit/core/error.h"
 #include "lowbit/core/file_io.h"
+#include "lowbit/core/signal_guard.h"
 #include "tools/lowbit/commands.h"
 
 int main(int argc, char** argv) {
   // A file-size limit must surface as a write error, not kill the process.
   lowbit::ignore_sigxfsz();
+  // SIGINT, SIGTERM, SIGHUP, SIGQUIT remove the temporary outputs before
+  // the process dies of them; a SIGBUS from an input truncated under its
+  // memory map becomes an error naming the file.
+  lowbit::install_signal_guard();
   CLI::App app{"lowbit: exact low-precision number formats, quantization and fast kernels"};
   app.name("lowbit");
   app.require_subcommand(1);
@@ -63,6 +69,11 @@ int main(int argc, char** argv) {
     return e.exit_code();
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "lowbit: error: out of memory\n");
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // The operating system refused a file operation: say which path and
+    // why, not the library's exception text.
+    std::fprintf(stderr, "lowbit: error: '%s': %s\n", e.path1().c_str(), e.code().message().c_str());
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "lowbit: error: %s\n", e.what());

@@ -10,13 +10,9 @@ void RoundFlags::add_to(CLI::App* cmd) {
       ->capture_default_str();
   cmd->add_option("--overflow", overflow, "finite values past max: saturate (+-max) or ieee (inf/NaN)")
       ->capture_default_str();
-  cmd->add_option("--seed", seed, "stochastic rounding seed (0 .. 2^64-1)")
-      ->check(CLI::Validator(
-          [](std::string& v) { return v.starts_with("-") ? std::string("the seed must be 0 .. 2^64-1") : std::string(); },
-          "0..2^64-1"))
-      ->capture_default_str();
+  seed.add_to(cmd, "stochastic rounding seed, 0 .. 2^64-1 (default 0)");
   cmd->add_option("--sr-bits", sr_bits, "random bits per stochastic rounding, 1..32")->capture_default_str();
-  cmd->add_option("--threads", threads, "worker threads (default: all cores, or LOWBIT_NUM_THREADS)");
+  threads.add_to(cmd);
 }
 
 ArrayOptions RoundFlags::resolve() const {
@@ -26,9 +22,8 @@ ArrayOptions RoundFlags::resolve() const {
   const auto o = parse_overflow(overflow);
   if (!o) fail_usage("unknown overflow policy '" + overflow + "'; valid: saturate, ieee");
   if (sr_bits < 1 || sr_bits > 32) fail_usage("--sr-bits must be 1..32, got " + std::to_string(sr_bits));
-  if (threads < 0) fail_usage("--threads must be positive");
-  opt.round = {*r, *o, sr_bits, seed};
-  opt.threads = threads > 0 ? threads : default_thread_count();
+  opt.round = {*r, *o, sr_bits, seed.value()};
+  opt.threads = threads.resolve();
   return opt;
 }
 

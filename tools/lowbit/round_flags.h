@@ -6,15 +6,16 @@
 #include <CLI/CLI.hpp>
 
 #include "lowbit/kernels/array_ops.h"
+#include "tools/lowbit/common_flags.h"
 
 namespace lowbit::cli {
 
 struct RoundFlags {
   std::string round = "rne";
   std::string overflow = "saturate";
-  uint64_t seed = 0;
+  SeedFlag seed;
   int sr_bits = 32;
-  int threads = 0;
+  ThreadsFlag threads;
 
   void add_to(CLI::App* cmd);
   // Validates the names (usage errors list the valid ones).

