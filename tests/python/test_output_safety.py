@@ -158,6 +158,7 @@ def test_an_output_that_is_an_input_is_refused_before_any_work(case, spelling):
                  ["qtensor", "--scheme", "int8/channel", "x.npy", alias("x.npy")],
                  ["qtensor", "--scheme", "int8/channel", "--importance", "w.npy", "x.npy", alias("w.npy")],
                  ["ggml", "quantize", "--type", "q8_0", "x.npy", alias("x.npy")],
+                 ["study", "qsnr", "--dist", "x.npy", "--schemes", "mxfp4", "--plot", alias("x.npy")],
                  ["quantize", "m.safetensors", alias("m.safetensors"), "--scheme", "int8/channel"],
                  ["quantize", "m.safetensors", "o.gguf", "--scheme", "q8_0", "--report", alias("m.safetensors")],
                  ["quantize", "m.safetensors", "o.gguf", "--scheme", "q8_0", "--report", "./o.gguf"]):
@@ -209,12 +210,16 @@ def test_full_disk_leaves_no_output_in_any_command(case):
     # A file-size limit stands in for a full disk: each write fails part way.
     rng = np.random.default_rng(2)
     np.save(case.dir / "big.npy", rng.standard_normal((512, 1024)).astype(np.float32))
+    (case.dir / "codes.bin").write_bytes(rng.integers(0, 256, 1 << 20, dtype=np.uint8).tobytes())
+    (case.dir / "big.f32").write_bytes(rng.standard_normal(512 * 1024).astype(np.float32).tobytes())
     st_numpy.save_file({"l.weight": rng.standard_normal((512, 1024)).astype(np.float32)}, str(case.dir / "big.safetensors"))
     listing = tree(case.dir)
     for args in (["fakequant", "--format", "e4m3", "big.npy", "o.npy"],
                  ["encode", "--format", "e4m3", "big.npy", "o.bin"],
                  ["qtensor", "--scheme", "int8/channel", "big.npy", "o.st"],
                  ["ggml", "quantize", "--type", "f32", "big.npy", "o.bin"],
+                 ["ggml", "dequantize", "--type", "f32", "--shape", "512,1024", "big.f32", "o.npy"],
+                 ["decode", "--format", "bfloat16", "codes.bin", "o.npy"],
                  ["quantize", "big.safetensors", "o.gguf", "--scheme", "f32", "--quiet"],
                  ["quantize", "big.safetensors", "odir", "--scheme", "int8/channel", "--quiet"],
                  ["quantize", "big.safetensors", "cmp", "--scheme", "int8/channel", "--scheme", "float8_e4m3fn/channel",

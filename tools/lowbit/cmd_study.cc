@@ -107,6 +107,12 @@ void run_qsnr(const StudyArgs& a) {
   if (a.crest_block == 0) fail_usage("--crest-block must be > 0");
   const int threads = a.threads.resolve();
   const uint64_t seed = a.seed.value();
+  if (!a.plot.empty()) {
+    // Before the study, which may take minutes: the plot's path, and
+    // never over the data file it plots.
+    check_output_file("--plot", a.plot);
+    check_paths({{"--dist", is_distribution_name(a.dist) ? std::string() : a.dist}}, {{"--plot", a.plot}});
+  }
   std::vector<float> x;
   std::vector<uint64_t> shape;
   std::string source;
