@@ -3,12 +3,12 @@
 #include <cstring>
 #include <string_view>
 
-#include "lowbit/algo/recipe.h"
 #include "lowbit/core/error.h"
 #include "lowbit/format/registry.h"
 #include "lowbit/io/compressed_tensors_config.h"
 #include "lowbit/io/gguf_reader.h"
 #include "lowbit/io/safetensors.h"
+#include "lowbit/pipeline/recipe.h"
 #include "lowbit/quant/scheme.h"
 
 namespace lowbit::fuzz {

@@ -109,11 +109,11 @@ StudyResult run_qsnr_study(const std::vector<float>& x, const std::vector<uint64
     rec.spec = s.spec();
     const auto t0 = std::chrono::steady_clock::now();
     if (s.outliers.kind != OutlierPolicy::Kind::kNone) {
-      const QuantizedTensor q = quantize(x.data(), shape, s, qo);
+      const QuantizedTensor q = quantize({x.data(), shape}, s, qo);
       dequantize(q, y.data(), opt.threads);
       rec.bits_per_element = q.bits_per_element();
     } else {
-      fakequant_tensor(x.data(), y.data(), shape, s, qo);
+      fakequant_tensor({x.data(), shape}, y.data(), s, qo);
       rec.bits_per_element = n ? static_cast<double>(scheme_bits(s, shape).total()) / static_cast<double>(n) : 0.0;
     }
     rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -9,17 +9,17 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "lowbit/core/checked_math.h"
 #include "lowbit/core/error.h"
 #include "lowbit/core/file_io.h"
 #include "lowbit/format/registry.h"
-#include "lowbit/core/checked_math.h"
+#include "lowbit/ggml/row_codec.h"
 #include "lowbit/io/compressed_tensors.h"
 #include "lowbit/io/compressed_tensors_config.h"
 #include "lowbit/io/compressed_tensors_pack.h"
 #include "lowbit/io/gguf_reader.h"
 #include "lowbit/io/safetensors.h"
 #include "lowbit/kernels/array_ops.h"
-#include "lowbit/quant/ggml_codec.h"
 #include "lowbit/quant/quantizer.h"
 
 namespace lowbit {

@@ -10,11 +10,11 @@
 #include <random>
 
 #include "lowbit/core/test_support.h"
+#include "lowbit/ggml/row_codec.h"
 #include "lowbit/io/compressed_tensors.h"
 #include "lowbit/io/compressed_tensors_config.h"
 #include "lowbit/io/gguf_writer.h"
 #include "lowbit/io/safetensors.h"
-#include "lowbit/quant/ggml_codec.h"
 #include "lowbit/quant/quantizer.h"
 
 namespace lowbit {
@@ -167,7 +167,7 @@ std::map<std::string, QuantizedTensor> write_ct_checkpoint(const std::string& fi
     QuantizeOptions o;
     o.reciprocal_tensor_scale = c.spec == "nvfp4";
     const Scheme s = parse_scheme(c.spec);
-    QuantizedTensor q = quantize(x.data(), c.shape, s, o);
+    QuantizedTensor q = quantize({x.data(), c.shape}, s, o);
     const CtPlan p = plan_compressed_tensors(s, c.shape);
     CtEncoded e = encode_compressed_tensors(p, q);
     EXPECT_TRUE(e.inexact.empty()) << c.spec;

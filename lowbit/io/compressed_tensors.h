@@ -29,7 +29,7 @@
 //                    idx[i] = declare_compressed_tensors(writer, module, p[i]);
 //   writer.begin();
 //   for each weight, in the same order:
-//     write_compressed_tensors(writer, idx[i], encode_compressed_tensors(p[i], quantize(x, shape, scheme)));
+//     write_compressed_tensors(writer, idx[i], encode_compressed_tensors(p[i], quantize({x, shape}, scheme)));
 //   writer.commit();   // and config.json's quantization_config from ct_quantization_config
 #pragma once
 

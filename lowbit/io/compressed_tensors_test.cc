@@ -321,7 +321,7 @@ TEST_F(CompressedTensorsTest, RoundTripsEveryFamilyBitForBit) {
     SCOPED_TRACE(c.spec + std::string(" ") + std::to_string(c.shape[0]) + "x" + std::to_string(c.shape[1]));
     const Scheme s = parse_scheme(c.spec);
     const auto x = normal(c.shape[0] * c.shape[1], seed++);
-    const QuantizedTensor q = quantize(x.data(), c.shape, s);
+    const QuantizedTensor q = quantize({x.data(), c.shape}, s);
     const CtPlan p = plan_compressed_tensors(s, c.shape);
     const CtEncoded e = encode_compressed_tensors(p, q);
     EXPECT_TRUE(e.inexact.empty()) << e.inexact;
@@ -347,7 +347,7 @@ TEST_F(CompressedTensorsTest, NonFiniteBlocksStayNaN) {
     x[70] = std::numeric_limits<float>::infinity();
     x[200] = std::numeric_limits<float>::quiet_NaN();
     const Scheme s = parse_scheme(spec);
-    const QuantizedTensor q = quantize(x.data(), shape, s);
+    const QuantizedTensor q = quantize({x.data(), shape}, s);
     const CtPlan p = plan_compressed_tensors(s, shape);
     const CtEncoded e = encode_compressed_tensors(p, q);
     std::map<std::string, CtTensorView> views;
@@ -381,7 +381,7 @@ std::optional<QuantizedTensor> nvfp4_with_tensor_scale(float s, std::vector<floa
   x = normal(8 * 64, 9);
   for (auto& v : x) v = std::clamp(v, -3.0f, 3.0f) * s * 500.0f;
   x[5] = s * 2688.0f;
-  const QuantizedTensor q = quantize(x.data(), {8, 64}, parse_scheme("nvfp4"));
+  const QuantizedTensor q = quantize({x.data(), {8, 64}}, parse_scheme("nvfp4"));
   if (q.tensor_scale != std::bit_cast<uint32_t>(s)) return std::nullopt;
   return q;
 }
@@ -442,7 +442,7 @@ TEST(CompressedTensorsNvfp4, ReciprocalTensorScaleIsAlwaysExact) {
     const float s = std::ldexp(1.0f + static_cast<float>(i) / 400.0f + 1e-4f, -3);
     std::vector<float> x;
     if (!nvfp4_with_tensor_scale(s, x)) continue;
-    const QuantizedTensor q = quantize(x.data(), {8, 64}, parse_scheme("nvfp4"), o);
+    const QuantizedTensor q = quantize({x.data(), {8, 64}}, parse_scheme("nvfp4"), o);
     moved += q.tensor_scale != std::bit_cast<uint32_t>(s);
     const CtEncoded e = encode_compressed_tensors(p, q);
     EXPECT_TRUE(e.inexact.empty()) << e.inexact;
@@ -455,7 +455,7 @@ TEST(CompressedTensorsNvfp4, ReciprocalTensorScaleIsAlwaysExact) {
 
 TEST(CompressedTensorsNvfp4, AllZeroTensorStoresAnInfiniteGlobalScale) {
   const std::vector<float> x(4 * 32, 0.0f);
-  const QuantizedTensor q = quantize(x.data(), {4, 32}, parse_scheme("nvfp4"));
+  const QuantizedTensor q = quantize({x.data(), {4, 32}}, parse_scheme("nvfp4"));
   const CtPlan p = plan_compressed_tensors(q.scheme, q.shape);
   const CtEncoded e = encode_compressed_tensors(p, q);
   float g;
@@ -471,7 +471,7 @@ TEST(CompressedTensorsDecode, RejectsMalformedTensors) {
   const std::vector<uint64_t> shape = {9, 64};
   const auto x = normal(9 * 64, 4);
   const CtPlan p = plan_compressed_tensors(s, shape);
-  const CtEncoded e = encode_compressed_tensors(p, quantize(x.data(), shape, s));
+  const CtEncoded e = encode_compressed_tensors(p, quantize({x.data(), shape}, s));
   std::vector<int64_t> neg = {-9, 64}, wide = {9, 72};
   const auto views = [&] {
     std::map<std::string, CtTensorView> v;
@@ -521,7 +521,7 @@ TEST(CompressedTensorsDecode, RejectsMalformedTensors) {
 
 TEST(CompressedTensorsDecode, RejectsBadNvfp4Scales) {
   const auto x = normal(4 * 32, 5);
-  const QuantizedTensor q = quantize(x.data(), {4, 32}, parse_scheme("nvfp4"));
+  const QuantizedTensor q = quantize({x.data(), {4, 32}}, parse_scheme("nvfp4"));
   const CtPlan p = plan_compressed_tensors(q.scheme, q.shape);
   CtEncoded e = encode_compressed_tensors(p, q);
   CtEncoded neg = e;
@@ -541,7 +541,7 @@ TEST_F(CompressedTensorsTest, MissingModuleNamesTheFile) {
   const Scheme s = parse_scheme("mxfp4");
   const auto x = normal(2 * 32, 6);
   const CtPlan p = plan_compressed_tensors(s, {2, 32});
-  write_module(path("m.safetensors"), "a", p, encode_compressed_tensors(p, quantize(x.data(), {2, 32}, s)));
+  write_module(path("m.safetensors"), "a", p, encode_compressed_tensors(p, quantize({x.data(), {2, 32}}, s)));
   const SafetensorsFile f = SafetensorsFile::open(path("m.safetensors"));
   const Error e = catch_error([&] { load_compressed_tensors_weight(f, "b", p.format, p.args); });
   EXPECT_EQ(e.kind(), ErrorKind::kInput);
@@ -551,7 +551,7 @@ TEST_F(CompressedTensorsTest, MissingModuleNamesTheFile) {
 
 TEST(CompressedTensorsEncode, RejectsATensorOfAnotherPlan) {
   const auto x = normal(4 * 64, 7);
-  const QuantizedTensor q = quantize(x.data(), {4, 64}, parse_scheme("int4/g32"));
+  const QuantizedTensor q = quantize({x.data(), {4, 64}}, parse_scheme("int4/g32"));
   const CtPlan other = plan_compressed_tensors(parse_scheme("int4/g64"), {4, 64});
   EXPECT_EQ(catch_error([&] { encode_compressed_tensors(other, q); }).kind(), ErrorKind::kUsage);
   QuantizedTensor cut = q;
@@ -744,7 +744,7 @@ TEST(CompressedTensorsSamples, WriteForPython) {
     for (const Module& m : c.modules) {
       const Scheme s = parse_scheme(m.spec);
       const auto x = m.data.empty() ? normal(m.shape[0] * m.shape[1], seed++) : m.data;
-      const QuantizedTensor q = quantize(x.data(), m.shape, s);
+      const QuantizedTensor q = quantize({x.data(), m.shape}, s);
       plans.push_back(plan_compressed_tensors(s, m.shape, m.name));
       encs.push_back(encode_compressed_tensors(plans.back(), q));
       mods.push_back(ct_module(m.name, plans.back()));

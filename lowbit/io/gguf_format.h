@@ -27,7 +27,7 @@
 #include <string_view>
 #include <vector>
 
-#include "lowbit/quant/ggml_type.h"
+#include "lowbit/ggml/type.h"
 
 namespace lowbit {
 

@@ -34,9 +34,9 @@
 #include <vector>
 
 #include "lowbit/core/mapped_file.h"
+#include "lowbit/ggml/type.h"
 #include "lowbit/io/gguf_format.h"
 #include "lowbit/io/gguf_value.h"
-#include "lowbit/quant/ggml_type.h"
 
 namespace lowbit {
 

@@ -47,8 +47,8 @@
 #include <string_view>
 #include <vector>
 
+#include "lowbit/ggml/type.h"
 #include "lowbit/io/gguf_value.h"
-#include "lowbit/quant/ggml_type.h"
 
 namespace lowbit {
 

@@ -38,7 +38,7 @@ TEST(QuantizedTensorFile, RoundTripsEveryKindOfScheme) {
                            "int8/channel", "e4m3fn/tensor", "ternary/g32", "q4_0", "q8_0", "posit8_1/g16",
                            "int4/g32/outliers=0.02", "int4/g32/outliers=3sigma:plain", "e2m1/g16/sf=fp:e3m2"}) {
     SCOPED_TRACE(spec);
-    const QuantizedTensor q = quantize(x.data(), shape, parse_scheme(spec));
+    const QuantizedTensor q = quantize({x.data(), shape}, parse_scheme(spec));
     const std::string path = temp_path("rt.safetensors");
     save_quantized_tensors(path, {{"w", &q}});
     const SafetensorsFile f = SafetensorsFile::open(path);
@@ -63,7 +63,7 @@ TEST(QuantizedTensorFile, RoundTripsEveryKindOfScheme) {
 
 TEST(QuantizedTensorFile, NaturalDtypesForScales) {
   const auto x = data(64, 1);
-  const QuantizedTensor q = quantize(x.data(), {64}, parse_scheme("mxfp4"));
+  const QuantizedTensor q = quantize({x.data(), {64}}, parse_scheme("mxfp4"));
   const std::string path = temp_path("dt.safetensors");
   save_quantized_tensors(path, {{"t", &q}});
   const SafetensorsFile f = SafetensorsFile::open(path);
@@ -75,8 +75,8 @@ TEST(QuantizedTensorFile, NaturalDtypesForScales) {
 
 TEST(QuantizedTensorFile, SeveralTensorsNeedAName) {
   const auto x = data(64, 2);
-  const QuantizedTensor a = quantize(x.data(), {64}, parse_scheme("mxfp4"));
-  const QuantizedTensor b = quantize(x.data(), {2, 32}, parse_scheme("int8/channel"));
+  const QuantizedTensor a = quantize({x.data(), {64}}, parse_scheme("mxfp4"));
+  const QuantizedTensor b = quantize({x.data(), {2, 32}}, parse_scheme("int8/channel"));
   const std::string path = temp_path("two.safetensors");
   save_quantized_tensors(path, {{"a", &a}, {"b", &b}});
   const SafetensorsFile f = SafetensorsFile::open(path);

@@ -11,68 +11,13 @@
 
 #include "lowbit/core/checked_math.h"
 #include "lowbit/core/error.h"
+#include "lowbit/core/text.h"
 #include "lowbit/core/file_io.h"
 
 namespace lowbit {
 namespace {
 
 using Json = nlohmann::json;
-
-// ------------------------------------------------------------ dtypes
-
-struct DTypeRow {
-  DType dtype;
-  const char* name;
-  unsigned bits;
-};
-
-// Indexed by the enum value; the static_assert below keeps the two in step.
-constexpr std::array<DTypeRow, 20> kDTypes = {{
-    {DType::kBool, "BOOL", 8},
-    {DType::kF4, "F4", 4},
-    {DType::kF6_E2M3, "F6_E2M3", 6},
-    {DType::kF6_E3M2, "F6_E3M2", 6},
-    {DType::kU8, "U8", 8},
-    {DType::kI8, "I8", 8},
-    {DType::kF8_E5M2, "F8_E5M2", 8},
-    {DType::kF8_E4M3, "F8_E4M3", 8},
-    {DType::kF8_E8M0, "F8_E8M0", 8},
-    {DType::kI16, "I16", 16},
-    {DType::kU16, "U16", 16},
-    {DType::kF16, "F16", 16},
-    {DType::kBF16, "BF16", 16},
-    {DType::kI32, "I32", 32},
-    {DType::kU32, "U32", 32},
-    {DType::kF32, "F32", 32},
-    {DType::kC64, "C64", 64},
-    {DType::kF64, "F64", 64},
-    {DType::kI64, "I64", 64},
-    {DType::kU64, "U64", 64},
-}};
-
-constexpr bool table_matches_enum() {
-  for (size_t i = 0; i < kDTypes.size(); ++i) {
-    if (static_cast<size_t>(kDTypes[i].dtype) != i) return false;
-  }
-  return static_cast<size_t>(DType::kU64) + 1 == kDTypes.size();
-}
-static_assert(table_matches_enum(), "kDTypes must list every DType in enum order");
-
-constexpr std::array<DType, kDTypes.size()> make_all_dtypes() {
-  std::array<DType, kDTypes.size()> all{};
-  for (size_t i = 0; i < kDTypes.size(); ++i) all[i] = kDTypes[i].dtype;
-  return all;
-}
-constexpr std::array<DType, kDTypes.size()> kAllDTypes = make_all_dtypes();
-
-std::string known_dtype_list() {
-  std::string list;
-  for (const DTypeRow& r : kDTypes) {
-    if (!list.empty()) list += ", ";
-    list += r.name;
-  }
-  return list;
-}
 
 // Why a shape has no byte size; kOk when it has one.
 enum class SizeProblem { kOk, kTooManyElements, kTooManyBytes, kPartialByte };
@@ -123,28 +68,7 @@ std::string cat(const Parts&... parts) {
 
 std::string num(uint64_t value) { return std::to_string(value); }
 
-// A name as it appears in messages: in single quotes, control characters
-// escaped (a name can hold a newline), and cut short if very long, since
-// names come from untrusted files.
-std::string quote(std::string_view text) {
-  constexpr size_t kMaxShown = 200;
-  std::string out("'");
-  const size_t shown = std::min(text.size(), kMaxShown);
-  for (size_t i = 0; i < shown; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x20 || c == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (shown < text.size()) out += "...";
-  out += '\'';
-  return out;
-}
+std::string quote(std::string_view text) { return quote_untrusted(text); }
 
 // A JSON value as it appears in messages, cut short.
 std::string show(const Json& value) {
@@ -321,7 +245,7 @@ Entry read_entry(const HeaderParser& p, const std::string& name, const Json& ent
   const std::optional<DType> parsed = find_dtype(dtype_text);
   if (!parsed) {
     p.fail(cat("tensor ", quote(name), " has unknown dtype ", quote(dtype_text),
-               "; known: ", known_dtype_list()));
+               "; known: ", dtype_names()));
   }
   out.info.dtype = *parsed;
 
@@ -374,30 +298,6 @@ void read_metadata(const HeaderParser& p, const Json& value,
 }  // namespace
 
 // ------------------------------------------------------------ dtype API
-
-std::span<const DType> all_dtypes() noexcept { return kAllDTypes; }
-
-const char* dtype_name(DType dtype) noexcept {
-  const auto i = static_cast<size_t>(dtype);
-  return i < kDTypes.size() ? kDTypes[i].name : "?";
-}
-
-std::optional<DType> find_dtype(std::string_view name) noexcept {
-  for (const DTypeRow& r : kDTypes) {
-    if (name == r.name) return r.dtype;
-  }
-  return std::nullopt;
-}
-
-DType parse_dtype(std::string_view name) {
-  if (const auto dtype = find_dtype(name)) return *dtype;
-  fail_input(cat("unknown safetensors dtype ", quote(name), "; known: ", known_dtype_list()));
-}
-
-unsigned dtype_bits(DType dtype) noexcept {
-  const auto i = static_cast<size_t>(dtype);
-  return i < kDTypes.size() ? kDTypes[i].bits : 0;
-}
 
 std::optional<uint64_t> tensor_nbytes(DType dtype, std::span<const uint64_t> shape) noexcept {
   if (dtype_bits(dtype) == 0) return std::nullopt;  // not a DType value
@@ -599,7 +499,7 @@ size_t SafetensorsWriter::declare(std::string name, DType dtype, std::vector<uin
   if (name == "__metadata__") fail("\"__metadata__\" cannot be a tensor name");
   if (!json_string(name)) fail(cat("tensor name ", quote(name), " is not valid UTF-8"));
   if (index_.count(name) != 0) fail(cat("tensor ", quote(name), " declared twice"));
-  if (static_cast<size_t>(dtype) >= kDTypes.size()) {
+  if (dtype_bits(dtype) == 0) {
     fail(cat("tensor ", quote(name), " has an invalid DType value"));
   }
   const SizeResult size = compute_size(dtype, shape);

@@ -41,52 +41,11 @@
 #include <vector>
 
 #include "lowbit/core/mapped_file.h"
+#include "lowbit/core/tensor.h"
 
 namespace lowbit {
 
 class AtomicFile;
-
-// The element types that the safetensors format names, in upstream's order
-// (increasing alignment). The names in the file are the part after the k:
-// kF8_E4M3 is "F8_E4M3". C64 is a complex number of two F32 parts.
-enum class DType : uint8_t {
-  kBool,
-  kF4,       // E2M1, OCP MX FP4
-  kF6_E2M3,  // OCP MX FP6
-  kF6_E3M2,  // OCP MX FP6
-  kU8,
-  kI8,
-  kF8_E5M2,
-  kF8_E4M3,
-  kF8_E8M0,  // OCP MX scale: exponent only
-  kI16,
-  kU16,
-  kF16,
-  kBF16,
-  kI32,
-  kU32,
-  kF32,
-  kC64,
-  kF64,
-  kI64,
-  kU64,
-};
-
-// Every DType, in enum order.
-std::span<const DType> all_dtypes() noexcept;
-
-// The name used in files: "F32", "BF16", "F8_E4M3", "BOOL"...
-const char* dtype_name(DType dtype) noexcept;
-
-// The DType with that exact (case-sensitive) name, or nullopt.
-std::optional<DType> find_dtype(std::string_view name) noexcept;
-
-// The DType with that name; throws ErrorKind::kInput
-// "unknown safetensors dtype 'X'; known: BOOL, F4, ..." otherwise.
-DType parse_dtype(std::string_view name);
-
-// Bits per element: 4, 6, 8, 16, 32 or 64.
-unsigned dtype_bits(DType dtype) noexcept;
 
 // The byte size of a tensor: numel(shape) * dtype_bits / 8, or nullopt when
 // the element count or the bit count overflows 64 bits, or when the bits do

@@ -527,8 +527,8 @@ TEST(OutliersEndToEnd, Int4G32KeepsHugeValuesExactly) {
   }
   const Scheme plain = parse_scheme("int4/g32");
   const Scheme with = parse_scheme("int4/g32/outliers=0.05");
-  const QuantizedTensor qp = quantize(x.data(), shape, plain);
-  const QuantizedTensor qo = quantize(x.data(), shape, with);
+  const QuantizedTensor qp = quantize({x.data(), shape}, plain);
+  const QuantizedTensor qo = quantize({x.data(), shape}, with);
   std::vector<float> yp(n), yo(n);
   dequantize(qp, yp.data());
   dequantize(qo, yo.data());

@@ -13,11 +13,11 @@
 #include "lowbit/format/packing.h"
 #include "lowbit/format/registry.h"
 #include "lowbit/format/stochastic_bits.h"
+#include "lowbit/ggml/blocks.h"
 #include "lowbit/kernels/array_ops.h"
 #include "lowbit/kernels/scaled_kernels.h"
 #include "lowbit/kernels/small_block_kernels.h"
 #include "lowbit/quant/block_grid.h"
-#include "lowbit/quant/ggml_blocks.h"
 #include "lowbit/quant/outliers.h"
 #include "lowbit/quant/reciprocal_scale.h"
 #include "lowbit/quant/scale_coder.h"
@@ -837,8 +837,9 @@ void quantize_dense(const float* x, const std::vector<uint64_t>& shape, const Sc
 
 }  // namespace
 
-void quantize_into(const float* x, const std::vector<uint64_t>& shape, const Scheme& s, const QuantizeOptions& opt,
-                   QuantizedTensor& q) {
+void quantize_into(const TensorView& xv, const Scheme& s, const QuantizeOptions& opt, QuantizedTensor& q) {
+  const float* x = xv.data;
+  const std::vector<uint64_t>& shape = xv.shape;
   check_shape(shape);
   if (s.layout != BlockLayout::kGeneric) {
     q = ggml_quantize(x, shape, s, thread_count(opt.threads));
@@ -852,18 +853,18 @@ void quantize_into(const float* x, const std::vector<uint64_t>& shape, const Sch
   q.outliers = std::move(list);
 }
 
-QuantizedTensor quantize(const float* x, const std::vector<uint64_t>& shape, const Scheme& s,
-                         const QuantizeOptions& opt) {
+QuantizedTensor quantize(const TensorView& x, const Scheme& s, const QuantizeOptions& opt) {
   QuantizedTensor q;
-  quantize_into(x, shape, s, opt, q);
+  quantize_into(x, s, opt, q);
   return q;
 }
 
-void fakequant_tensor(const float* x, float* out, const std::vector<uint64_t>& shape, const Scheme& s,
-                      const QuantizeOptions& opt) {
+void fakequant_tensor(const TensorView& xv, float* out, const Scheme& s, const QuantizeOptions& opt) {
+  const float* x = xv.data;
+  const std::vector<uint64_t>& shape = xv.shape;
   check_shape(shape);
   if (s.layout != BlockLayout::kGeneric || s.outliers.kind != OutlierPolicy::Kind::kNone) {
-    const QuantizedTensor q = quantize(x, shape, s, opt);
+    const QuantizedTensor q = quantize(xv, s, opt);
     dequantize(q, out, opt.threads);
     return;
   }

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "lowbit/core/tensor.h"
 #include "lowbit/quant/quantized_tensor.h"
 #include "lowbit/quant/scheme.h"
 
@@ -45,21 +46,18 @@ struct QuantizeOptions {
   bool reciprocal_tensor_scale = false;
 };
 
-QuantizedTensor quantize(const float* x, const std::vector<uint64_t>& shape, const Scheme& scheme,
-                         const QuantizeOptions& opt = {});
+QuantizedTensor quantize(const TensorView& x, const Scheme& scheme, const QuantizeOptions& opt = {});
 
 // The same into an existing QuantizedTensor, reusing its buffers: repeated
 // quantization of tensors of one shape (training emulation, benchmarks)
 // then allocates nothing.
-void quantize_into(const float* x, const std::vector<uint64_t>& shape, const Scheme& scheme,
-                   const QuantizeOptions& opt, QuantizedTensor& out);
+void quantize_into(const TensorView& x, const Scheme& scheme, const QuantizeOptions& opt, QuantizedTensor& out);
 
 // x_hat of a quantized tensor; out holds q.numel() floats.
 void dequantize(const QuantizedTensor& q, float* out, int threads = 0);
 
 // dequantize(quantize(x)) without storing codes: the fast path for
 // studies. Bit-identical to the two-step form.
-void fakequant_tensor(const float* x, float* out, const std::vector<uint64_t>& shape, const Scheme& scheme,
-                      const QuantizeOptions& opt = {});
+void fakequant_tensor(const TensorView& x, float* out, const Scheme& scheme, const QuantizeOptions& opt = {});
 
 }  // namespace lowbit

@@ -57,7 +57,7 @@ TEST(MxScale, FloorRuleClipsTheBlockMaximum) {
   x[1] = 3.0f;     // 1.5 in element units: exact
   x[2] = -104.0f;  // -52: exact in E4M3
   x[3] = 1.0f;     // 0.5
-  const QuantizedTensor q = quantize(x.data(), {32}, parse_scheme("mxfp8_e4m3"));
+  const QuantizedTensor q = quantize({x.data(), {32}}, parse_scheme("mxfp8_e4m3"));
   EXPECT_EQ(scale_code(q, 0), 127u + 1u);
   const auto y = deq(q);
   EXPECT_EQ(y[0], 896.0f);
@@ -71,7 +71,7 @@ TEST(MxScale, CeilRuleNeverClips) {
   // ceil(log2(957 / 448)) = 2: scale 4, 957 / 4 = 239.25 -> 240.
   std::vector<float> x(32, 0.0f);
   x[0] = 957.0f;
-  const QuantizedTensor q = quantize(x.data(), {32}, parse_scheme("mxfp8_e4m3/scale=ceil"));
+  const QuantizedTensor q = quantize({x.data(), {32}}, parse_scheme("mxfp8_e4m3/scale=ceil"));
   EXPECT_EQ(scale_code(q, 0), 127u + 2u);
   EXPECT_EQ(deq(q)[0], 960.0f);
 }
@@ -80,7 +80,7 @@ TEST(MxScale, Mxfp4AndMxint8Blocks) {
   // MXFP4: amax 5 -> floor(log2 5) - 2 = 0: scale 1, elements round in E2M1.
   std::vector<float> x = {5.0f, 2.4f, -0.74f, 0.25f};
   x.resize(32, 0.0f);
-  auto q = quantize(x.data(), {32}, parse_scheme("mxfp4"));
+  auto q = quantize({x.data(), {32}}, parse_scheme("mxfp4"));
   EXPECT_EQ(scale_code(q, 0), 127u);
   auto y = deq(q);
   EXPECT_EQ(y[0], 4.0f);   // 5 is a tie between 4 and 6: even mantissa, 4
@@ -90,7 +90,7 @@ TEST(MxScale, Mxfp4AndMxint8Blocks) {
   // MXINT8: amax 1.0 -> scale 2^(0 - 6), elements are round(x * 64).
   std::vector<float> z = {1.0f, -0.5f, 0.01f, 1.99f};
   z.resize(32, 0.0f);
-  q = quantize(z.data(), {32}, parse_scheme("mxint8"));
+  q = quantize({z.data(), {32}}, parse_scheme("mxint8"));
   // amax 1.99: floor(log2) = 0, minus emax 6: scale 2^-6 (code 121);
   // 1.99 * 64 = 127.36 -> 127.
   EXPECT_EQ(scale_code(q, 0), 127u - 6u);
@@ -104,7 +104,7 @@ TEST(MxScale, Mxfp4AndMxint8Blocks) {
 TEST(MxScale, AllZeroBlockTakesTheSmallestScale) {
   std::vector<float> x(64, 0.0f);
   x[40] = 1.0f;  // second block nonzero
-  const QuantizedTensor q = quantize(x.data(), {64}, parse_scheme("mxfp4"));
+  const QuantizedTensor q = quantize({x.data(), {64}}, parse_scheme("mxfp4"));
   EXPECT_EQ(scale_code(q, 0), 0u);  // 2^-127, as microxcaling
   for (int i = 0; i < 16; ++i) EXPECT_EQ(q.codes[i], 0u);
   const auto y = deq(q);
@@ -125,13 +125,13 @@ TEST(FloatZero, ConstantBlocksKeepTheirValue) {
     const std::vector<uint64_t> shape = std::string(spec).find("channel") != std::string::npos
                                            ? std::vector<uint64_t>{2, 32}
                                            : std::vector<uint64_t>{64};
-    const auto y = deq(quantize(x.data(), shape, parse_scheme(spec)));
+    const auto y = deq(quantize({x.data(), shape}, parse_scheme(spec)));
     for (size_t i = 0; i < x.size(); ++i) {
       ASSERT_NEAR(y[i], x[i], std::fabs(x[i]) * 0x1p-11) << spec << " element " << i;
     }
   }
   const float one = 0.7f;  // a one-element tensor is one constant block
-  const auto y = deq(quantize(&one, {1, 1}, parse_scheme("int4/g32/asym=float")));
+  const auto y = deq(quantize({&one, {1, 1}}, parse_scheme("int4/g32/asym=float")));
   EXPECT_NEAR(y[0], one, one * 0x1p-11);
 }
 
@@ -142,7 +142,7 @@ TEST(MxScale, InfOrNanMakesTheWholeBlockNan) {
     x[37] = bad;  // block 1
     for (const char* s : {"mxfp4", "mxfp8_e4m3", "mxint8", "nvfp4", "int4/g32", "int4/g32/asym"}) {
       const Scheme sc = parse_scheme(s);
-      const QuantizedTensor q = quantize(x.data(), {96}, sc);
+      const QuantizedTensor q = quantize({x.data(), {96}}, sc);
       const auto y = deq(q);
       const int g = static_cast<int>(sc.gran.group);
       const int b = 37 / g;
@@ -153,7 +153,7 @@ TEST(MxScale, InfOrNanMakesTheWholeBlockNan) {
         EXPECT_EQ(scale_code(q, 1), 0xFFu) << s;
       }
       std::vector<float> f(96);
-      fakequant_tensor(x.data(), f.data(), {96}, parse_scheme(s));
+      fakequant_tensor({x.data(), {96}}, f.data(), parse_scheme(s));
       for (int i = 0; i < 96; ++i) {
         EXPECT_EQ(std::bit_cast<uint32_t>(f[i]), std::bit_cast<uint32_t>(y[i])) << s << " " << i;
       }
@@ -175,7 +175,7 @@ TEST(Nvfp4, TwoLevelScaleByHand) {
   x[17] = -0.75f;  // -1.5 in units of 0.5
   x[32] = 1.3f;
   x[33] = 0.5f;  // 0.5 / 0.21875 = 2.2857 -> 2: 0.4375
-  const QuantizedTensor q = quantize(x.data(), {48}, parse_scheme("nvfp4"));
+  const QuantizedTensor q = quantize({x.data(), {48}}, parse_scheme("nvfp4"));
   EXPECT_EQ(std::bit_cast<float>(q.tensor_scale), 1.0f);
   const Codec ue4m3(parse_format("ue4m3"));
   EXPECT_EQ(ue4m3.decode(q.scales[0]), 448.0);
@@ -197,7 +197,7 @@ TEST(Nvfp4, TensorScaleIsAmaxOver2688) {
   float amax = 0;
   for (float v : x) amax = std::max(amax, std::fabs(v));
   for (float& v : x) v /= amax;
-  const QuantizedTensor q = quantize(x.data(), {64}, parse_scheme("nvfp4"));
+  const QuantizedTensor q = quantize({x.data(), {64}}, parse_scheme("nvfp4"));
   EXPECT_EQ(std::bit_cast<float>(q.tensor_scale), 1.0f / 2688.0f);
   const auto y = deq(q);
   EXPECT_GT(qsnr(x, y), 15.0);
@@ -210,7 +210,7 @@ TEST(BitsPerElement, ExactForPresets) {
   const double n = 256.0 * 512.0;
   const auto bpe = [&](const char* s) {
     std::vector<float> x = normal(256 * 512, 5);
-    return quantize(x.data(), shape, parse_scheme(s)).bits_per_element();
+    return quantize({x.data(), shape}, parse_scheme(s)).bits_per_element();
   };
   EXPECT_EQ(bpe("mxfp4"), 4.25);
   EXPECT_EQ(bpe("mxfp6_e2m3"), 6.25);
@@ -238,7 +238,7 @@ TEST(ClosedForm, UniformInt8NarrowAbsmaxIs48_10dB) {
   std::uniform_real_distribution<float> d(-1.0f, 1.0f);
   std::vector<float> x(n), y(n);
   for (auto& v : x) v = d(rng);
-  fakequant_tensor(x.data(), y.data(), {n}, parse_scheme("int:8:narrow/tensor"));
+  fakequant_tensor({x.data(), {n}}, y.data(), parse_scheme("int:8:narrow/tensor"));
   const double want = 10.0 * std::log10(4.0 * 127.0 * 127.0);
   EXPECT_NEAR(want, 48.10, 0.005);
   EXPECT_NEAR(qsnr(x, y), want, 0.05);
@@ -256,8 +256,8 @@ TEST(ClosedForm, MseNeverWorseThanAbsmax) {
       const Scheme a = parse_scheme(base);
       const Scheme m = parse_scheme(std::string(base) + "/scale=mse");
       std::vector<float> ya(x.size()), ym(x.size());
-      fakequant_tensor(x.data(), ya.data(), {256, 256}, a);
-      fakequant_tensor(x.data(), ym.data(), {256, 256}, m);
+      fakequant_tensor({x.data(), {256, 256}}, ya.data(), a);
+      fakequant_tensor({x.data(), {256, 256}}, ym.data(), m);
       const ErrorStats ea = error_stats(x.data(), ya.data(), x.size());
       const ErrorStats em = error_stats(x.data(), ym.data(), x.size());
       EXPECT_LE(em.sum_err2, ea.sum_err2 * (1 + 1e-12)) << base;
@@ -322,7 +322,7 @@ TEST(MseSearch, WithinFiveHundredthsOfADecibelOfTheDenseOptimum) {
     for (const Case& c : cases) {
       const std::string spec = std::string(c.elem) + "/" + c.gran + "/scale=mse";
       std::vector<float> y(x.size());
-      fakequant_tensor(x.data(), y.data(), {x.size()}, parse_scheme(spec));
+      fakequant_tensor({x.data(), {x.size()}}, y.data(), parse_scheme(spec));
       const double got = qsnr(x, y);
       const double best = -10.0 * std::log10(dense_best_error(x, c.group, parse_format(c.elem), parse_format(c.sf), 400) / s2);
       EXPECT_GE(got, best - 0.05) << spec << " on " << dname << ": search " << got << " dB, dense " << best << " dB";
@@ -346,9 +346,9 @@ Result run_once(const std::vector<float>& x, const std::vector<uint64_t>& shape,
     o.importance_count = w->size();
   }
   Result r;
-  r.q = quantize(x.data(), shape, s, o);
+  r.q = quantize({x.data(), shape}, s, o);
   r.fake.resize(x.size());
-  fakequant_tensor(x.data(), r.fake.data(), shape, s, o);
+  fakequant_tensor({x.data(), shape}, r.fake.data(), s, o);
   r.deq.resize(x.size());
   dequantize(r.q, r.deq.data(), threads);
   return r;
@@ -433,7 +433,7 @@ TEST(Exactness, LongRowsOnEveryTarget) {
 TEST(BadInput, ChannelAxisOutOfRange) {
   std::vector<float> x(12, 1.0f);
   try {
-    quantize(x.data(), {3, 4}, parse_scheme("int8/channel:2"));
+    quantize({x.data(), {3, 4}}, parse_scheme("int8/channel:2"));
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kInput);  // the spec is fine; this tensor lacks the axis
@@ -443,7 +443,7 @@ TEST(BadInput, ChannelAxisOutOfRange) {
 
 TEST(BadInput, GgmlLayoutsNeedRowsOf32) {
   std::vector<float> x(48, 1.0f);
-  EXPECT_THROW(quantize(x.data(), {48}, parse_scheme("q4_0")), Error);
+  EXPECT_THROW(quantize({x.data(), {48}}, parse_scheme("q4_0")), Error);
 }
 
 // Shards that a runtime fuses (q/k/v) quantized each with the group's
@@ -462,13 +462,13 @@ TEST(Nvfp4, ShardsWithTheGroupAmaxEqualTheFusedTensor) {
   for (float v : fused) amax = std::max(amax, std::fabs(v));
   for (const char* spec : {"nvfp4", "nvint4", "nvfp4/scale=mse"}) {
     const Scheme s = parse_scheme(spec);
-    const QuantizedTensor whole = quantize(fused.data(), {fused.size() / cols, cols}, s);
+    const QuantizedTensor whole = quantize({fused.data(), {fused.size() / cols, cols}}, s);
     QuantizeOptions o;
     o.min_tensor_amax = amax;
     size_t code_at = 0, scale_at = 0;
     for (size_t k = 0; k < rows.size(); ++k) {
       SCOPED_TRACE(std::string(spec) + " shard " + std::to_string(k));
-      const QuantizedTensor q = quantize(shards[k].data(), {rows[k], cols}, s, o);
+      const QuantizedTensor q = quantize({shards[k].data(), {rows[k], cols}}, s, o);
       EXPECT_EQ(q.tensor_scale, whole.tensor_scale);
       ASSERT_LE(code_at + q.codes.size(), whole.codes.size());
       EXPECT_TRUE(std::equal(q.codes.begin(), q.codes.end(), whole.codes.begin() + static_cast<long>(code_at)));
@@ -476,7 +476,7 @@ TEST(Nvfp4, ShardsWithTheGroupAmaxEqualTheFusedTensor) {
       code_at += q.codes.size();
       scale_at += q.scales.size();
       // Without the group amax, only the shard holding it agrees.
-      const QuantizedTensor own = quantize(shards[k].data(), {rows[k], cols}, s);
+      const QuantizedTensor own = quantize({shards[k].data(), {rows[k], cols}}, s);
       EXPECT_EQ(own.tensor_scale == whole.tensor_scale, k == rows.size() - 1);
     }
   }
@@ -514,8 +514,8 @@ TEST(Nvfp4, ReciprocalTensorScaleQuantizesWithTheScaleItsReciprocalGivesBack) {
     const float a = amax_for(s);
     if (a == 0) continue;
     const std::vector<float> x = with_amax(a);
-    const QuantizedTensor q0 = quantize(x.data(), {8, 64}, nv);
-    const QuantizedTensor q1 = quantize(x.data(), {8, 64}, nv, rec);
+    const QuantizedTensor q0 = quantize({x.data(), {8, 64}}, nv);
+    const QuantizedTensor q1 = quantize({x.data(), {8, 64}}, nv, rec);
     ASSERT_EQ(q0.tensor_scale, std::bit_cast<uint32_t>(s));
     const float s1 = std::bit_cast<float>(q1.tensor_scale);
     EXPECT_EQ(1.0f / (1.0f / s1), s1);  // what vLLM reads back from g = 1/s1
@@ -536,7 +536,7 @@ TEST(Nvfp4, ReciprocalTensorScaleQuantizesWithTheScaleItsReciprocalGivesBack) {
     if (a1 == 0) continue;
     ++compared;
     const std::vector<float> x1 = with_amax(a1);
-    const QuantizedTensor ref = quantize(x1.data(), {8, 64}, nv);
+    const QuantizedTensor ref = quantize({x1.data(), {8, 64}}, nv);
     ASSERT_EQ(ref.tensor_scale, q1.tensor_scale);
     // The 7 data rows: 7 * 32 code bytes and 7 * 4 block scales.
     EXPECT_TRUE(std::equal(q1.codes.begin(), q1.codes.begin() + 7 * 32, ref.codes.begin()));
@@ -552,9 +552,9 @@ TEST(BadInput, ReciprocalTensorScaleNeedsAFloat32TensorScale) {
   QuantizeOptions o;
   o.reciprocal_tensor_scale = true;
   for (const char* spec : {"int4/g32", "mxfp4", "fp4_e2m1/g16/sf=bfloat16*ue4m3"}) {
-    EXPECT_THROW(quantize(x.data(), {64}, parse_scheme(spec), o), Error) << spec;
+    EXPECT_THROW(quantize({x.data(), {64}}, parse_scheme(spec), o), Error) << spec;
   }
-  EXPECT_NO_THROW(quantize(x.data(), {64}, parse_scheme("nvint4"), o));
+  EXPECT_NO_THROW(quantize({x.data(), {64}}, parse_scheme("nvint4"), o));
 }
 
 // The ggml presets cut runs of finite blocks out for the GGUF codecs; a
@@ -568,7 +568,7 @@ TEST(GgmlPresets, NonFiniteBlocksSplitTheFiniteRuns) {
     x[2 * 32 + 5] = std::numeric_limits<float>::quiet_NaN();
     x[4 * 32] = -std::numeric_limits<float>::infinity();
     x[6 * 32 + 31] = std::numeric_limits<float>::infinity();
-    const QuantizedTensor q = quantize(x.data(), {7 * 32}, s);
+    const QuantizedTensor q = quantize({x.data(), {7 * 32}}, s);
     const size_t code_bytes = q.codes.size() / 7;
     for (size_t b = 0; b < 7; ++b) {
       const bool bad = b == 2 || b == 4 || b == 6;
@@ -578,7 +578,7 @@ TEST(GgmlPresets, NonFiniteBlocksSplitTheFiniteRuns) {
         for (size_t k = 0; k < code_bytes; ++k) EXPECT_EQ(q.codes[b * code_bytes + k], 0) << b;
         continue;
       }
-      const QuantizedTensor one = quantize(x.data() + 32 * b, {32}, s);
+      const QuantizedTensor one = quantize({x.data() + 32 * b, {32}}, s);
       EXPECT_EQ(sc, scale_code(one, 0)) << b;
       EXPECT_TRUE(std::equal(one.codes.begin(), one.codes.end(), q.codes.begin() + static_cast<long>(b * code_bytes)))
           << b;
@@ -591,18 +591,18 @@ TEST(BadInput, MinTensorAmaxMustBeFiniteAndNonNegative) {
   for (float bad : {-1.0f, std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
     QuantizeOptions o;
     o.min_tensor_amax = bad;
-    EXPECT_THROW(quantize(x.data(), {64}, parse_scheme("nvfp4"), o), Error) << bad;
+    EXPECT_THROW(quantize({x.data(), {64}}, parse_scheme("nvfp4"), o), Error) << bad;
   }
 }
 
 TEST(BadInput, WmseNeedsWeights) {
   std::vector<float> x(64, 1.0f);
-  EXPECT_THROW(quantize(x.data(), {64}, parse_scheme("int4/g32/scale=wmse")), Error);
+  EXPECT_THROW(quantize({x.data(), {64}}, parse_scheme("int4/g32/scale=wmse")), Error);
   std::vector<float> w(10, 1.0f);
   QuantizeOptions o;
   o.importance = w.data();
   o.importance_count = w.size();
-  EXPECT_THROW(quantize(x.data(), {64}, parse_scheme("int4/g32/scale=wmse"), o), Error);
+  EXPECT_THROW(quantize({x.data(), {64}}, parse_scheme("int4/g32/scale=wmse"), o), Error);
 }
 
 }  // namespace
@@ -619,7 +619,7 @@ TEST(BadInput, EmptyTensorsQuantizeAndDecodeToNothing) {
                         "q4_0", "int4/g32/outliers=0.01"}) {
     SCOPED_TRACE(s);
     for (const std::vector<uint64_t>& shape : {std::vector<uint64_t>{0}, {0, 64}, {64, 0}}) {
-      const QuantizedTensor q = quantize(nullptr, shape, parse_scheme(s));
+      const QuantizedTensor q = quantize({nullptr, shape}, parse_scheme(s));
       EXPECT_EQ(q.numel(), 0u);
       float sentinel = 7;
       dequantize(q, &sentinel, 1);

@@ -51,7 +51,7 @@ struct OutlierPolicy {
 };
 
 // Layouts that are not the generic scheme's arithmetic: llama.cpp's legacy
-// block formats, reproduced byte for byte (ggml_blocks.h).
+// block formats, reproduced byte for byte (ggml/blocks.h).
 enum class BlockLayout : uint8_t { kGeneric, kGgmlQ8_0, kGgmlQ4_0 };
 
 struct Scheme {

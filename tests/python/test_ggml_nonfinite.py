@@ -4,7 +4,7 @@ docs/ggml_types.md ("NaN and inf") promises that under `lowbit quantize
 --nan keep` every block whose input holds a NaN or an infinity decodes to NaN
 in every element: the block is quantized with those values replaced by 0 and
 its float16 scale fields (d, and dmin or m) are then set to 0x7E00.
-lowbit/quant/ggml_nonfinite_test.cc checks that the library writes exactly
+lowbit/ggml/nonfinite_test.cc checks that the library writes exactly
 those bytes; this file checks that the bytes mean what the docs say to a
 reader that is not lowbit: gguf-py's dequantizer (and lowbit's own, through
 `lowbit ggml dequantize`) decode such blocks to NaN everywhere, whatever

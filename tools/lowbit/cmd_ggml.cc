@@ -16,7 +16,7 @@
 #include "lowbit/core/checked_math.h"
 #include "lowbit/core/error.h"
 #include "lowbit/core/file_io.h"
-#include "lowbit/quant/ggml_codec.h"
+#include "lowbit/ggml/row_codec.h"
 #include "tools/lowbit/array_files.h"
 #include "tools/lowbit/commands.h"
 #include "tools/lowbit/common_flags.h"

@@ -62,7 +62,7 @@ void run_qtensor(const QtensorArgs& a) {
     fail_usage("scale=wmse needs --importance W.npy (one weight per element or per column)");
   }
   const auto t0 = std::chrono::steady_clock::now();
-  const QuantizedTensor q = quantize(x.data(), shape, s, o);
+  const QuantizedTensor q = quantize({x.data(), shape}, s, o);
   const double qs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::vector<float> y(x.size());
   dequantize(q, y.data(), threads);

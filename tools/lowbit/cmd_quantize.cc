@@ -2,7 +2,7 @@
 //   [--threads N] [--report R.json] [--to gguf|safetensors] [--nan refuse|zero|keep]
 //   [--overwrite] [--quiet]`
 //
-// Quantizes a whole checkpoint tensor by tensor (lowbit/algo/model_quantizer.h)
+// Quantizes a whole checkpoint tensor by tensor (lowbit/pipeline/model_quantizer.h)
 // into GGUF (for llama.cpp) or compressed-tensors (for vLLM), and prints what
 // each tensor cost and lost. IN may be an installed model's name ("minilm",
 // "smollm2"). Several --scheme options compare schemes: OUT is then a
@@ -21,14 +21,14 @@
 #include <memory>
 #include <optional>
 
-#include "lowbit/algo/compressed_tensors_model_sink.h"
-#include "lowbit/algo/gguf_model_sink.h"
-#include "lowbit/algo/model_quantizer.h"
 #include "lowbit/core/error.h"
 #include "lowbit/core/file_io.h"
 #include "lowbit/core/output_directory.h"
 #include "lowbit/core/path_identity.h"
 #include "lowbit/io/checkpoint.h"
+#include "lowbit/pipeline/model_quantizer.h"
+#include "lowbit/pipeline/sinks/compressed_tensors_model_sink.h"
+#include "lowbit/pipeline/sinks/gguf_model_sink.h"
 #include "tools/lowbit/commands.h"
 #include "tools/lowbit/common_flags.h"
 #include "tools/lowbit/installed_models.h"

@@ -1,0 +1,336 @@
+#include "lowbit/pipeline/model_quantizer.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <cstdio>
+#include <limits>
+#include <memory>
+
+#include "lowbit/core/error.h"
+#include "lowbit/io/safetensors.h"
+#include "lowbit/kernels/small_block_kernels.h"
+#include "lowbit/quant/error_stats.h"
+
+namespace lowbit {
+
+NanPolicy parse_nan_policy(std::string_view s) {
+  if (s == "refuse") return NanPolicy::kRefuse;
+  if (s == "zero") return NanPolicy::kZero;
+  if (s == "keep") return NanPolicy::kKeep;
+  fail_usage(std::string("unknown NaN policy '").append(s).append("'; valid: refuse, zero, keep"));
+}
+
+uint64_t peak_rss_bytes() {
+  // VmHWM, the high-water mark of this process's own address space. Not
+  // getrusage's ru_maxrss: Linux carries that across fork and exec, so a
+  // lowbit started by a large parent (a Python process holding a model)
+  // would report the parent's size.
+  if (FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    unsigned long long kib = 0;
+    bool found = false;
+    while (!found && std::fgets(line, sizeof line, f)) found = std::sscanf(line, "VmHWM: %llu kB", &kib) == 1;
+    std::fclose(f);
+    if (found) return static_cast<uint64_t>(kib) * 1024;
+  }
+  struct rusage u {};
+  if (::getrusage(RUSAGE_SELF, &u) != 0) return 0;
+  return static_cast<uint64_t>(u.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+namespace {
+
+// Per-column importance weights from the recipe's file, checked against
+// the tensor they weight.
+class ImportanceTable {
+ public:
+  explicit ImportanceTable(const std::string& path) {
+    if (!path.empty()) file_ = std::make_unique<SafetensorsFile>(SafetensorsFile::open(path));
+  }
+  // The weights for tensor t (one per column), or empty.
+  std::vector<float> for_tensor(const CheckpointTensor& t) const {
+    if (!file_) return {};
+    const TensorInfo* w = file_->find(t.name);
+    if (!w) return {};
+    const uint64_t cols = t.shape.empty() ? 1 : t.shape.back();
+    if (w->dtype != DType::kF32 || w->numel != cols) {
+      fail_input("importance file '" + file_->path() + "': '" + t.name + "' must be " + std::to_string(cols) +
+                 " float32 values (one per column), not " + std::to_string(w->numel) + " " + dtype_name(w->dtype));
+    }
+    std::vector<float> v(cols);
+    std::memcpy(v.data(), w->data, cols * 4);
+    for (float f : v) {
+      if (!std::isfinite(f) || f < 0) {
+        fail_input("importance file '" + file_->path() + "': the weights of '" + t.name + "' must be finite and non-negative");
+      }
+    }
+    return v;
+  }
+
+ private:
+  std::unique_ptr<SafetensorsFile> file_;
+};
+
+// The count of NaN and inf values in x (one SIMD pass when there is none).
+uint64_t count_nonfinite(const std::vector<float>& x) {
+  if (kernels::max_abs_bits(x.data(), x.size()) < 0x7f800000u) return 0;
+  uint64_t n = 0;
+  for (float v : x) n += !std::isfinite(v);
+  return n;
+}
+
+[[noreturn]] void refuse_nonfinite(const CheckpointTensor& t, uint64_t n, bool kept) {
+  fail_input("tensor '" + t.name + "' holds " + std::to_string(n) + " NaN or infinite value" + (n == 1 ? "" : "s") +
+             (kept ? " (it is kept, not quantized: every tensor is checked)" : "") +
+             "; pass --nan zero to replace them by 0, or --nan keep to keep them (a quantized block holding one "
+             "decodes to NaN throughout; GGUF MXFP4 and NVFP4 cannot hold NaN and refuse it)");
+}
+
+// Bytes per element of the dtypes whose +0 is all zero bits, so that a
+// kept tensor's NaN can be zeroed where it is stored; 0 for the others.
+size_t zeroable_width(const std::string& dtype) {
+  if (dtype == "F64") return 8;
+  if (dtype == "F32") return 4;
+  if (dtype == "F16" || dtype == "BF16") return 2;
+  if (dtype == "F8_E4M3" || dtype == "F8_E5M2") return 1;
+  return 0;
+}
+
+void add_note(std::vector<std::string>& notes, std::string note) {
+  if (std::find(notes.begin(), notes.end(), note) == notes.end()) notes.push_back(std::move(note));
+}
+
+}  // namespace
+
+ModelReport quantize_model(const Checkpoint& in, ModelSink& sink, const ModelQuantizeOptions& opt) {
+  const auto t0 = std::chrono::steady_clock::now();
+  // Its packed codes and scales would be "quantized" as if they were weights.
+  if (!in.undecodable_compressed_tensors().empty()) {
+    fail_input("'" + in.path() + "' is a compressed-tensors checkpoint lowbit cannot decode, so its weights cannot be " +
+               "read: " + in.undecodable_compressed_tensors());
+  }
+  // Every rule, whether or not it matches a tensor, names what the
+  // container can store: a typo in a rule meant for another model fails
+  // now, not in a later run.
+  const Method recipe_method = opt.recipe.method.value_or(opt.method);
+  if (!opt.recipe.default_scheme.empty()) sink.check_scheme(opt.recipe.default_scheme, recipe_method);
+  for (const RecipeRule& rule : opt.recipe.rules) {
+    if (!rule.keep) sink.check_scheme(rule.scheme, rule.method.value_or(recipe_method));
+  }
+  ModelReport r;
+  r.input = in.path();
+  r.input_bytes = in.total_bytes();
+  r.threads = opt.threads;
+  r.omitted = in.omitted_activation_tensors();
+  const std::vector<CheckpointTensor>& ts = in.tensors();
+  std::vector<TensorDecision> decisions;
+  decisions.reserve(ts.size());
+  ModelProgress progress;
+  progress.tensors_total = ts.size();
+  for (const CheckpointTensor& t : ts) {
+    decisions.push_back(decide(opt.recipe, t, opt.method));
+    sink.plan(t, decisions.back());
+    if (decisions.back().quantize) progress.work_total += t.numel * 4;
+  }
+  const ImportanceTable importance(opt.recipe.importance_file);
+  sink.begin();
+  std::vector<float> x, x_hat;
+  std::vector<std::byte> patched;  // a kept tensor with its NaN zeroed
+  double quant_seconds = 0, qsnr_sum = 0;
+  size_t qsnr_count = 0;
+  r.worst_qsnr_db = std::numeric_limits<double>::infinity();
+  for (size_t i = 0; i < ts.size(); ++i) {
+    const CheckpointTensor& t = ts[i];
+    const TensorDecision& d = decisions[i];
+    progress.tensors_done = i;
+    progress.current = t.name;
+    if (opt.progress) opt.progress(progress);
+    const auto ti = std::chrono::steady_clock::now();
+    TensorReport tr;
+    tr.name = t.name;
+    tr.shape = t.shape;
+    tr.dtype_in = t.dtype;
+    tr.numel = t.numel;
+    tr.bytes_in = t.nbytes;
+    tr.reason = d.reason;
+    tr.quantized = d.quantize;
+    StoredTensor st;
+    if (d.quantize) {
+      x.resize(t.numel);
+      in.read_float32(i, x.data(), opt.threads);
+      tr.nonfinite = count_nonfinite(x);
+      if (tr.nonfinite && opt.nan == NanPolicy::kRefuse) refuse_nonfinite(t, tr.nonfinite, false);
+      if (tr.nonfinite && opt.nan == NanPolicy::kZero) {
+        for (float& v : x) v = std::isfinite(v) ? v : 0.0f;
+      }
+      const std::vector<float> w = importance.for_tensor(t);
+      x_hat.resize(t.numel);
+      st = sink.write(t, d, x.data(), in.raw_bytes(i), w.empty() ? nullptr : w.data(), x_hat.data(), opt.threads);
+      const ErrorStats e = error_stats(x.data(), x_hat.data(), t.numel, opt.threads);
+      tr.qsnr_db = e.qsnr_db();
+      tr.relative_rmse = e.relative_rmse();
+      tr.lost = e.lost;
+      tr.all_zero = e.sum_x2 > 0 && e.sum_y2 == 0 && e.lost == 0;
+      tr.method = method_name(d.method);
+      r.params_quantized += t.numel;
+      if (std::isfinite(tr.qsnr_db)) {
+        qsnr_sum += tr.qsnr_db;
+        ++qsnr_count;
+      }
+      if (tr.qsnr_db < r.worst_qsnr_db || r.worst_tensor.empty()) {
+        r.worst_qsnr_db = tr.qsnr_db;
+        r.worst_tensor = t.name;
+      }
+    } else {
+      // Kept tensors are checked too: a NaN bias is as broken as a NaN
+      // weight. Compressed-tensors weights are kept as float32 values.
+      std::span<const std::byte> raw = in.raw_bytes(i);
+      const float* values = nullptr;
+      if (t.floating) {
+        // A tensor stored from its bytes is checked a slice at a time (no
+        // float32 copy of a large embedding); one converted is read whole,
+        // as it is written whole.
+        const bool as_float32 = sink.kept_as_float32(i);
+        tr.nonfinite = as_float32 ? 0 : in.count_nonfinite(i, opt.threads);
+        if (as_float32 || (tr.nonfinite && opt.nan == NanPolicy::kZero)) {
+          x.resize(t.numel);
+          in.read_float32(i, x.data(), opt.threads);
+          values = x.data();
+          tr.nonfinite = count_nonfinite(x);
+        }
+        if (tr.nonfinite && opt.nan == NanPolicy::kRefuse) refuse_nonfinite(t, tr.nonfinite, true);
+        if (tr.nonfinite && opt.nan == NanPolicy::kZero) {
+          // Zeroed where it is stored, in its own dtype (for a sink that
+          // copies the bytes), and in the float32 values (for one that
+          // converts them).
+          if (!raw.empty()) {
+            const size_t width = zeroable_width(t.dtype);
+            if (width == 0 || raw.size() != t.numel * width) {
+              fail_input("kept tensor '" + t.name + "' (" + t.dtype + ") holds " + std::to_string(tr.nonfinite) +
+                         " NaN or infinite values, which --nan zero cannot replace in that type; quantize it with a "
+                         "recipe rule, or use --nan keep");
+            }
+            patched.assign(raw.begin(), raw.end());
+            for (uint64_t k = 0; k < t.numel; ++k) {
+              if (!std::isfinite(x[k])) std::memset(patched.data() + k * width, 0, width);
+            }
+            raw = patched;
+          }
+          for (float& v : x) v = std::isfinite(v) ? v : 0.0f;
+        }
+      }
+      st = sink.write(t, d, values, raw, nullptr, nullptr, opt.threads);
+      if (!patched.empty()) std::vector<std::byte>().swap(patched);
+    }
+    // Its input pages leave the resident set: peak memory stays near one
+    // tensor, not the whole mapped model.
+    in.release(i);
+    tr.scheme = st.stored_as;
+    tr.fallback = st.fallback;
+    tr.bytes_out = st.bytes;
+    tr.bits_per_element = t.numel ? static_cast<double>(st.bits) / t.numel : 0;
+    tr.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - ti).count();
+    if (d.quantize) {
+      quant_seconds += tr.seconds;
+      progress.work_done += t.numel * 4;
+    }
+    r.params_total += t.numel;
+    r.tensors.push_back(std::move(tr));
+    // Give the memory of a large tensor back before the next one.
+    if (x.capacity() > (uint64_t{64} << 20)) {
+      std::vector<float>().swap(x);
+      std::vector<float>().swap(x_hat);
+    }
+  }
+  progress.tensors_done = ts.size();
+  progress.current.clear();
+  if (opt.progress) opt.progress(progress);
+  r.output_bytes = sink.commit();
+  r.notes = sink.notes();
+  uint64_t qbits = 0;
+  for (const TensorReport& tr : r.tensors) {
+    if (tr.quantized) qbits += static_cast<uint64_t>(std::llround(tr.bits_per_element * tr.numel));
+    if (tr.lost) {
+      add_note(r.notes, std::to_string(tr.lost) + " finite weight(s) of '" + tr.name +
+                            "' decode to NaN: they share a block with a NaN or inf kept by --nan keep, so its "
+                            "QSNR is -inf");
+    }
+    if (tr.all_zero) {
+      add_note(r.notes, "'" + tr.name + "' decodes to all zeros: every weight is below the scheme's smallest step");
+    }
+  }
+  r.avg_bits_quantized = r.params_quantized ? static_cast<double>(qbits) / r.params_quantized : 0;
+  r.avg_bits_file = r.params_total ? 8.0 * r.output_bytes / r.params_total : 0;
+  // The mean is over the lossy tensors; when every quantized tensor came
+  // through exactly (f32 output, a lossless requantization) it is infinite,
+  // like each tensor's QSNR, not 0.
+  r.mean_qsnr_db = qsnr_count         ? qsnr_sum / qsnr_count
+                   : r.params_quantized ? std::numeric_limits<double>::infinity()
+                                        : 0;
+  if (r.worst_tensor.empty()) r.worst_qsnr_db = 0;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.input_mb_per_s = quant_seconds > 0 ? progress.work_total / quant_seconds / 1e6 : 0;
+  r.peak_rss_bytes = peak_rss_bytes();
+  return r;
+}
+
+namespace {
+// JSON cannot hold inf (an all-zero tensor has QSNR +inf): such values
+// are written as null.
+nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+}  // namespace
+
+nlohmann::json ModelReport::to_json() const {
+  nlohmann::json j;
+  j["input"] = input;
+  j["output"] = output;
+  j["container"] = container_out;
+  j["threads"] = threads;
+  j["input_bytes"] = input_bytes;
+  j["output_bytes"] = output_bytes;
+  j["params_total"] = params_total;
+  j["params_quantized"] = params_quantized;
+  j["avg_bits_per_weight_quantized"] = avg_bits_quantized;
+  j["avg_bits_per_weight_file"] = avg_bits_file;
+  j["mean_qsnr_db"] = finite_or_null(mean_qsnr_db);
+  j["worst_qsnr_db"] = finite_or_null(worst_qsnr_db);
+  j["worst_tensor"] = worst_tensor;
+  j["seconds"] = seconds;
+  j["quantize_mb_per_s"] = input_mb_per_s;
+  j["peak_rss_bytes"] = peak_rss_bytes;
+  nlohmann::json arr = nlohmann::json::array();
+  for (const TensorReport& t : tensors) {
+    nlohmann::json e;
+    e["name"] = t.name;
+    e["shape"] = t.shape;
+    e["dtype_in"] = t.dtype_in;
+    e["quantized"] = t.quantized;
+    e["scheme"] = t.scheme;
+    e["method"] = t.method;
+    e["reason"] = t.reason;
+    e["numel"] = t.numel;
+    e["bytes_in"] = t.bytes_in;
+    e["bytes_out"] = t.bytes_out;
+    e["bits_per_element"] = t.bits_per_element;
+    if (t.quantized) {
+      e["qsnr_db"] = finite_or_null(t.qsnr_db);
+      e["relative_rmse"] = finite_or_null(t.relative_rmse);
+      e["lost"] = t.lost;
+      e["all_zero"] = t.all_zero;
+    }
+    e["nonfinite"] = t.nonfinite;
+    if (!t.fallback.empty()) e["fallback"] = t.fallback;
+    e["seconds"] = t.seconds;
+    arr.push_back(std::move(e));
+  }
+  j["tensors"] = std::move(arr);
+  j["omitted_tensors"] = omitted;
+  j["notes"] = notes;
+  return j;
+}
+
+}  // namespace lowbit

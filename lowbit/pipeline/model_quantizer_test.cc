@@ -1,0 +1,188 @@
+// quantize_model on small in-memory models written to a temporary
+// directory: the NaN policy on every tensor, the range fallback of GGUF
+// types, general.file_type, rules checked before any work, fused shards,
+// and the report measured on what a reader decodes.
+#include "lowbit/pipeline/model_quantizer.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <random>
+
+#include "lowbit/core/test_support.h"
+#include "lowbit/ggml/row_codec.h"
+#include "lowbit/io/checkpoint.h"
+#include "lowbit/io/gguf_reader.h"
+#include "lowbit/io/safetensors.h"
+#include "lowbit/pipeline/sinks/compressed_tensors_model_sink.h"
+#include "lowbit/pipeline/sinks/gguf_model_sink.h"
+
+namespace lowbit {
+namespace {
+
+namespace fs = std::filesystem;
+using testing_support::catch_error;
+
+class ModelQuantizerTest : public testing_support::TempDirTest {
+ protected:
+  std::vector<float> normal(size_t n, uint32_t seed) {
+    std::mt19937 g(seed);
+    std::normal_distribution<float> d;
+    std::vector<float> v(n);
+    for (float& x : v) x = d(g);
+    return v;
+  }
+  // A two-layer toy model: 2-D weights the default policy quantizes, a
+  // 1-D bias it keeps.
+  std::string write_model(std::vector<float> w0, std::vector<float> w1, std::vector<float> bias) {
+    write_safetensors(path("m.safetensors"), {},
+                      {{"l0.weight", DType::kF32, {8, 256}, w0.data()},
+                       {"l1.weight", DType::kF32, {8, 256}, w1.data()},
+                       {"l1.bias", DType::kF32, {8}, bias.data()}});
+    return path("m.safetensors");
+  }
+  ModelReport run_gguf(const std::string& in_path, const std::string& scheme, NanPolicy nan = NanPolicy::kRefuse) {
+    const Checkpoint in = Checkpoint::open(in_path);
+    auto sink = make_gguf_model_sink(in, path("out.gguf"), {"toy", false});
+    ModelQuantizeOptions o;
+    o.recipe = Recipe::from_scheme(scheme);
+    o.nan = nan;
+    o.threads = 2;
+    return quantize_model(in, *sink, o);
+  }
+  std::vector<float> decoded(const std::string& gguf, const std::string& name) {
+    const Checkpoint c = Checkpoint::open(gguf);
+    for (size_t i = 0; i < c.tensors().size(); ++i) {
+      if (c.tensors()[i].name != name) continue;
+      std::vector<float> v(c.tensors()[i].numel);
+      c.read_float32(i, v.data());
+      return v;
+    }
+    ADD_FAILURE() << name;
+    return {};
+  }
+};
+
+TEST_F(ModelQuantizerTest, NanInAKeptTensorIsRefusedZeroedOrKept) {
+  std::vector<float> bias(8, 0.5f);
+  bias[3] = std::numeric_limits<float>::quiet_NaN();
+  const std::string in = write_model(normal(2048, 1), normal(2048, 2), bias);
+  const Error e = catch_error([&] { run_gguf(in, "q8_0"); });
+  EXPECT_EQ(e.kind(), ErrorKind::kInput);
+  EXPECT_NE(std::string(e.what()).find("'l1.bias' holds 1 NaN"), std::string::npos) << e.what();
+  EXPECT_FALSE(fs::exists(path("out.gguf")));
+  const ModelReport z = run_gguf(in, "q8_0", NanPolicy::kZero);
+  EXPECT_EQ(z.tensors[2].nonfinite, 1u);
+  const std::vector<float> b = decoded(path("out.gguf"), "l1.bias");
+  EXPECT_EQ(b[3], 0.0f);
+  EXPECT_EQ(b[2], 0.5f);
+  const ModelReport k = run_gguf(in, "q8_0", NanPolicy::kKeep);
+  EXPECT_EQ(k.tensors[2].nonfinite, 1u);
+  EXPECT_TRUE(std::isnan(decoded(path("out.gguf"), "l1.bias")[3]));
+}
+
+TEST_F(ModelQuantizerTest, FiniteWeightsTheTypeCannotHoldFallBackAndSaySo) {
+  std::vector<float> w0 = normal(2048, 3);
+  w0[700] = 1e7f;  // Q8_0's float16 block scale 1e7/127 overflows; F16 cannot hold 1e7 either
+  const std::string in = write_model(w0, normal(2048, 4), std::vector<float>(8, 0.f));
+  const ModelReport r = run_gguf(in, "q8_0");
+  EXPECT_EQ(r.tensors[0].scheme, "BF16");
+  EXPECT_NE(r.tensors[0].fallback.find("Q8_0 would decode some of its finite weights to inf"), std::string::npos);
+  EXPECT_EQ(r.tensors[1].scheme, "Q8_0");
+  EXPECT_TRUE(r.tensors[1].fallback.empty());
+  ASSERT_EQ(r.notes.size(), 1u);
+  EXPECT_NE(r.notes[0].find("1 tensor fell back from Q8_0 to BF16"), std::string::npos) << r.notes[0];
+  // The file says what the report says: every weight decodes finite, and
+  // the QSNR is the one of what a reader gets.
+  const std::vector<float> x = decoded(path("out.gguf"), "l0.weight");
+  double e2 = 0, s2 = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    ASSERT_TRUE(std::isfinite(x[i])) << i;
+    e2 += (double(x[i]) - w0[i]) * (double(x[i]) - w0[i]);
+    s2 += double(w0[i]) * w0[i];
+  }
+  EXPECT_NEAR(r.tensors[0].qsnr_db, -10 * std::log10(e2 / s2), 1e-9);
+  const GgufFile g = GgufFile::open(path("out.gguf"));
+  EXPECT_EQ(g.get_u32("general.file_type"), 7u);  // MOSTLY_Q8_0, as asked
+  EXPECT_EQ(g.get_string("general.name"), "toy");
+  // A weight whose block scale float16 still holds changes nothing.
+  w0[700] = 3e4f;
+  const ModelReport f16 = run_gguf(write_model(w0, normal(2048, 4), std::vector<float>(8, 0.f)), "q4_0");
+  EXPECT_EQ(f16.tensors[0].scheme, "Q4_0");  // 3e4/8 fits a float16 scale
+}
+
+TEST_F(ModelQuantizerTest, KeptNanBlocksDecodeToNanAndTheReportSaysTheErrorIsUnbounded) {
+  std::vector<float> w0 = normal(2048, 5);
+  w0[40] = std::numeric_limits<float>::quiet_NaN();
+  const std::string in = write_model(w0, normal(2048, 6), std::vector<float>(8, 0.f));
+  const ModelReport r = run_gguf(in, "q8_0", NanPolicy::kKeep);
+  EXPECT_EQ(r.tensors[0].nonfinite, 1u);
+  EXPECT_EQ(r.tensors[0].lost, 31u);  // the NaN's block mates
+  EXPECT_EQ(r.tensors[0].qsnr_db, -std::numeric_limits<double>::infinity());
+  const std::vector<float> x = decoded(path("out.gguf"), "l0.weight");
+  for (size_t i = 32; i < 64; ++i) EXPECT_TRUE(std::isnan(x[i])) << i;
+  EXPECT_TRUE(std::isfinite(x[31]) && std::isfinite(x[64]));
+}
+
+TEST_F(ModelQuantizerTest, RowFallbacksKeepTheRequestedFileTypeAndAreSummarised) {
+  // 576 columns are not whole Q4_K super-blocks: Q5_0, as llama-quantize.
+  const std::vector<float> w = normal(4 * 576, 7);
+  write_safetensors(path("r.safetensors"), {}, {{"a.weight", DType::kF32, {4, 576}, w.data()}});
+  const ModelReport r = run_gguf(path("r.safetensors"), "q4_k");
+  EXPECT_EQ(r.tensors[0].scheme, "Q5_0");
+  ASSERT_EQ(r.notes.size(), 1u);
+  EXPECT_EQ(r.notes[0], "1 tensor fell back from Q4_K to Q5_0: rows of 576 are not whole Q4_K blocks (as llama-quantize does)");
+  EXPECT_EQ(GgufFile::open(path("out.gguf")).get_u32("general.file_type"), 15u);  // MOSTLY_Q4_K_M
+}
+
+TEST_F(ModelQuantizerTest, EveryRuleIsCheckedBeforeAnyWork) {
+  const std::string in = write_model(normal(2048, 8), normal(2048, 9), std::vector<float>(8, 0.f));
+  const Checkpoint c = Checkpoint::open(in);
+  auto sink = make_gguf_model_sink(c, path("out.gguf"));
+  ModelQuantizeOptions o;
+  o.recipe = Recipe::parse(R"({"default_scheme": "q8_0", "rules": [{"match": "nothing-matches", "scheme": "int4/g128"}]})",
+                           "r.json");
+  EXPECT_EQ(catch_error([&] { quantize_model(c, *sink, o); }).kind(), ErrorKind::kUsage);
+  sink.reset();
+  EXPECT_EQ(listing(), std::vector<std::string>{"m.safetensors"});
+}
+
+TEST_F(ModelQuantizerTest, SplitFusedShardsAreRefusedForVllm) {
+  const std::vector<float> w = normal(256 * 256, 10);
+  write_safetensors(path("b.safetensors"), {},
+                    {{"layer.0.attention.self.query.weight", DType::kF32, {256, 256}, w.data()},
+                     {"layer.0.attention.self.key.weight", DType::kF32, {256, 256}, w.data()},
+                     {"layer.0.attention.self.value.weight", DType::kF32, {256, 256}, w.data()}});
+  const Checkpoint c = Checkpoint::open(path("b.safetensors"));
+  ModelQuantizeOptions o;
+  o.recipe = Recipe::parse(
+      R"({"default_scheme": "int8/channel", "rules": [{"match": "key", "scheme": "int4/g128/asym"}]})", "r.json");
+  {
+    auto sink = make_compressed_tensors_model_sink(c, path("ct"));
+    const Error e = catch_error([&] { quantize_model(c, *sink, o); });
+    EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+    EXPECT_NE(std::string(e.what()).find("as one layer"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(listing(), std::vector<std::string>{"b.safetensors"});
+  // The same scheme everywhere is fine.
+  o.recipe = Recipe::from_scheme("int8/channel");
+  auto sink = make_compressed_tensors_model_sink(c, path("ct"));
+  EXPECT_EQ(quantize_model(c, *sink, o).params_quantized, 3u * 256 * 256);
+}
+
+TEST_F(ModelQuantizerTest, AllZeroOutputIsFlagged) {
+  std::vector<float> w0(2048, 1e-30f);
+  w0[0] = 1.0f;  // one large weight, the rest far below Q4_0's step
+  std::vector<float> tiny(2048, 1e-30f);
+  const std::string in = write_model(w0, tiny, std::vector<float>(8, 0.f));
+  const ModelReport r = run_gguf(in, "q4_0");
+  EXPECT_FALSE(r.tensors[0].all_zero);
+  // 1e-30 is below float16's smallest subnormal scale: the tensor is zero.
+  EXPECT_TRUE(r.tensors[1].all_zero);
+  EXPECT_EQ(r.tensors[1].qsnr_db, 0.0);
+}
+
+}  // namespace
+}  // namespace lowbit
