@@ -35,7 +35,7 @@
 namespace lowbit::kernels {
 
 // The mse search's candidates (docs/schemes.md), shared by the general
-// search (lowbit/quant/quantizer.cc) and the lane-per-block one
+// search (lowbit/quant/scale_search.cc) and the lane-per-block one
 // (small_block_kernels.h): clip factors 1, 0.9, ..., 0.1, then golden-
 // section steps on [best - 0.1, best + 0.1] clamped to [0.01, 1], which end
 // within 0.2 * 0.618^8 < 0.005 of the minimum of a unimodal error curve.

@@ -280,7 +280,7 @@ HWY_INLINE bool LoadLanes(const float* HWY_RESTRICT row, const Batch& t, size_t 
 }
 
 // The mse search for the N blocks of lane group g of a batch, one block per
-// lane: the candidates of the general search (quantizer.cc) in its order,
+// lane: the candidates of the general search (quant/scale_search.cc) in its order,
 // each block's error in the canonical order (element k into float partial
 // k mod 16, then the double tree), the best kept on strict improvement.
 // kWhole: every lane holds a block of `group` elements (else lanes' padding
@@ -432,7 +432,7 @@ HWY_INLINE void EmitBatch(const RowCtx& r, const float* HWY_RESTRICT row, const 
   }
 }
 
-// Quantize writes codes, fakequant x_hat only (quantizer.cc's sinks).
+// Quantize writes codes, fakequant x_hat only (quant/quantize.cc's sinks).
 template <int kFam, int kKnown>
 HWY_INLINE void EmitBatchAnyLayout(const RowCtx& r, const float* HWY_RESTRICT row, const Batch& t, size_t group,
                                    const BatchScales& s) {

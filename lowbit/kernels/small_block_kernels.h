@@ -3,7 +3,7 @@
 // block scales and element codes computed in one pass over the batch while
 // it sits in registers and L1, with no per-block parameter arrays and no
 // second read of the row. The same arithmetic as the general route
-// (lowbit/quant/quantizer.cc: block statistics, scale rule, scale rounding,
+// (lowbit/quant/quantize.cc and scale_rules.cc: block statistics, scale rule, scale rounding,
 // then scaled_row; dequantize() then dequant_row), bit for bit:
 //
 //   kFloorE8m0  the OCP MX floor rule on E8M0 scales: e = floor(log2 amax) -
