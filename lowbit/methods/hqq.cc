@@ -25,6 +25,7 @@
 #include "lowbit/format/stochastic_bits.h"
 #include "lowbit/kernels/array_ops.h"
 #include "lowbit/kernels/scaled_kernels.h"
+#include "lowbit/quant/block_codec.h"
 #include "lowbit/quant/block_grid.h"
 #include "lowbit/quant/outliers.h"
 #include "lowbit/quant/quantizer.h"
@@ -185,7 +186,6 @@ using hqq_detail::LoopParams;
 using hqq_detail::PassSums;
 using kernels::BlockScale;
 
-constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 // Work per task: blocks are optimized whole, as many per task as make about
 // this many elements (a fixed split, so results never depend on threads).
 constexpr uint64_t kTaskElements = 1 << 15;
@@ -216,39 +216,6 @@ void check_options(const Scheme& s, const HqqOptions& o) {
   if (o.iterations < 0) bad("iterations", o.iterations, ">= 0");
 }
 
-// Per-block codes of a component (scales, zeros) as a QuantizedTensor
-// stores them: packed for sub-byte formats, else 1, 2 or 4 bytes LE.
-std::vector<uint32_t> read_block_codes(const Format& f, const std::vector<uint8_t>& bytes, uint64_t n) {
-  if (bytes.size() != component_bytes(f, n)) fail_internal("hqq: a component of quantize()'s result has the wrong size");
-  std::vector<uint32_t> out(n);
-  if (has_packed_layout(f)) {
-    std::vector<uint8_t> tmp(n);
-    unpack_codes(f, bytes.data(), n, tmp.data());
-    std::copy(tmp.begin(), tmp.end(), out.begin());
-    return out;
-  }
-  const int cb = f.code_bytes();
-  for (uint64_t i = 0; i < n; ++i) {
-    for (int k = 0; k < cb; ++k) out[i] |= static_cast<uint32_t>(bytes[i * cb + k]) << (8 * k);
-  }
-  return out;
-}
-
-void write_block_codes(const Format& f, const std::vector<uint32_t>& codes, std::vector<uint8_t>& bytes) {
-  const uint64_t n = codes.size();
-  bytes.assign(component_bytes(f, n), 0);
-  if (has_packed_layout(f)) {
-    std::vector<uint8_t> tmp(n);
-    for (uint64_t i = 0; i < n; ++i) tmp[i] = static_cast<uint8_t>(codes[i]);
-    pack_codes(f, tmp.data(), n, bytes.data());
-    return;
-  }
-  const int cb = f.code_bytes();
-  for (uint64_t i = 0; i < n; ++i) {
-    for (int k = 0; k < cb; ++k) bytes[i * cb + k] = static_cast<uint8_t>(codes[i] >> (8 * k));
-  }
-}
-
 // Calls fn(row, c0, c1) for the row segments of block b, in row-major order:
 // the rows r with block_row(r) == b / blocks_per_row (block_grid.h), which
 // recur every row_div * row_mod rows in runs of row_div.
@@ -263,20 +230,6 @@ void for_each_segment(const BlockGrid& g, uint64_t b, Fn&& fn) {
     if (g.rows - base <= period) break;
     base += period;
   }
-}
-
-// Sum (x - x_hat)^2 of one block held contiguously, by the quantizer's own
-// element kernel and in its canonical order.
-double block_sq_error(const KernelPlan& elem, const kernels::ScaledSpec& spec, const float* x, uint64_t n,
-                      const BlockScale& p) {
-  double err = 0;
-  kernels::ScaledOut out;
-  out.block_err = &err;
-  // The kernel keeps the high half of the element index fixed per call.
-  split_at_index_blocks(0, n, 0, [&](uint64_t j0, uint64_t j1) {
-    kernels::scaled_row(elem, spec, x + j0, 0, j1 - j0, j1 - j0, &p, j0, out);
-  });
-  return err;
 }
 
 // Sum e and sum q e for e = shrink_lp(x - x_hat), over the elements whose
@@ -386,18 +339,9 @@ struct Setup {
   const HqqOptions& o;
   Schedule sched;
   bool want_errors;  // the guard or the stats need quantize()'s and the result's block errors
-  BlockGrid grid;
-  KernelPlan elem;
-  kernels::ScaledSpec spec;
-  ScaleCoder sc;
+  BlockCodec codec;  // the quantizer's arithmetic for fixed block parameters
   float qmax;
   bool float_zero;
-};
-
-// A block's stored parameters: the codes, and what dequantize() reads.
-struct StoredBlock {
-  BlockScale p;
-  uint32_t scode = 0, zcode = 0;
 };
 
 // Per-block outcome, merged into HqqStats in block order.
@@ -409,15 +353,16 @@ struct BlockOutcome {
 
 // Optimizes block b: `blk` holds quantize()'s parameters on entry and the
 // stored result on exit. `buf` is scratch for the block's elements.
-BlockOutcome hqq_block(const Setup& S, const float* x, uint64_t b, StoredBlock& blk, std::vector<float>& buf) {
+BlockOutcome hqq_block(const Setup& S, const float* x, uint64_t b, BlockParams& blk, std::vector<float>& buf) {
   BlockOutcome out;
-  const BlockScale& p = blk.p;
+  const BlockScale& p = blk.value;
   if (!(p.scale > 0.0f)) return out;  // NaN (inf/NaN inside) or 0: nothing to fit
-  const uint64_t n = S.grid.block_elements(b);
+  const BlockGrid& g = S.codec.grid();
+  const uint64_t n = g.block_elements(b);
   buf.resize(n);
   uint64_t k = 0;
-  for_each_segment(S.grid, b, [&](uint64_t r, uint64_t c0, uint64_t c1) {
-    std::memcpy(buf.data() + k, x + r * S.grid.cols + c0, (c1 - c0) * sizeof(float));
+  for_each_segment(g, b, [&](uint64_t r, uint64_t c0, uint64_t c1) {
+    std::memcpy(buf.data() + k, x + r * g.cols + c0, (c1 - c0) * sizeof(float));
     k += c1 - c0;
   });
   const bool int_loop = !S.float_zero && S.o.round_zero_in_loop;
@@ -427,26 +372,17 @@ BlockOutcome hqq_block(const Setup& S, const float* x, uint64_t b, StoredBlock& 
   out.iterations = r.iterations;
   out.early = r.early_stop;
   // The parameters as stored, and as dequantize() reads them.
-  StoredBlock q = blk;
+  BlockParams q = blk;
   if (r.best.s != p.scale) {
-    S.sc.round(&r.best.s, 1, &q.p.scale, &q.scode);
-    if (q.p.scale > 0.0f && std::isfinite(q.p.scale)) {
-      q.p.inv = 1.0f / q.p.scale;
-    } else {
-      q = blk;  // the scale format cannot hold it: keep quantize()'s
-    }
+    q = S.codec.with_scale(blk, r.best.s);
+    if (!(q.value.scale > 0.0f && std::isfinite(q.value.scale))) q = blk;  // the scale format cannot hold it: keep quantize()'s
   }
-  if (S.float_zero) {
-    S.sc.round(&r.best.z, 1, &q.p.z_in, &q.zcode);
-    if (!std::isfinite(q.p.z_in)) q = blk;  // e.g. a negative zero in an unsigned scale format
-  } else {
-    q.p.z_post = std::clamp(std::nearbyint(r.best.z), 0.0f, S.qmax);
-    q.zcode = static_cast<uint32_t>(q.p.z_post);
-  }
-  const bool same = q.scode == blk.scode && q.zcode == blk.zcode;
+  q = S.codec.with_zero(q, r.best.z);
+  if (S.float_zero && !std::isfinite(q.value.z_in)) q = blk;  // e.g. a negative zero in an unsigned scale format
+  const bool same = q.scale_code == blk.scale_code && q.zero_code == blk.zero_code;
   if (S.want_errors) {
-    out.rtn_err = block_sq_error(S.elem, S.spec, buf.data(), n, p);
-    out.err = same ? out.rtn_err : block_sq_error(S.elem, S.spec, buf.data(), n, q.p);
+    out.rtn_err = S.codec.block_sq_error(buf.data(), n, blk);
+    out.err = same ? out.rtn_err : S.codec.block_sq_error(buf.data(), n, q);
   }
   if (S.o.rtn_guard && out.err > out.rtn_err) {
     out.fallback = true;
@@ -456,59 +392,6 @@ BlockOutcome hqq_block(const Setup& S, const float* x, uint64_t b, StoredBlock& 
   out.changed = !same;
   blk = q;
   return out;
-}
-
-// quantize()'s per-block parameters, decoded as dequantize() decodes them.
-std::vector<StoredBlock> read_blocks(const QuantizedTensor& q, const Setup& S, const Format& zf) {
-  const uint64_t nb = S.grid.num_blocks;
-  const std::vector<uint32_t> scodes = read_block_codes(q.scheme.scale_format, q.scales, nb);
-  const std::vector<uint32_t> zcodes = read_block_codes(zf, q.zeros, nb);
-  std::vector<StoredBlock> blocks(nb);
-  for (uint64_t b = 0; b < nb; ++b) {
-    StoredBlock& k = blocks[b];
-    k.scode = scodes[b];
-    k.zcode = zcodes[b];
-    const float v = S.sc.decode(k.scode);
-    if (!std::isfinite(v)) {
-      k.p = BlockScale{kNaN, kNaN, 0, 0};
-      continue;
-    }
-    k.p.scale = v;
-    k.p.inv = v == 0.0f ? 0.0f : 1.0f / v;
-    if (S.float_zero) {
-      k.p.z_in = S.sc.decode(k.zcode);
-    } else {
-      k.p.z_post = static_cast<float>(k.zcode);
-    }
-  }
-  return blocks;
-}
-
-// Codes of the whole tensor from the stored parameters, row by row, by the
-// quantizer's element kernel.
-void emit_codes(const Setup& S, const float* x, const std::vector<BlockScale>& params, const Format& cf, int threads,
-                std::vector<uint8_t>& codes) {
-  const BlockGrid& g = S.grid;
-  const uint64_t n = g.numel();
-  const bool packed = has_packed_layout(cf);
-  std::vector<uint8_t> tile(packed ? n : 0);
-  const uint64_t width = packed ? 1 : static_cast<uint64_t>(cf.code_bytes());  // asym codes: 1 or 2 bytes
-  uint8_t* dst = packed ? tile.data() : codes.data();
-  const uint64_t rows_per_task = std::max<uint64_t>(1, kTaskElements / std::max<uint64_t>(1, g.cols));
-  ThreadPool::global().parallel_for((g.rows + rows_per_task - 1) / rows_per_task, threads, [&](size_t t) {
-    const uint64_t r1 = std::min(g.rows, (t + 1) * rows_per_task);
-    for (uint64_t r = t * rows_per_task; r < r1; ++r) {
-      const uint64_t base = r * g.cols;
-      kernels::ScaledOut row;
-      row.layout = width == 1 ? kernels::CodeLayout::kByte : kernels::CodeLayout::kHalf;
-      row.codes = dst + base * width;
-      const BlockScale* bp = params.data() + g.block_row(r) * g.blocks_per_row;
-      split_at_index_blocks(0, g.cols, base, [&](uint64_t j0, uint64_t j1) {
-        kernels::scaled_row(S.elem, S.spec, x + base, j0, j1, g.group, bp, base, row);
-      });
-    }
-  });
-  if (packed) pack_codes(cf, tile.data(), n, codes.data());
 }
 
 }  // namespace
@@ -546,25 +429,16 @@ QuantizedTensor hqq_quantize(const TensorView& xv, const Scheme& scheme, const H
   q.scheme = scheme;
   q.outliers = std::move(outliers);
 
-  const Setup S{opt,
-                Schedule(opt),
-                opt.rtn_guard || stats != nullptr,
-                BlockGrid::make(shape, scheme.gran),
-                make_kernel_plan(make_int_format(scheme.element.bits + 1, true, false), scheme.round),
-                kernels::ScaledSpec{true, static_cast<float>(scheme.element_max())},
-                ScaleCoder(scheme.scale_format),
-                static_cast<float>(scheme.element_max()),
-                scheme.zero == ZeroPoint::kFloat};
-  const BlockGrid& g = S.grid;
+  const Setup S{opt, Schedule(opt), opt.rtn_guard || stats != nullptr, BlockCodec(dense_scheme, shape),
+                static_cast<float>(scheme.element_max()), scheme.zero == ZeroPoint::kFloat};
+  const BlockGrid& g = S.codec.grid();
   HqqStats st;
   st.blocks = g.numel() == 0 ? 0 : g.num_blocks;
   if (st.blocks == 0 || opt.iterations == 0) {
     if (stats) *stats = st;
     return q;
   }
-  const Format cf = scheme.code_format();
-  const Format zf = S.float_zero ? scheme.scale_format : cf;
-  std::vector<StoredBlock> blocks = read_blocks(q, S, zf);
+  std::vector<BlockParams> blocks = S.codec.read(q);
 
   // Blocks in fixed runs per task, each optimized whole.
   const uint64_t blocks_per_task = std::max<uint64_t>(1, kTaskElements / std::max<uint64_t>(1, g.block_elements(0)));
@@ -585,16 +459,9 @@ QuantizedTensor hqq_quantize(const TensorView& xv, const Scheme& scheme, const H
     st.hqq_sq_err += o.err;
   }
 
-  std::vector<BlockScale> params(g.num_blocks);
-  std::vector<uint32_t> scodes(g.num_blocks), zcodes(g.num_blocks);
-  for (uint64_t b = 0; b < g.num_blocks; ++b) {
-    params[b] = blocks[b].p;
-    scodes[b] = blocks[b].scode;
-    zcodes[b] = blocks[b].zcode;
-  }
-  emit_codes(S, xd, params, cf, threads, q.codes);
-  write_block_codes(scheme.scale_format, scodes, q.scales);
-  write_block_codes(zf, zcodes, q.zeros);
+  S.codec.encode({xd, shape}, blocks, threads, q);
+  S.codec.write(blocks, q);
+  q.scheme = scheme;
   if (stats) *stats = st;
   return q;
 }
