@@ -5,6 +5,7 @@
 
 #include "lowbit/core/error.h"
 #include "lowbit/format/registry.h"
+#include "lowbit/ggml/codec_registry.h"
 #include "lowbit/io/compressed_tensors_config.h"
 #include "lowbit/io/gguf_reader.h"
 #include "lowbit/io/safetensors.h"
@@ -55,9 +56,10 @@ void gguf(const uint8_t* data, size_t size) {
 
 void scheme_spec(const uint8_t* data, size_t size) {
   refusing_errors([&] {
-    const Scheme s = parse_scheme(text(data, size));
+    // Every spec a command takes: schemes and llama.cpp's layouts.
+    const auto c = parse_codec(text(data, size));
     // The canonical spec must parse back to itself.
-    if (parse_scheme(s.spec()).spec() != s.spec()) fail_internal("scheme spec does not round-trip: " + s.spec());
+    if (parse_codec(c->spec())->spec() != c->spec()) fail_internal("scheme spec does not round-trip: " + c->spec());
   });
 }
 

@@ -25,10 +25,6 @@ const std::set<std::pair<std::string, std::string>> kAllowed = {
     // A property test of the scalar model that compares against the SIMD
     // kernels (test-only).
     {"lowbit/format/format_properties_test.cc", "lowbit/kernels/array_ops.h"},
-    // Scheme's llama.cpp presets (q8_0, q4_0) still quantize through the
-    // ggml blocks; they become a codec beside Scheme (issue 14, step 7).
-    {"lowbit/quant/quantize.cc", "lowbit/ggml/blocks.h"},
-    {"lowbit/quant/dequantize.cc", "lowbit/ggml/blocks.h"},
 };
 
 int layer_of(const std::string& rel) {

@@ -4,8 +4,10 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <memory>
 
 #include "lowbit/core/error.h"
+#include "lowbit/ggml/codec_registry.h"
 #include "lowbit/quant/quantizer.h"
 #include "lowbit/quant/scheme.h"
 
@@ -43,8 +45,8 @@ StudyResult run_qsnr_study(const std::vector<float>& x, const std::vector<uint64
   StudyResult r;
   r.shape = shape;
   const uint64_t n = x.size();
-  std::vector<Scheme> parsed;
-  for (const auto& s : schemes) parsed.push_back(parse_scheme(s));  // all errors before any work
+  std::vector<std::shared_ptr<const TensorCodec>> parsed;
+  for (const auto& s : schemes) parsed.push_back(parse_codec(s));  // all errors before any work
   // Crest factors of the data's blocks (and their bins for a sweep).
   const uint64_t cb = std::max<uint64_t>(1, opt.crest_block);
   const uint64_t nb = n / cb;
@@ -103,17 +105,19 @@ StudyResult run_qsnr_study(const std::vector<float>& x, const std::vector<uint64
   QuantizeOptions qo;
   qo.threads = opt.threads;
   for (size_t i = 0; i < parsed.size(); ++i) {
-    const Scheme& s = parsed[i];
+    const TensorCodec& c = *parsed[i];
+    const Scheme& s = c.scheme();
     StudyRecord rec;
     rec.scheme = schemes[i];
-    rec.spec = s.spec();
+    rec.spec = c.spec();
     const auto t0 = std::chrono::steady_clock::now();
     if (s.outliers.kind != OutlierPolicy::Kind::kNone) {
-      const QuantizedTensor q = quantize({x.data(), shape}, s, qo);
+      // The outlier count, and so the bits, are known only once quantized.
+      const QuantizedTensor q = c.quantize({x.data(), shape}, qo);
       dequantize(q, y.data(), opt.threads);
       rec.bits_per_element = q.bits_per_element();
     } else {
-      fakequant_tensor({x.data(), shape}, y.data(), s, qo);
+      c.fakequant({x.data(), shape}, y.data(), qo);
       rec.bits_per_element = n ? static_cast<double>(scheme_bits(s, shape).total()) / static_cast<double>(n) : 0.0;
     }
     rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

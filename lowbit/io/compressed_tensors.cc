@@ -62,12 +62,13 @@ const char* scale_format_of(DType dt) {
 bool is_e8m0(const Format& f) { return f.name == "float8_e8m0fnu"; }
 bool is_ue4m3(const Format& f) { return f.name == "ue4m3"; }
 
-[[noreturn]] void refuse(const Scheme& s, const std::string& name, const std::string& why) {
+[[noreturn]] void refuse(const std::string& spec, const std::string& name, const std::string& why) {
   std::string msg = "compressed-tensors cannot store ";
   if (!name.empty()) msg += "'" + name + "' with ";
-  msg += s.spec() + ": " + why + "; it stores " + ct_storable_schemes();
+  msg += spec + ": " + why + "; it stores " + ct_storable_schemes();
   fail_usage(msg);
 }
+[[noreturn]] void refuse(const Scheme& s, const std::string& name, const std::string& why) { refuse(s.spec(), name, why); }
 
 // q's scales as a tensor of dtype dt (its own bytes, or float32 values).
 std::vector<uint8_t> scale_bytes(const Format& f, const std::vector<uint8_t>& scales, uint64_t n, DType dt) {
@@ -123,10 +124,14 @@ std::string ct_storable_schemes() {
          "multiple of 32); 2-D weights only, without outliers";
 }
 
-CtPlan plan_compressed_tensors(const Scheme& s, const std::vector<uint64_t>& shape, const std::string& name) {
-  if (s.layout != BlockLayout::kGeneric) {
-    refuse(s, name, "llama.cpp's block layouts are not compressed-tensors layouts (int8/g32 and int4/g32 are)");
+CtPlan plan_compressed_tensors(const TensorCodec& c, const std::vector<uint64_t>& shape, const std::string& name) {
+  if (!c.generic()) {
+    refuse(c.spec(), name, "llama.cpp's block layouts are not compressed-tensors layouts (int8/g32 and int4/g32 are)");
   }
+  return plan_compressed_tensors(c.scheme(), shape, name);
+}
+
+CtPlan plan_compressed_tensors(const Scheme& s, const std::vector<uint64_t>& shape, const std::string& name) {
   if (s.outliers.kind != OutlierPolicy::Kind::kNone) refuse(s, name, "compressed-tensors has no outlier tensors");
   if (shape.size() != 2 || shape[0] == 0 || shape[1] == 0) {
     refuse(s, name, "it holds non-empty 2-D weights [out_features, in_features], not shape " + shape_string(shape));

@@ -46,6 +46,7 @@
 #include "lowbit/io/safetensors.h"
 #include "lowbit/quant/quantized_tensor.h"
 #include "lowbit/quant/scheme.h"
+#include "lowbit/quant/tensor_codec.h"
 
 namespace lowbit {
 
@@ -96,6 +97,8 @@ struct CtPlan {
 CtPlan plan_compressed_tensors(const Scheme& scheme, const std::vector<uint64_t>& shape,
                                const std::string& name = "");
 std::string ct_storable_schemes();
+// The same for any codec: a fixed layout (q8_0, q4_0) is refused.
+CtPlan plan_compressed_tensors(const TensorCodec& c, const std::vector<uint64_t>& shape, const std::string& name = "");
 
 struct CtTensorData {
   CtTensorDecl decl;

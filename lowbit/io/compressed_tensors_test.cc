@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "lowbit/ggml/codec_registry.h"
 #include "lowbit/core/error.h"
 #include "lowbit/core/file_io.h"
 #include "lowbit/core/npy.h"
@@ -262,11 +263,11 @@ TEST(CompressedTensorsPlan, RefusesWhatItCannotStore) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.spec);
-    const Scheme s = parse_scheme(c.spec);
-    const Error e = catch_error([&] { plan_compressed_tensors(s, c.shape, "model.w.weight"); });
+    const auto codec = parse_codec(c.spec);
+    const Error e = catch_error([&] { plan_compressed_tensors(*codec, c.shape, "model.w.weight"); });
     EXPECT_EQ(e.kind(), ErrorKind::kUsage);
     const std::string m = e.what();
-    EXPECT_NE(m.find("compressed-tensors cannot store 'model.w.weight' with " + s.spec()), std::string::npos) << m;
+    EXPECT_NE(m.find("compressed-tensors cannot store 'model.w.weight' with " + codec->spec()), std::string::npos) << m;
     EXPECT_NE(m.find(c.reason), std::string::npos) << m;
     EXPECT_NE(m.find("it stores int2..int8"), std::string::npos) << m;  // the list of what it can store
   }

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lowbit/core/error.h"
+#include "lowbit/ggml/codec_registry.h"
 #include "lowbit/quant/block_grid.h"
 #include "lowbit/quant/scheme.h"
 
@@ -31,11 +32,12 @@ DType code_dtype(const Format& f) {
 // Shape of a per-block component: [block rows, blocks per row] when the
 // codes are whole bytes; the packed byte count otherwise.
 std::vector<uint64_t> block_shape(const Format& f, const QuantizedTensor& q, uint64_t bytes) {
-  if (q.scheme.layout == BlockLayout::kGeneric && f.bits >= 8) {
+  // A fixed layout's scales are a flat list, one per block.
+  if (q.fixed_codec) return {q.num_blocks()};
+  if (f.bits >= 8) {
     const BlockGrid g = BlockGrid::make(q.shape, q.scheme.gran);
     return {g.row_mod, g.blocks_per_row};
   }
-  if (q.scheme.layout != BlockLayout::kGeneric) return {q.numel() / 32};
   return {bytes};
 }
 
@@ -67,7 +69,7 @@ void save_quantized_tensors(const std::string& path,
     const std::string& name = entry.first;
     const QuantizedTensor& q = *entry.second;
     const Scheme& s = q.scheme;
-    w.add_metadata(name + ".scheme", s.spec());
+    w.add_metadata(name + ".scheme", q.spec());
     w.add_metadata(name + ".shape", nlohmann::json(q.shape).dump());
     std::ostringstream o;
     o << q.outliers.count << " " << q.outliers.gap_bits << " " << q.outliers.position_bits;
@@ -79,8 +81,7 @@ void save_quantized_tensors(const std::string& path,
     };
     add(".codes", DType::kU8, {q.codes.size()}, q.codes.data(), q.codes.size());
     const Format& sf = s.scale_format;
-    const Format sfmt = s.layout == BlockLayout::kGeneric ? sf : s.scale_format;
-    add(".scales", component_dtype(sfmt), block_shape(sfmt, q, q.scales.size()), q.scales.data(), q.scales.size());
+    add(".scales", component_dtype(sf), block_shape(sf, q, q.scales.size()), q.scales.data(), q.scales.size());
     if (s.two_level()) {
       const Format& tf = *s.tensor_scale_format;
       std::vector<uint8_t> b(tf.code_bytes());
@@ -128,7 +129,10 @@ QuantizedTensor load_quantized_tensor(const SafetensorsFile& file, const std::st
   };
   QuantizedTensor q;
   try {
-    q.scheme = parse_scheme(get(".scheme"));
+    const auto codec = parse_codec(get(".scheme"));
+    q.scheme = codec->scheme();
+    // Fixed layouts are static objects; a generic one is the scheme itself.
+    if (!codec->generic()) q.fixed_codec = codec.get();
   } catch (const Error& e) {
     bad(std::string("bad scheme: ") + e.what());
   }
@@ -154,11 +158,6 @@ QuantizedTensor load_quantized_tensor(const SafetensorsFile& file, const std::st
   const Scheme& s = q.scheme;
   const uint64_t n = q.numel();
   const uint64_t nb = q.num_blocks();
-  if (s.layout != BlockLayout::kGeneric) {
-    bytes_of(".codes", q.codes, s.layout == BlockLayout::kGgmlQ8_0 ? n : n / 2);
-    bytes_of(".scales", q.scales, nb * 2);
-    return q;
-  }
   bytes_of(".codes", q.codes, component_bytes(s.code_format(), n));
   bytes_of(".scales", q.scales, component_bytes(s.scale_format, nb));
   if (s.two_level()) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "lowbit/ggml/codec_registry.h"
 #include "lowbit/core/error.h"
 #include "lowbit/quant/quantizer.h"
 #include "lowbit/quant/scheme.h"
@@ -38,12 +39,13 @@ TEST(QuantizedTensorFile, RoundTripsEveryKindOfScheme) {
                            "int8/channel", "e4m3fn/tensor", "ternary/g32", "q4_0", "q8_0", "posit8_1/g16",
                            "int4/g32/outliers=0.02", "int4/g32/outliers=3sigma:plain", "e2m1/g16/sf=fp:e3m2"}) {
     SCOPED_TRACE(spec);
-    const QuantizedTensor q = quantize({x.data(), shape}, parse_scheme(spec));
+    const QuantizedTensor q = parse_codec(spec)->quantize({x.data(), shape});
     const std::string path = temp_path("rt.safetensors");
     save_quantized_tensors(path, {{"w", &q}});
     const SafetensorsFile f = SafetensorsFile::open(path);
     const QuantizedTensor r = load_quantized_tensor(f);
-    EXPECT_EQ(r.scheme.spec(), q.scheme.spec());
+    EXPECT_EQ(r.spec(), q.spec());
+    EXPECT_EQ(r.fixed_codec, q.fixed_codec);
     EXPECT_EQ(r.shape, q.shape);
     EXPECT_EQ(r.codes, q.codes);
     EXPECT_EQ(r.scales, q.scales);

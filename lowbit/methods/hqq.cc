@@ -193,7 +193,7 @@ constexpr uint64_t kTaskElements = 1 << 15;
 int thread_count(int t) { return t > 0 ? t : default_thread_count(); }
 
 void check_options(const Scheme& s, const HqqOptions& o) {
-  if (s.zero == ZeroPoint::kNone || s.layout != BlockLayout::kGeneric) {
+  if (s.zero == ZeroPoint::kNone) {
     fail_usage(std::string("hqq needs an asymmetric integer scheme (…/asym or …/asym=float), got ").append(s.spec()));
   }
   if (s.round.mode == Rounding::kStochastic) {

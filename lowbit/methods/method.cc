@@ -36,9 +36,6 @@ void check_method(const Scheme& s, Method m) {
     fail_usage("method hqq needs an asymmetric integer scheme (e.g. int4/g128/asym or int4/g64/asym=float), got '" +
                s.spec() + "'; use rtn or mse");
   }
-  if (m == Method::kMse && s.layout != BlockLayout::kGeneric) {
-    fail_usage("method mse does not apply to '" + s.spec() + "', whose block layout fixes its scales; use rtn");
-  }
 }
 
 QuantizedTensor quantize_by_method(const TensorView& x, const Scheme& s, Method m, const float* importance_per_column,

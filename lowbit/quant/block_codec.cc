@@ -32,9 +32,6 @@ BlockCodec::BlockCodec(const Scheme& s, std::vector<uint64_t> shape)
       sc_(s.scale_format),
       code_format_(s.code_format()),
       zero_format_(s.zero == ZeroPoint::kFloat ? s.scale_format : s.code_format()) {
-  if (s.layout != BlockLayout::kGeneric) {
-    fail_usage("'" + s.spec() + "' is a fixed llama.cpp layout; its blocks are not set one by one");
-  }
   if (s.outliers.kind != OutlierPolicy::Kind::kNone) {
     fail_usage("'" + s.spec() + "' takes outliers out of the tensor first; a BlockCodec works on the dense rest");
   }

@@ -41,7 +41,8 @@ struct BlockParams {
 class BlockCodec {
  public:
   // kUsage for schemes with outliers (a tensor-level step: take them out
-  // first, as quantize() does) and for llama.cpp's fixed layouts.
+  // first, as quantize() does). (llama.cpp's fixed layouts are codecs, not
+  // schemes: their blocks are not set one by one.)
   BlockCodec(const Scheme& s, std::vector<uint64_t> shape);
 
   const Scheme& scheme() const noexcept { return s_; }

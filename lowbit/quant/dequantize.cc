@@ -1,5 +1,5 @@
 // dequantize(): codes and block parameters back to float32 values, for
-// every scheme (the llama.cpp layouts through their own decoder).
+// every scheme (a fixed layout through its own codec).
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "lowbit/format/packing.h"
-#include "lowbit/ggml/blocks.h"
+#include "lowbit/quant/tensor_codec.h"
 #include "lowbit/quant/outliers.h"
 #include "lowbit/quant/quantize_internal.h"
 
@@ -21,7 +21,8 @@ void dequantize(const QuantizedTensor& q, float* out, int threads) {
   // A tensor without elements has nothing to write (and its block grid a
   // phantom 1 x 1 block whose row loop would run past the end).
   if (std::find(q.shape.begin(), q.shape.end(), uint64_t{0}) != q.shape.end()) return;
-  if (s.layout != BlockLayout::kGeneric) return ggml_dequantize(q, out, thread_count(threads));
+  // A fixed layout decodes itself.
+  if (q.fixed_codec) return q.fixed_codec->decode(q, out, thread_count(threads));
   const BlockGrid g = BlockGrid::make(q.shape, s.gran);
   const uint64_t n = g.numel();
   const Format cf = s.code_format();

@@ -14,7 +14,6 @@
 #include "lowbit/core/checked_math.h"
 #include "lowbit/format/packing.h"
 #include "lowbit/format/stochastic_bits.h"
-#include "lowbit/ggml/blocks.h"
 #include "lowbit/quant/outliers.h"
 #include "lowbit/quant/quantize_internal.h"
 
@@ -290,10 +289,7 @@ void quantize_into(const TensorView& xv, const Scheme& s, const QuantizeOptions&
   const float* x = xv.data;
   const std::vector<uint64_t>& shape = xv.shape;
   check_shape(shape);
-  if (s.layout != BlockLayout::kGeneric) {
-    q = ggml_quantize(x, shape, s, thread_count(opt.threads));
-    return;
-  }
+  q.fixed_codec = nullptr;
   if (s.outliers.kind == OutlierPolicy::Kind::kNone) return quantize_dense(x, shape, s, opt, q);
   const BlockGrid grid = BlockGrid::make(shape, s.gran);
   std::vector<float> work(x, x + grid.numel());
@@ -312,7 +308,7 @@ void fakequant_tensor(const TensorView& xv, float* out, const Scheme& s, const Q
   const float* x = xv.data;
   const std::vector<uint64_t>& shape = xv.shape;
   check_shape(shape);
-  if (s.layout != BlockLayout::kGeneric || s.outliers.kind != OutlierPolicy::Kind::kNone) {
+  if (s.outliers.kind != OutlierPolicy::Kind::kNone) {
     const QuantizedTensor q = quantize(xv, s, opt);
     dequantize(q, out, opt.threads);
     return;

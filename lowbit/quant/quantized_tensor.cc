@@ -4,6 +4,7 @@
 #include "lowbit/core/error.h"
 #include "lowbit/format/packing.h"
 #include "lowbit/quant/block_grid.h"
+#include "lowbit/quant/tensor_codec.h"
 
 namespace lowbit {
 
@@ -60,8 +61,9 @@ uint64_t QuantizedTensor::numel() const {
   return n;
 }
 
+std::string QuantizedTensor::spec() const { return fixed_codec ? fixed_codec->spec() : scheme.spec(); }
+
 uint64_t QuantizedTensor::num_blocks() const {
-  if (scheme.layout != BlockLayout::kGeneric) return numel() / 32;
   return BlockGrid::make(shape, scheme.gran).num_blocks;
 }
 
@@ -69,11 +71,6 @@ QuantizedTensor::Bits scheme_bits(const Scheme& s, const std::vector<uint64_t>& 
   QuantizedTensor::Bits b;
   uint64_t n = 1;
   for (uint64_t d : shape) n = mul_or_fail(n, d, "tensor size");
-  if (s.layout != BlockLayout::kGeneric) {
-    b.codes = n * static_cast<uint64_t>(s.element.bits);
-    b.scales = n / 32 * 16;
-    return b;
-  }
   const uint64_t nb = BlockGrid::make(shape, s.gran).num_blocks;
   b.codes = component_bits(s.code_format(), n);
   b.scales = component_bits(s.scale_format, nb);

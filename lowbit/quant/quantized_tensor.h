@@ -22,6 +22,8 @@
 
 namespace lowbit {
 
+class TensorCodec;
+
 struct OutlierList {
   uint64_t count = 0;
   int gap_bits = 6;                // 0: plain positions
@@ -31,7 +33,13 @@ struct OutlierList {
 };
 
 struct QuantizedTensor {
+  // The generic arithmetic; for a fixed layout, the scheme that describes
+  // its components (TensorCodec::scheme()).
   Scheme scheme;
+  // A fixed block layout (llama.cpp's Q8_0, Q4_0) that owns the meaning of
+  // codes and scales, or null for the scheme's arithmetic. Codecs live as
+  // long as the program.
+  const TensorCodec* fixed_codec = nullptr;
   std::vector<uint64_t> shape;
   std::vector<uint8_t> codes;
   std::vector<uint8_t> scales;
@@ -39,6 +47,8 @@ struct QuantizedTensor {
   std::vector<uint8_t> zeros;
   OutlierList outliers;
 
+  // The spec of how it is stored: the fixed codec's, else the scheme's.
+  std::string spec() const;
   uint64_t numel() const;
   uint64_t num_blocks() const;
   // Bits of each component and in total, exactly as stored (sub-byte codes

@@ -218,8 +218,6 @@ TEST(BitsPerElement, ExactForPresets) {
   EXPECT_EQ(bpe("mxint8"), 8.25);
   EXPECT_EQ(bpe("nvfp4"), 4.5 + 32.0 / n);
   EXPECT_EQ(bpe("nvint4"), 4.5 + 32.0 / n);
-  EXPECT_EQ(bpe("q4_0"), 4.5);
-  EXPECT_EQ(bpe("q8_0"), 8.5);
   EXPECT_EQ(bpe("bfp8"), 8.5);
   EXPECT_EQ(bpe("int4/g128/asym"), 4.0 + (16.0 + 4.0) / 128.0);  // fp16 scale, 4-bit zero
   EXPECT_EQ(bpe("int4/g128/asym=float"), 4.0 + (16.0 + 16.0) / 128.0);
@@ -441,11 +439,6 @@ TEST(BadInput, ChannelAxisOutOfRange) {
   }
 }
 
-TEST(BadInput, GgmlLayoutsNeedRowsOf32) {
-  std::vector<float> x(48, 1.0f);
-  EXPECT_THROW(quantize({x.data(), {48}}, parse_scheme("q4_0")), Error);
-}
-
 // Shards that a runtime fuses (q/k/v) quantized each with the group's
 // largest amax are exactly the rows of the fused tensor quantized whole:
 // same tensor scale, same block scales, same codes.
@@ -557,35 +550,6 @@ TEST(BadInput, ReciprocalTensorScaleNeedsAFloat32TensorScale) {
   EXPECT_NO_THROW(quantize({x.data(), {64}}, parse_scheme("nvint4"), o));
 }
 
-// The ggml presets cut runs of finite blocks out for the GGUF codecs; a
-// block with inf or NaN between them gets a NaN scale and codes 0, and every
-// finite block comes out as it does alone.
-TEST(GgmlPresets, NonFiniteBlocksSplitTheFiniteRuns) {
-  for (const char* spec : {"q4_0", "q8_0"}) {
-    SCOPED_TRACE(spec);
-    const Scheme s = parse_scheme(spec);
-    std::vector<float> x = normal(7 * 32, 17);
-    x[2 * 32 + 5] = std::numeric_limits<float>::quiet_NaN();
-    x[4 * 32] = -std::numeric_limits<float>::infinity();
-    x[6 * 32 + 31] = std::numeric_limits<float>::infinity();
-    const QuantizedTensor q = quantize({x.data(), {7 * 32}}, s);
-    const size_t code_bytes = q.codes.size() / 7;
-    for (size_t b = 0; b < 7; ++b) {
-      const bool bad = b == 2 || b == 4 || b == 6;
-      const uint32_t sc = scale_code(q, b);
-      if (bad) {
-        EXPECT_EQ(sc, 0x7e00u) << b;
-        for (size_t k = 0; k < code_bytes; ++k) EXPECT_EQ(q.codes[b * code_bytes + k], 0) << b;
-        continue;
-      }
-      const QuantizedTensor one = quantize({x.data() + 32 * b, {32}}, s);
-      EXPECT_EQ(sc, scale_code(one, 0)) << b;
-      EXPECT_TRUE(std::equal(one.codes.begin(), one.codes.end(), q.codes.begin() + static_cast<long>(b * code_bytes)))
-          << b;
-    }
-  }
-}
-
 TEST(BadInput, MinTensorAmaxMustBeFiniteAndNonNegative) {
   std::vector<float> x(64, 1.0f);
   for (float bad : {-1.0f, std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
@@ -615,8 +579,8 @@ namespace {
 // dequantize (its block grid's phantom 1 x 1 block). An empty tensor
 // quantizes to an empty QuantizedTensor, which decodes to nothing.
 TEST(BadInput, EmptyTensorsQuantizeAndDecodeToNothing) {
-  for (const char* s : {"int8/channel", "int4/g128/asym", "mxfp4", "nvfp4", "int8/tensor", "e4m3fn/b16x16", "q8_0",
-                        "q4_0", "int4/g32/outliers=0.01"}) {
+  for (const char* s : {"int8/channel", "int4/g128/asym", "mxfp4", "nvfp4", "int8/tensor", "e4m3fn/b16x16",
+                        "int4/g32/outliers=0.01"}) {
     SCOPED_TRACE(s);
     for (const std::vector<uint64_t>& shape : {std::vector<uint64_t>{0}, {0, 64}, {64, 0}}) {
       const QuantizedTensor q = quantize({nullptr, shape}, parse_scheme(s));

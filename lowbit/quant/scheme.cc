@@ -11,13 +11,15 @@
 
 namespace lowbit {
 
-namespace {
-
-[[noreturn]] void bad_scheme(std::string_view spec, const std::string& why) {
+void fail_scheme(std::string_view spec, const std::string& why) {
   std::string msg = "invalid scheme '";
   msg.append(spec).append("': ").append(why).append("\n").append(scheme_spec_help());
   fail_usage(msg);
 }
+
+namespace {
+
+[[noreturn]] void bad_scheme(std::string_view spec, const std::string& why) { fail_scheme(spec, why); }
 
 
 std::optional<uint64_t> parse_u64(std::string_view s) {
@@ -254,15 +256,13 @@ int Scheme::zero_bits() const {
 }
 
 Format Scheme::code_format() const {
-  // ggml's Q4_0 stores q + 8 as an unsigned nibble.
-  if (zero != ZeroPoint::kNone || layout == BlockLayout::kGgmlQ4_0) {
+  if (zero != ZeroPoint::kNone) {
     return make_int_format(element.bits, false, false);
   }
   return element;
 }
 
 std::string Scheme::spec() const {
-  if (layout != BlockLayout::kGeneric) return name;
   std::string s = element.name + "/" + gran.to_string();
   if (rule != ScaleRule::kAbsmax) {
     s += "/scale=";
@@ -297,13 +297,13 @@ const std::vector<SchemePreset>& scheme_presets() {
                    std::string("block floating point: shared 8-bit exponent per 16, ").append(ms).append(
                        "-bit signed mantissas")});
     }
-    v.push_back({"q8_0", "q8_0", "llama.cpp Q8_0: 32 x int8, fp16 scale amax/127, ggml rounding"});
-    v.push_back({"q4_0", "q4_0", "llama.cpp Q4_0: 32 x 4-bit, fp16 scale max/-8, ggml rounding"});
     return v;
   }();
   return presets;
 }
 
+// Also names q8_0 and q4_0, which the codec registry takes beside the
+// schemes: the help describes what every command accepts.
 std::string scheme_spec_help() {
   return "schemes: <element-format>/<granularity>[/scale=<rule>][/sf=<scale-format>][/asym][/outliers=<f>]\n"
          "  granularity: tensor | channel[:<axis>] | g<N> | b<R>x<C>\n"
@@ -330,17 +330,6 @@ Scheme parse_scheme(std::string_view spec) {
   // A preset first?
   for (const auto& p : scheme_presets()) {
     if (parts[0] != p.name) continue;
-    if (p.name == "q8_0" || p.name == "q4_0") {
-      if (parts.size() > 1) bad_scheme(spec, p.name + " is a fixed llama.cpp layout and takes no options");
-      s.name = p.name;
-      s.layout = p.name == "q8_0" ? BlockLayout::kGgmlQ8_0 : BlockLayout::kGgmlQ4_0;
-      s.element = parse_format(p.name == "q8_0" ? "int:8:narrow" : "int4");
-      s.gran.kind = Granularity::Kind::kGroup;
-      s.gran.group = 32;
-      s.scale_format = parse_format("float16");
-      if (p.name == "q8_0") s.round.mode = Rounding::kNearestAway;
-      return s;
-    }
     s = parse_scheme(p.expansion);
     s.name = p.name;
     explicit_sf = true;

@@ -50,10 +50,6 @@ struct OutlierPolicy {
   std::string to_string() const;
 };
 
-// Layouts that are not the generic scheme's arithmetic: llama.cpp's legacy
-// block formats, reproduced byte for byte (ggml/blocks.h).
-enum class BlockLayout : uint8_t { kGeneric, kGgmlQ8_0, kGgmlQ4_0 };
-
 struct Scheme {
   std::string name;  // preset name, or empty
   Format element;
@@ -65,7 +61,6 @@ struct Scheme {
   std::optional<Format> tensor_scale_format;  // set: two-level scale (NVFP4)
   ZeroPoint zero = ZeroPoint::kNone;
   OutlierPolicy outliers;
-  BlockLayout layout = BlockLayout::kGeneric;
 
   // The canonical spec string: parse_scheme(spec()) gives this scheme back.
   std::string spec() const;
@@ -85,8 +80,13 @@ struct Scheme {
 };
 
 // Parses a scheme spec; throws Error(kUsage) naming the problem and the
-// valid forms.
+// valid forms. llama.cpp's fixed layouts (q8_0, q4_0) are codecs beside the
+// schemes: parse_codec (ggml/codec_registry.h) takes both.
 Scheme parse_scheme(std::string_view spec);
+
+// The usage error of a bad spec: "invalid scheme '<spec>': <why>" and the
+// grammar. Shared with the codec registry, whose specs read the same way.
+[[noreturn]] void fail_scheme(std::string_view spec, const std::string& why);
 
 // The named presets with their expansions, in documentation order.
 struct SchemePreset {

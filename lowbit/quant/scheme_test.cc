@@ -44,7 +44,6 @@ void expect_same_scheme(const Scheme& a, const Scheme& b, const std::string& wha
   EXPECT_EQ(a.outliers.kind, b.outliers.kind);
   EXPECT_EQ(a.outliers.value, b.outliers.value);
   EXPECT_EQ(a.outliers.gap_bits, b.outliers.gap_bits);
-  EXPECT_EQ(a.layout, b.layout);
   EXPECT_EQ(a.round.mode, b.round.mode);
   EXPECT_EQ(a.round.overflow, b.round.overflow);
   if (a.round.mode == Rounding::kStochastic) {
@@ -74,8 +73,7 @@ TEST(SchemePresets, EveryPresetAndItsExpansionParseAndRoundTrip) {
     const Scheme s = parse_scheme(p.name);
     EXPECT_EQ(s.name, p.name);
     expect_round_trip(p.name);
-    // The documented expansion is the same scheme (for the ggml layouts the
-    // expansion is the preset name itself).
+    // The documented expansion is the same scheme.
     expect_same_scheme(s, parse_scheme(p.expansion), p.name + " vs " + p.expansion);
   }
 }
@@ -84,8 +82,7 @@ TEST(SchemePresets, ListHasTheDocumentedNames) {
   std::vector<std::string> names;
   for (const auto& p : scheme_presets()) names.push_back(p.name);
   std::vector<std::string> want = {"mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e2m3", "mxfp6_e3m2", "mxfp4", "mxint8",
-                                   "mxint6",     "mxint4",     "nvfp4",      "nvint4",     "w4g128", "w8",
-                                   "q8_0",       "q4_0"};
+                                   "mxint6",     "mxint4",     "nvfp4",      "nvint4",     "w4g128", "w8"};
   for (int m = 2; m <= 16; ++m) want.push_back("bfp" + std::to_string(m));
   for (const auto& w : want) {
     EXPECT_NE(std::find(names.begin(), names.end(), w), names.end()) << w;
@@ -103,7 +100,6 @@ void expect_mx(const Scheme& s, const std::string& element) {
   EXPECT_EQ(s.scale_format.name, "float8_e8m0fnu");
   EXPECT_FALSE(s.two_level());
   EXPECT_EQ(s.zero, ZeroPoint::kNone);
-  EXPECT_EQ(s.layout, BlockLayout::kGeneric);
   EXPECT_EQ(s.outliers.kind, OutlierPolicy::Kind::kNone);
   EXPECT_EQ(s.round.mode, Rounding::kNearestEven);
   EXPECT_EQ(s.round.overflow, Overflow::kSaturate);
@@ -196,29 +192,6 @@ TEST(SchemePresets, BfpExpansions) {
   }
   EXPECT_THROW(parse_scheme("bfp1"), Error);
   EXPECT_THROW(parse_scheme("bfp17"), Error);
-}
-
-TEST(SchemePresets, GgmlLayouts) {
-  // Q8_0: 32 int8 codes (-127..127) with an fp16 scale amax/127; ggml rounds
-  // half away from zero (roundf).
-  const Scheme q8 = parse_scheme("q8_0");
-  EXPECT_EQ(q8.layout, BlockLayout::kGgmlQ8_0);
-  EXPECT_EQ(q8.element.bits, 8);
-  EXPECT_EQ(q8.element.max_finite(), 127.0);
-  EXPECT_EQ(q8.gran.kind, Granularity::Kind::kGroup);
-  EXPECT_EQ(q8.gran.group, 32u);
-  EXPECT_EQ(q8.scale_format.name, "float16");
-  EXPECT_EQ(q8.round.mode, Rounding::kNearestAway);
-  EXPECT_EQ(q8.spec(), "q8_0");
-  // Q4_0: 32 4-bit codes stored as q + 8 (unsigned nibbles), fp16 scale.
-  const Scheme q4 = parse_scheme("q4_0");
-  EXPECT_EQ(q4.layout, BlockLayout::kGgmlQ4_0);
-  EXPECT_EQ(q4.element.bits, 4);
-  EXPECT_EQ(q4.gran.group, 32u);
-  EXPECT_EQ(q4.scale_format.name, "float16");
-  EXPECT_EQ(q4.code_format().bits, 4);
-  EXPECT_FALSE(q4.code_format().is_signed);
-  EXPECT_EQ(q4.spec(), "q4_0");
 }
 
 TEST(SchemePresets, WeightOnlyPresets) {
@@ -490,8 +463,9 @@ TEST(SchemeParse, BadSpecsAreUsageErrorsThatNameTheProblem) {
   expect_usage_error("int4/g32/overflow=wrap", "overflow");
   expect_usage_error("int4/g32/wat=1", "unknown option 'wat=1'");
   expect_usage_error("int4/g32/g64", "unknown option 'g64'");
-  expect_usage_error("q4_0/g64", "fixed llama.cpp layout");
-  expect_usage_error("q8_0/scale=mse", "fixed llama.cpp layout");
+  // llama.cpp's q8_0 and q4_0 are codecs beside the schemes
+  // (ggml/codec_registry.h), not schemes.
+  expect_usage_error("q4_0", "neither a scheme preset nor an element format");
   expect_usage_error("nosuchformat/g32", "bad element format");
   expect_usage_error("nosuchformat", "neither a scheme preset nor an element format");
   expect_usage_error("e8m0/g32", "E8M0 is a scale format");

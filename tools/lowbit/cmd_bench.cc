@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lowbit/core/error.h"
+#include "lowbit/ggml/codec_registry.h"
 #include "lowbit/core/host_cpu.h"
 #include "lowbit/core/thread_pool.h"
 #include "lowbit/format/registry.h"
@@ -306,7 +307,7 @@ void run_bench(const BenchArgs& a) {
   // Built once: the timed calls allocate nothing.
   const TensorView src_view(src.data(), shape);
   for (const char* spec : sel.qdq) {
-    const Scheme scheme = parse_scheme(spec);
+    const auto codec = parse_codec(spec);  // a scheme, or llama.cpp's q8_0 / q4_0
     for (int t : thread_counts) {
       QuantizeOptions qo;
       qo.threads = t;
@@ -314,7 +315,7 @@ void run_bench(const BenchArgs& a) {
       // repetitions, as a training-emulation loop would.
       QuantizedTensor q;
       const auto run = [&] {
-        quantize_into(src_view, scheme, qo, q);
+        codec->quantize_into(src_view, qo, q);
         dequantize(q, dst.data(), t);
       };
       const Timing tm = interleaved(a.reps, run, copy_fn(t, false), copy_fn(t, true));

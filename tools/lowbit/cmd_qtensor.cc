@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lowbit/core/error.h"
+#include "lowbit/ggml/codec_registry.h"
 #include "lowbit/io/quantized_tensor_file.h"
 #include "lowbit/quant/error_stats.h"
 #include "lowbit/quant/quantizer.h"
@@ -30,7 +31,8 @@ struct QtensorArgs {
 double finite_or_big(double v) { return std::isfinite(v) ? v : (v > 0 ? 1e308 : -1e308); }
 
 void run_qtensor(const QtensorArgs& a) {
-  const Scheme s = parse_scheme(a.scheme);
+  const auto codec = parse_codec(a.scheme);  // a scheme, or llama.cpp's q8_0 / q4_0
+  const Scheme& s = codec->scheme();
   if (!is_npy(a.in)) fail_usage("qtensor reads a .npy array; got '" + a.in + "'");
   if (a.name.empty()) fail_usage("--name is empty");
   const int threads = a.threads.resolve();
@@ -58,11 +60,11 @@ void run_qtensor(const QtensorArgs& a) {
     }
     o.importance = w.data();
     o.importance_count = w.size();
-  } else if (s.rule == ScaleRule::kWmse) {
+  } else if (codec->generic() && s.rule == ScaleRule::kWmse) {
     fail_usage("scale=wmse needs --importance W.npy (one weight per element or per column)");
   }
   const auto t0 = std::chrono::steady_clock::now();
-  const QuantizedTensor q = quantize({x.data(), shape}, s, o);
+  const QuantizedTensor q = codec->quantize({x.data(), shape}, o);
   const double qs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::vector<float> y(x.size());
   dequantize(q, y.data(), threads);
@@ -74,7 +76,7 @@ void run_qtensor(const QtensorArgs& a) {
   if (a.json) {
     nlohmann::json j;
     j["scheme"] = a.scheme;
-    j["spec"] = s.spec();
+    j["spec"] = codec->spec();
     j["shape"] = shape;
     j["elements"] = x.size();
     j["bits_per_element"] = q.bits_per_element();
@@ -100,7 +102,7 @@ void run_qtensor(const QtensorArgs& a) {
     return;
   }
   std::printf("%s -> %s\n", a.in.c_str(), a.out.c_str());
-  std::printf("scheme            %s (%s)\n", a.scheme.c_str(), s.spec().c_str());
+  std::printf("scheme            %s (%s)\n", a.scheme.c_str(), codec->spec().c_str());
   std::printf("elements          %zu, shape [", x.size());
   for (size_t i = 0; i < shape.size(); ++i) std::printf("%s%llu", i ? ", " : "", static_cast<unsigned long long>(shape[i]));
   std::printf("]\n");

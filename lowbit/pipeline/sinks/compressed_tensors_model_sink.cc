@@ -13,6 +13,7 @@
 #include "lowbit/core/file_io.h"
 #include "lowbit/core/output_directory.h"
 #include "lowbit/core/path_identity.h"
+#include "lowbit/ggml/codec_registry.h"
 #include "lowbit/io/compressed_tensors.h"
 #include "lowbit/io/compressed_tensors_config.h"
 #include "lowbit/io/safetensors.h"
@@ -71,7 +72,7 @@ class CompressedTensorsModelSink final : public ModelSink {
   }
 
   void check_scheme(const std::string& scheme, Method method) const override {
-    const Scheme s = parse_scheme(scheme);
+    const Scheme s = generic_scheme(scheme, "");
     check_method(s, method);
     // A shape every granularity divides: only the scheme is judged here.
     const uint64_t r = 256 * (s.gran.kind == Granularity::Kind::kBlock2D ? s.gran.rows : 1);
@@ -90,7 +91,7 @@ class CompressedTensorsModelSink final : public ModelSink {
       }
       p.quantized = true;
       p.module = t.name.substr(0, t.name.size() - 7);
-      p.scheme = parse_scheme(d.scheme);
+      p.scheme = generic_scheme(d.scheme, t.name);
       check_method(p.scheme, d.method);
       p.plan = plan_compressed_tensors(scheme_for_method(p.scheme, d.method, false), t.shape, t.name);
       p.indices = declare_compressed_tensors(*w_, p.module, *p.plan);
@@ -207,6 +208,14 @@ class CompressedTensorsModelSink final : public ModelSink {
     st.bits = st.bytes * 8;
     st.stored_as = q.scheme.spec();
     return st;
+  }
+
+  // The scheme a spec names; llama.cpp's fixed layouts are refused, as
+  // compressed-tensors has no such layout.
+  static Scheme generic_scheme(const std::string& spec, const std::string& tensor) {
+    const auto c = parse_codec(spec);
+    if (!c->generic()) (void)plan_compressed_tensors(*c, {256, 256}, tensor);
+    return c->scheme();
   }
 
   void note_fused_shard(const std::string& name, const std::string& how) {

@@ -1,4 +1,6 @@
-// llama.cpp's legacy block formats Q8_0 and Q4_0, reproduced byte for byte.
+// llama.cpp's legacy block formats Q8_0 and Q4_0 as tensor codecs, beside
+// lowbit's schemes (`qtensor --scheme q8_0`, studies, benchmarks),
+// reproduced byte for byte.
 //
 // Both cut each row into blocks of 32 and store a float16 scale d per block.
 // Their arithmetic differs from the generic scheme on purpose, to match
@@ -11,21 +13,21 @@
 // d is stored as ggml's float16 of it: round to nearest even, inf beyond
 // 65504 (so such a block dequantizes to inf/NaN, as in llama.cpp).
 // Dequantization is q * d16 (Q8_0) and (q - 8) * d16 (Q4_0). Codes are
-// stored in element order (Q4_0 as packed nibbles, low first); the GGUF
-// writer reorders nibbles into ggml's block layout. A block holding inf or
+// stored in element order (Q4_0 as packed nibbles, low first), not in
+// ggml's block layout (a GGUF file holds the blocks of row_codec.h). A block holding inf or
 // NaN gets a NaN scale and codes 0, as in every other scheme. The finite
 // blocks between such ones are encoded by the GGUF codecs (row_codec.h,
 // the same quantizers with SIMD paths) and moved into this layout.
 #pragma once
 
-#include <cstdint>
-#include <vector>
-
-#include "lowbit/quant/quantized_tensor.h"
+#include "lowbit/ggml/type.h"
+#include "lowbit/quant/tensor_codec.h"
 
 namespace lowbit {
 
-QuantizedTensor ggml_quantize(const float* x, const std::vector<uint64_t>& shape, const Scheme& s, int threads);
-void ggml_dequantize(const QuantizedTensor& q, float* out, int threads);
+// The codec of a llama.cpp type lowbit stores in this layout: Q8_0 or Q4_0
+// (kUsage for any other). A static object: QuantizedTensor::fixed_codec
+// points to it.
+const TensorCodec& ggml_tensor_codec(GgmlType t);
 
 }  // namespace lowbit
