@@ -86,7 +86,7 @@ void recipe(const uint8_t* data, size_t size) {
       t.nbytes = 1024;
       t.dtype = "F32";
       t.floating = true;
-      (void)decide(r, t, Method::kRtn);
+      (void)decide(r, t, rtn_method());
     }
   });
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "lowbit/methods/hqq.h"
+#include "lowbit/methods/method_registry.h"
 #include "lowbit/core/error.h"
 #include "lowbit/core/thread_pool.h"
 #include "lowbit/format/packing.h"
@@ -464,6 +465,35 @@ QuantizedTensor hqq_quantize(const TensorView& xv, const Scheme& scheme, const H
   q.scheme = scheme;
   if (stats) *stats = st;
   return q;
+}
+
+namespace {
+
+// hqq as a registered method: the algorithm above with default options.
+class Hqq final : public Method {
+ public:
+  const char* name() const noexcept override { return "hqq"; }
+  bool needs_calibration() const noexcept override { return false; }
+  void check(const Scheme& s) const override {
+    if (s.zero == ZeroPoint::kNone || s.element.family != Family::kInteger) {
+      fail_usage("method hqq needs an asymmetric integer scheme (e.g. int4/g128/asym or int4/g64/asym=float), got '" +
+                 s.spec() + "'; use rtn or mse");
+    }
+  }
+  QuantizedTensor quantize(const TensorView& w, const Scheme& s, const CalibStats*,
+                           const QuantizeOptions& base) const override {
+    check(s);
+    HqqOptions o;
+    o.threads = base.threads;
+    return hqq_quantize(w, s, o);
+  }
+};
+
+}  // namespace
+
+const Method& hqq_method() {
+  static const Hqq m;
+  return m;
 }
 
 }  // namespace lowbit

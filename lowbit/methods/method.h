@@ -1,20 +1,18 @@
-// The data-free quantization methods a recipe names (rtn, mse, hqq),
-// applied to one tensor with one of lowbit's schemes.
+// A quantization method: how a weight's block parameters are chosen for a
+// scheme. Each lives in its own file (rtn.cc, mse.cc, hqq.cc) and is
+// registered by name (method_registry.h); recipes and --method name them.
 //
 //   rtn  the scheme as written: its scale rule (absmax unless the spec says
 //        otherwise) and the reference rounding.
 //   mse  the scheme with its scale rule replaced by the clipping search
 //        (scale=mse, docs/schemes.md), or by the weighted search
-//        (scale=wmse) when per-column importance weights are given.
-//        Power-of-two scale rules (MX) search over exponents.
-//   hqq  HQQ's zero-point optimization (lowbit/methods/hqq.h); asymmetric
-//        integer schemes only.
+//        (scale=wmse) when per-column importance is known. Power-of-two
+//        scale rules (MX) search over exponents.
+//   hqq  HQQ's zero-point optimization (hqq.h); asymmetric integer schemes.
+// Data-aware methods (GPTQ, AWQ) will read CalibStats the same way.
 #pragma once
 
-#include <cstdint>
-#include <string_view>
-#include <vector>
-
+#include "lowbit/calib/calib_stats.h"
 #include "lowbit/core/tensor.h"
 #include "lowbit/quant/quantized_tensor.h"
 #include "lowbit/quant/quantizer.h"
@@ -22,24 +20,26 @@
 
 namespace lowbit {
 
-enum class Method { kRtn, kMse, kHqq };
-
-const char* method_name(Method m) noexcept;
-// "rtn", "mse" or "hqq"; kUsage otherwise.
-Method parse_method(std::string_view name);
-
-// The scheme the method quantizes with (rtn: s itself).
-Scheme scheme_for_method(const Scheme& s, Method m, bool has_importance);
-
-// Checks that method m can run with scheme s (kUsage naming both and what
-// would work otherwise), before any work is done.
-void check_method(const Scheme& s, Method m);
-
-// base: threads and the two-level tensor-scale options (fused shards, a
-// reciprocal tensor scale) as QuantizeOptions has them; the importance
-// fields are set here from importance_per_column (wmse). hqq takes only
-// the thread count.
-QuantizedTensor quantize_by_method(const TensorView& x, const Scheme& s, Method m,
-                                   const float* importance_per_column, const QuantizeOptions& base);
+class Method {
+ public:
+  virtual ~Method() = default;
+  virtual const char* name() const noexcept = 0;
+  // Whether it needs calibration statistics to run at all.
+  virtual bool needs_calibration() const noexcept = 0;
+  // kUsage, naming the scheme and what would work, when it cannot run with
+  // s: checked before any work.
+  virtual void check(const Scheme& s) const { (void)s; }
+  // The scheme the stored tensor carries (mse: its scale rule becomes the
+  // search); the stored layout is the same as s's.
+  virtual Scheme stored_scheme(const Scheme& s, bool has_importance) const {
+    (void)has_importance;
+    return s;
+  }
+  // Quantizes w. `base` carries the threads and the two-level tensor-scale
+  // options (fused shards, a reciprocal tensor scale); its importance
+  // fields are set here from calib. calib may be null.
+  virtual QuantizedTensor quantize(const TensorView& w, const Scheme& s, const CalibStats* calib,
+                                   const QuantizeOptions& base) const = 0;
+};
 
 }  // namespace lowbit

@@ -116,10 +116,10 @@ ModelReport quantize_model(const Checkpoint& in, ModelSink& sink, const ModelQua
   // Every rule, whether or not it matches a tensor, names what the
   // container can store: a typo in a rule meant for another model fails
   // now, not in a later run.
-  const Method recipe_method = opt.recipe.method.value_or(opt.method);
+  const Method& recipe_method = opt.recipe.method ? *opt.recipe.method : *opt.method;
   if (!opt.recipe.default_scheme.empty()) sink.check_scheme(opt.recipe.default_scheme, recipe_method);
   for (const RecipeRule& rule : opt.recipe.rules) {
-    if (!rule.keep) sink.check_scheme(rule.scheme, rule.method.value_or(recipe_method));
+    if (!rule.keep) sink.check_scheme(rule.scheme, rule.method ? *rule.method : recipe_method);
   }
   ModelReport r;
   r.input = in.path();
@@ -132,7 +132,7 @@ ModelReport quantize_model(const Checkpoint& in, ModelSink& sink, const ModelQua
   ModelProgress progress;
   progress.tensors_total = ts.size();
   for (const CheckpointTensor& t : ts) {
-    decisions.push_back(decide(opt.recipe, t, opt.method));
+    decisions.push_back(decide(opt.recipe, t, *opt.method));
     sink.plan(t, decisions.back());
     if (decisions.back().quantize) progress.work_total += t.numel * 4;
   }
@@ -175,7 +175,7 @@ ModelReport quantize_model(const Checkpoint& in, ModelSink& sink, const ModelQua
       tr.relative_rmse = e.relative_rmse();
       tr.lost = e.lost;
       tr.all_zero = e.sum_x2 > 0 && e.sum_y2 == 0 && e.lost == 0;
-      tr.method = method_name(d.method);
+      tr.method = d.method->name();
       r.params_quantized += t.numel;
       if (std::isfinite(tr.qsnr_db)) {
         qsnr_sum += tr.qsnr_db;

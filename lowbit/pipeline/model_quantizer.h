@@ -63,7 +63,7 @@ class ModelSink {
   // Checks that the container can store `scheme` with `method` at all
   // (kUsage otherwise): every recipe rule is checked so, before any work,
   // whether or not it matches a tensor.
-  virtual void check_scheme(const std::string& scheme, Method method) const = 0;
+  virtual void check_scheme(const std::string& scheme, const Method& method) const = 0;
   virtual void begin() = 0;
   // Whether write() of kept tensor `index` (in plan order) stores it from
   // its float32 values (a dtype the container lacks) rather than its bytes.
@@ -139,7 +139,7 @@ struct ModelProgress {
 
 struct ModelQuantizeOptions {
   Recipe recipe;
-  Method method = Method::kRtn;
+  const Method* method = &rtn_method();
   NanPolicy nan = NanPolicy::kRefuse;
   int threads = 0;
   // Called before each tensor and once at the end.

@@ -29,7 +29,7 @@ Recipe Recipe::parse(std::string_view text, const std::string& name) {
     if (key == "default_scheme") {
       r.default_scheme = string_field(j, "default_scheme", "recipe '" + name + "'");
     } else if (key == "method") {
-      r.method = parse_method(string_field(j, "method", "recipe '" + name + "'"));
+      r.method = &find_method(string_field(j, "method", "recipe '" + name + "'"));
     } else if (key == "importance") {
       r.importance_file = string_field(j, "importance", "recipe '" + name + "'");
     } else if (key == "rules") {
@@ -48,7 +48,7 @@ Recipe Recipe::parse(std::string_view text, const std::string& name) {
           } else if (k == "scheme") {
             rule.scheme = string_field(rj, "scheme", where);
           } else if (k == "method") {
-            rule.method = parse_method(string_field(rj, "method", where));
+            rule.method = &find_method(string_field(rj, "method", where));
           } else {
             fail_usage(where + ": unknown key \"" + k + "\"; valid: match, keep, scheme, method");
           }
@@ -85,9 +85,9 @@ bool is_embedding_or_head(const std::string& name) {
   return re.search(name);
 }
 
-TensorDecision decide(const Recipe& r, const CheckpointTensor& t, Method cli_method) {
+TensorDecision decide(const Recipe& r, const CheckpointTensor& t, const Method& cli_method) {
   TensorDecision d;
-  const Method base = r.method.value_or(cli_method);
+  const Method* base = r.method ? r.method : &cli_method;
   // Nothing to quantize in a tensor without elements, whatever the rules say.
   if (t.numel == 0) {
     d.reason = "no elements";
@@ -104,7 +104,7 @@ TensorDecision decide(const Recipe& r, const CheckpointTensor& t, Method cli_met
     }
     d.quantize = true;
     d.scheme = rule.scheme;
-    d.method = rule.method.value_or(base);
+    d.method = rule.method ? rule.method : base;
     return d;
   }
   if (!t.floating) {

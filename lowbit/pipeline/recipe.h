@@ -31,7 +31,7 @@
 
 #include "lowbit/core/name_pattern.h"
 #include "lowbit/io/checkpoint.h"
-#include "lowbit/methods/method.h"
+#include "lowbit/methods/method_registry.h"
 
 namespace lowbit {
 
@@ -40,12 +40,12 @@ struct RecipeRule {
   std::optional<NamePattern> re;  // compiled; searched anywhere in the name
   bool keep = false;
   std::string scheme;           // when !keep
-  std::optional<Method> method;
+  const Method* method = nullptr;  // the rule's own, or null
 };
 
 struct Recipe {
   std::string default_scheme;   // empty: default targets are kept too
-  std::optional<Method> method;
+  const Method* method = nullptr;  // the recipe's, or null
   std::string importance_file;  // empty: none
   std::vector<RecipeRule> rules;
 
@@ -61,7 +61,7 @@ struct Recipe {
 struct TensorDecision {
   bool quantize = false;
   std::string scheme;
-  Method method = Method::kRtn;
+  const Method* method = nullptr;  // when quantize
   std::string reason;  // "rule 2 (\\.weight$)", "default target", "1-D", "embedding", ...
 };
 
@@ -72,6 +72,6 @@ bool is_embedding_or_head(const std::string& name);
 
 // The decision for tensor t. `cli_method` is --method (it applies where a
 // rule does not name its own method; a recipe's own "method" comes next).
-TensorDecision decide(const Recipe& r, const CheckpointTensor& t, Method cli_method);
+TensorDecision decide(const Recipe& r, const CheckpointTensor& t, const Method& cli_method);
 
 }  // namespace lowbit

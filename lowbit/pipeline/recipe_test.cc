@@ -22,20 +22,20 @@ CheckpointTensor tensor(std::string name, std::vector<uint64_t> shape, bool floa
 
 TEST(Recipe, DefaultPolicyQuantizesLinearWeightsOnly) {
   const Recipe r = Recipe::from_scheme("int4/g128/asym");
-  const TensorDecision lin = decide(r, tensor("encoder.layer.0.attention.self.query.weight", {384, 384}), Method::kMse);
+  const TensorDecision lin = decide(r, tensor("encoder.layer.0.attention.self.query.weight", {384, 384}), mse_method());
   EXPECT_TRUE(lin.quantize);
   EXPECT_EQ(lin.scheme, "int4/g128/asym");
-  EXPECT_EQ(lin.method, Method::kMse);
-  EXPECT_FALSE(decide(r, tensor("encoder.layer.0.attention.self.query.bias", {384}), Method::kRtn).quantize);
-  EXPECT_FALSE(decide(r, tensor("embeddings.word_embeddings.weight", {30522, 384}), Method::kRtn).quantize);
-  EXPECT_FALSE(decide(r, tensor("model.embed_tokens.weight", {49152, 576}), Method::kRtn).quantize);
-  EXPECT_FALSE(decide(r, tensor("token_embd.weight", {49152, 576}), Method::kRtn).quantize);
-  EXPECT_FALSE(decide(r, tensor("lm_head.weight", {49152, 576}), Method::kRtn).quantize);
-  EXPECT_FALSE(decide(r, tensor("output.weight", {49152, 576}), Method::kRtn).quantize);
-  EXPECT_TRUE(decide(r, tensor("blk.0.ffn_down.weight", {576, 1536}), Method::kRtn).quantize);
-  EXPECT_TRUE(decide(r, tensor("blk.0.attn_output.weight", {576, 576}), Method::kRtn).quantize);
-  EXPECT_FALSE(decide(r, tensor("position_ids", {1, 512}, false), Method::kRtn).quantize);
-  EXPECT_FALSE(decide(Recipe{}, tensor("a.weight", {8, 8}), Method::kRtn).quantize);
+  EXPECT_EQ(lin.method, &mse_method());
+  EXPECT_FALSE(decide(r, tensor("encoder.layer.0.attention.self.query.bias", {384}), rtn_method()).quantize);
+  EXPECT_FALSE(decide(r, tensor("embeddings.word_embeddings.weight", {30522, 384}), rtn_method()).quantize);
+  EXPECT_FALSE(decide(r, tensor("model.embed_tokens.weight", {49152, 576}), rtn_method()).quantize);
+  EXPECT_FALSE(decide(r, tensor("token_embd.weight", {49152, 576}), rtn_method()).quantize);
+  EXPECT_FALSE(decide(r, tensor("lm_head.weight", {49152, 576}), rtn_method()).quantize);
+  EXPECT_FALSE(decide(r, tensor("output.weight", {49152, 576}), rtn_method()).quantize);
+  EXPECT_TRUE(decide(r, tensor("blk.0.ffn_down.weight", {576, 1536}), rtn_method()).quantize);
+  EXPECT_TRUE(decide(r, tensor("blk.0.attn_output.weight", {576, 576}), rtn_method()).quantize);
+  EXPECT_FALSE(decide(r, tensor("position_ids", {1, 512}, false), rtn_method()).quantize);
+  EXPECT_FALSE(decide(Recipe{}, tensor("a.weight", {8, 8}), rtn_method()).quantize);
 }
 
 TEST(Recipe, FirstMatchingRuleWins) {
@@ -46,19 +46,19 @@ TEST(Recipe, FirstMatchingRuleWins) {
       {"match": "attention", "scheme": "mxfp4", "method": "rtn"},
       {"match": "\\.weight$", "scheme": "nvfp4"}
     ]})", "t");
-  EXPECT_FALSE(decide(r, tensor("l.attention.query.weight", {4, 4}), Method::kRtn).quantize);
-  const TensorDecision a = decide(r, tensor("l.attention.key.weight", {4, 4}), Method::kHqq);
+  EXPECT_FALSE(decide(r, tensor("l.attention.query.weight", {4, 4}), rtn_method()).quantize);
+  const TensorDecision a = decide(r, tensor("l.attention.key.weight", {4, 4}), hqq_method());
   EXPECT_EQ(a.scheme, "mxfp4");
-  EXPECT_EQ(a.method, Method::kRtn);
+  EXPECT_EQ(a.method, &rtn_method());
   EXPECT_EQ(a.reason, "rule 2 (attention)");
   // The recipe's method comes before the command line's.
-  const TensorDecision w = decide(r, tensor("ffn.weight", {4, 4}), Method::kHqq);
+  const TensorDecision w = decide(r, tensor("ffn.weight", {4, 4}), hqq_method());
   EXPECT_EQ(w.scheme, "nvfp4");
-  EXPECT_EQ(w.method, Method::kMse);
+  EXPECT_EQ(w.method, &mse_method());
   // A rule may quantize what the default policy keeps (here a 1-D tensor).
-  EXPECT_TRUE(decide(r, tensor("norm.weight", {4}), Method::kRtn).quantize);
+  EXPECT_TRUE(decide(r, tensor("norm.weight", {4}), rtn_method()).quantize);
   // No rule: default policy with default_scheme.
-  const TensorDecision d = decide(r, tensor("ffn.w2", {4, 4}), Method::kRtn);
+  const TensorDecision d = decide(r, tensor("ffn.w2", {4, 4}), rtn_method());
   EXPECT_EQ(d.scheme, "int8/channel");
   EXPECT_EQ(d.reason, "default target");
 }
@@ -86,10 +86,10 @@ namespace {
 TEST(Recipe, TensorsWithoutElementsAreKeptWhateverTheRules) {
   const Recipe r = Recipe::parse(R"({"default_scheme": "int8/channel", "rules": [{"match": ".*", "scheme": "mxfp4"}]})",
                                  "r.json");
-  const TensorDecision d = decide(r, tensor("empty.weight", {0, 64}), Method::kRtn);
+  const TensorDecision d = decide(r, tensor("empty.weight", {0, 64}), rtn_method());
   EXPECT_FALSE(d.quantize);
   EXPECT_EQ(d.reason, "no elements");
-  EXPECT_TRUE(decide(r, tensor("full.weight", {2, 64}), Method::kRtn).quantize);
+  EXPECT_TRUE(decide(r, tensor("full.weight", {2, 64}), rtn_method()).quantize);
 }
 
 }  // namespace

@@ -26,7 +26,7 @@
 #include "lowbit/ggml/row_codec.h"
 #include "lowbit/kernels/array_kernels.h"
 #include "lowbit/kernels/array_ops.h"
-#include "lowbit/methods/method.h"
+#include "lowbit/methods/method_registry.h"
 #include "lowbit/quant/quantizer.h"
 #include "lowbit/quant/scheme.h"
 #include "tools/lowbit/commands.h"
@@ -123,17 +123,15 @@ const char* const kQdqSchemes[] = {
 // GGUF output, with a method; float32 input bytes per second.
 struct QuantizeCase {
   const char* scheme;
-  Method method;
-  bool gguf;  // a ggml type through the ggml codecs, else a lowbit scheme
+  const char* method;  // a registered method's name
+  bool gguf;           // a ggml type through the ggml codecs, else a lowbit scheme
 };
 const QuantizeCase kQuantizeCases[] = {
-    {"q4_0", Method::kRtn, true},            {"q8_0", Method::kRtn, true},
-    {"q4_k", Method::kRtn, true},            {"q4_k", Method::kMse, true},
-    {"q6_k", Method::kRtn, true},            {"mxfp4", Method::kRtn, true},
-    {"mxfp4", Method::kRtn, false},          {"nvfp4", Method::kRtn, true},
-    {"nvfp4", Method::kRtn, false},          {"q1_0", Method::kRtn, true},
-    {"int4/g128/asym", Method::kRtn, false}, {"int4/g128/asym", Method::kMse, false},
-    {"int4/g128/asym", Method::kHqq, false},
+    {"q4_0", "rtn", true},            {"q8_0", "rtn", true},           {"q4_k", "rtn", true},
+    {"q4_k", "mse", true},            {"q6_k", "rtn", true},           {"mxfp4", "rtn", true},
+    {"mxfp4", "rtn", false},          {"nvfp4", "rtn", true},          {"nvfp4", "rtn", false},
+    {"q1_0", "rtn", true},            {"int4/g128/asym", "rtn", false}, {"int4/g128/asym", "mse", false},
+    {"int4/g128/asym", "hqq", false},
 };
 
 std::string input_label(double scale) {
@@ -149,7 +147,7 @@ std::string case_label(const Case& c) {
 }
 std::string qdq_label(const char* spec) { return std::string(spec) + " qdq"; }
 std::string quantize_label(const QuantizeCase& c) {
-  return std::string(c.scheme) + " " + method_name(c.method) + " quantize " + (c.gguf ? "gguf" : "safetensors");
+  return std::string(c.scheme) + " " + c.method + " quantize " + (c.gguf ? "gguf" : "safetensors");
 }
 
 // The rows a run will time, chosen before any timing so that a filter that
@@ -353,20 +351,21 @@ void run_bench(const BenchArgs& a) {
       if (is_ggml) {
         run = [&] {
           ggml_quantize_rows(ggml->type, src.data(), shape[0], shape[1], blocks.data(),
-                             c.method == Method::kMse ? ones.data() : nullptr, t);
+                             std::string_view(c.method) == "mse" ? ones.data() : nullptr, t);
         };
       } else {
         const Scheme scheme = parse_scheme(c.scheme);
         QuantizeOptions o;
         o.threads = t;
-        run = [&, scheme, o] { (void)quantize_by_method(src_view, scheme, c.method, nullptr, o); };
+        const Method& m = find_method(c.method);
+        run = [&, scheme, o] { (void)m.quantize(src_view, scheme, nullptr, o); };
       }
       const Timing tm = interleaved(a.reps, run, copy_fn(t, false), copy_fn(t, true));
       const double copy_bps = 8.0 * n / std::min(tm.memcpy_copy, tm.stream_copy);
       const double bps = 4.0 * n / tm.op;
       records.push_back({{"scheme", c.scheme},
                          {"container", container},
-                         {"method", method_name(c.method)},
+                         {"method", c.method},
                          {"op", "quantize"},
                          {"threads", t},
                          {"elements_per_s", n / tm.op},
@@ -375,7 +374,7 @@ void run_bench(const BenchArgs& a) {
                          {"copy_bytes_per_s", copy_bps}});
       if (!a.json) {
         std::printf("%-24s %-12s %-6s %-9s %7d %10.1f %11.2f %7.1f%%\n", c.scheme, container.c_str(),
-                    method_name(c.method), "quantize", t, bps / 1e6, copy_bps / 1e9, 100 * bps / copy_bps);
+                    c.method, "quantize", t, bps / 1e6, copy_bps / 1e9, 100 * bps / copy_bps);
         std::fflush(stdout);
       }
     }

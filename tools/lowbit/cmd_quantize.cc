@@ -165,7 +165,7 @@ void print_totals(const ModelReport& r) {
 struct Run {
   std::string in_arg;
   const Checkpoint* in;
-  Method method;
+  const Method* method = nullptr;
   NanPolicy nan;
   int threads;
   SinkOptions sink;
@@ -201,7 +201,7 @@ void run_quantize(const QuantizeArgs& a) {
   }
   const bool comparison = a.schemes.size() > 1;
   Run run;
-  run.method = parse_method(a.method);
+  run.method = &find_method(a.method);
   run.nan = parse_nan_policy(a.nan);
   run.threads = a.threads.resolve();
   run.sink.overwrite = a.overwrite;

@@ -17,7 +17,7 @@
 #include "lowbit/io/compressed_tensors.h"
 #include "lowbit/io/compressed_tensors_config.h"
 #include "lowbit/io/safetensors.h"
-#include "lowbit/methods/method.h"
+#include "lowbit/methods/method_registry.h"
 #include "lowbit/pipeline/fused_shards.h"
 #include "lowbit/quant/quantizer.h"
 #include "lowbit/quant/scheme.h"
@@ -71,15 +71,15 @@ class CompressedTensorsModelSink final : public ModelSink {
     dir_.reset();  // and the temporary directory
   }
 
-  void check_scheme(const std::string& scheme, Method method) const override {
+  void check_scheme(const std::string& scheme, const Method& method) const override {
     const Scheme s = generic_scheme(scheme, "");
-    check_method(s, method);
+    method.check(s);
     // A shape every granularity divides: only the scheme is judged here.
     const uint64_t r = 256 * (s.gran.kind == Granularity::Kind::kBlock2D ? s.gran.rows : 1);
     const uint64_t c = 256 * (s.gran.kind == Granularity::Kind::kBlock2D ? s.gran.cols
                               : s.gran.kind == Granularity::Kind::kGroup ? s.gran.group
                                                                          : 1);
-    (void)plan_compressed_tensors(scheme_for_method(s, method, false), {r, c});
+    (void)plan_compressed_tensors(method.stored_scheme(s, false), {r, c});
   }
 
   void plan(const CheckpointTensor& t, const TensorDecision& d) override {
@@ -92,17 +92,17 @@ class CompressedTensorsModelSink final : public ModelSink {
       p.quantized = true;
       p.module = t.name.substr(0, t.name.size() - 7);
       p.scheme = generic_scheme(d.scheme, t.name);
-      check_method(p.scheme, d.method);
-      p.plan = plan_compressed_tensors(scheme_for_method(p.scheme, d.method, false), t.shape, t.name);
+      d.method->check(p.scheme);
+      p.plan = plan_compressed_tensors(d.method->stored_scheme(p.scheme, false), t.shape, t.name);
       p.indices = declare_compressed_tensors(*w_, p.module, *p.plan);
       modules_.push_back({p.module, p.plan->format, p.plan->args});
       if (p.scheme.two_level()) {
         if (const std::string layer = fused_layer_of(t.name); !layer.empty()) {
-          p.fused = layer + " " + d.scheme + " " + method_name(d.method);
+          p.fused = layer + " " + d.scheme + " " + d.method->name();
           shards_[p.fused].push_back(planned_.size());
         }
       }
-      note_fused_shard(t.name, d.scheme + " (" + method_name(d.method) + ")");
+      note_fused_shard(t.name, d.scheme + " (" + d.method->name() + ")");
     } else {
       if (t.shape.size() == 2 && ends_with(t.name, ".weight")) note_fused_shard(t.name, "kept");
       const std::optional<DType> dt = find_dtype(t.dtype);
@@ -182,7 +182,9 @@ class CompressedTensorsModelSink final : public ModelSink {
     // NVFP4's tensor scale is stored as its reciprocal g, which vLLM inverts:
     // quantize with an s_t that 1.0f / g gives back exactly.
     o.reciprocal_tensor_scale = p.plan->format == CtFormat::kNvfp4PackQuantized && p.scheme.two_level();
-    const QuantizedTensor q = quantize_by_method({x, t.shape}, p.scheme, d.method, importance, o);
+    CalibStats calib;
+    if (importance) calib.importance_per_column = {importance, static_cast<size_t>(t.shape.back())};
+    const QuantizedTensor q = d.method->quantize({x, t.shape}, p.scheme, &calib, o);
     // With importance weights, mse quantizes with scale=wmse, which plan()
     // could not know (the weights are read here). The scale rule changes no
     // stored layout, so the declared tensors stand; the encoder gets the plan

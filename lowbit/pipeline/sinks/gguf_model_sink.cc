@@ -10,6 +10,7 @@
 #include "lowbit/ggml/nonfinite.h"
 #include "lowbit/ggml/row_codec.h"
 #include "lowbit/ggml/type.h"
+#include "lowbit/methods/method_registry.h"
 #include "lowbit/io/gguf_format.h"
 #include "lowbit/io/gguf_reader.h"
 #include "lowbit/io/gguf_writer.h"
@@ -132,12 +133,12 @@ class GgufModelSink final : public ModelSink {
     }
   }
 
-  void check_scheme(const std::string& scheme, Method method) const override { (void)checked_type(scheme, method, ""); }
+  void check_scheme(const std::string& scheme, const Method& method) const override { (void)checked_type(scheme, method, ""); }
 
   void plan(const CheckpointTensor& t, const TensorDecision& d) override {
     Planned p;
     if (d.quantize) {
-      p.requested = checked_type(d.scheme, d.method, t.name);
+      p.requested = checked_type(d.scheme, *d.method, t.name);
       p.type = p.requested;
       const uint64_t cols = t.shape.empty() ? 1 : t.shape.back();
       while (cols % ggml_type_info(p.type).block_elems != 0) {
@@ -195,11 +196,11 @@ class GgufModelSink final : public ModelSink {
     if (d.quantize) {
       const float* w = importance;
       std::vector<float> ones;
-      if (d.method == Method::kMse && w == nullptr) {
+      if (d.method == &mse_method() && w == nullptr) {
         ones.assign(cols, 1.0f);
         w = ones.data();
       }
-      if (d.method == Method::kRtn) w = importance;  // rtn with an imatrix is llama.cpp's weighted path too
+      if (d.method == &rtn_method()) w = importance;  // rtn with an imatrix is llama.cpp's weighted path too
       const bool keep_nonfinite = has_nonfinite(x, t.numel);
       const auto encode = [&](GgmlType type) {
         buf_.resize(w_.tensor_nbytes(index));
@@ -269,7 +270,7 @@ class GgufModelSink final : public ModelSink {
  private:
   // The ggml type a scheme names, checked against what GGUF output and the
   // method can do; kUsage naming the tensor (when given) otherwise.
-  GgmlType checked_type(const std::string& scheme, Method method, const std::string& tensor) const {
+  GgmlType checked_type(const std::string& scheme, const Method& method, const std::string& tensor) const {
     const std::string where = tensor.empty() ? "" : " (for tensor '" + tensor + "')";
     const auto info = ggml_type_by_name(scheme);
     if (!info || !ggml_can_quantize(info->type)) {
@@ -277,11 +278,11 @@ class GgufModelSink final : public ModelSink {
                  " is not one. Quantizable ggml types: " + quantizable_types() +
                  ". lowbit's own schemes go to safetensors (compressed-tensors): --to safetensors");
     }
-    if (method == Method::kHqq) {
+    if (&method == &hqq_method()) {
       fail_usage("method hqq needs an asymmetric lowbit integer scheme (e.g. int4/g128/asym) in a "
                  "safetensors output; GGUF types take rtn or mse");
     }
-    if (method == Method::kMse && !has_weighted_search(info->type)) {
+    if (&method == &mse_method() && !has_weighted_search(info->type)) {
       fail_usage("method mse on GGUF runs llama.cpp's weighted search, which " + std::string(info->name) +
                  " does not have; use it with Q4_K, Q5_K, Q6_K or IQ4_NL, or use rtn");
     }
