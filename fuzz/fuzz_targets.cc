@@ -9,6 +9,7 @@
 #include "lowbit/io/compressed_tensors_config.h"
 #include "lowbit/io/gguf_reader.h"
 #include "lowbit/io/safetensors.h"
+#include "lowbit/model/tokenizer.h"
 #include "lowbit/pipeline/recipe.h"
 #include "lowbit/quant/scheme.h"
 
@@ -117,10 +118,45 @@ void ct_config(const uint8_t* data, size_t size) {
   });
 }
 
+// A loaded tokenizer meets the input's own bytes (so merges, pieces and
+// added tokens the fuzzer wrote are used) and a fixed text with invalid
+// UTF-8; its ids must decode, and must lie inside the vocabulary.
+static void exercise_tokenizer(const Tokenizer& tok, std::string_view input) {
+  const std::string fixed = "Hello world, it's 2024! \xe4\xb8\xad\xe6\x96\x87 \xff\xc0\x80 [CLS] <|im_end|>\n\n";
+  for (const std::string_view t : {std::string_view(fixed), input.substr(0, 4096)}) {
+    for (const bool parse_special : {false, true}) {
+      const std::vector<int32_t> ids = tok.encode(t, true, parse_special);
+      for (const int32_t id : ids) {
+        if (id < 0 || id >= tok.vocab_size()) fail_internal("tokenizer produced an id outside its vocabulary");
+      }
+      (void)tok.decode(ids, false);
+      (void)tok.decode(ids, true);
+    }
+  }
+}
+
+void tokenizer_json(const uint8_t* data, size_t size) {
+  refusing_errors([&] {
+    const auto tok = load_tokenizer_json(text(data, size), "fuzz input");
+    exercise_tokenizer(*tok, text(data, size));
+  });
+}
+
+void gguf_tokenizer(const uint8_t* data, size_t size) {
+  refusing_errors([&] {
+    std::vector<std::byte> bytes(size);
+    if (size) std::memcpy(bytes.data(), data, size);
+    const GgufFile f = GgufFile::from_memory(std::move(bytes), "fuzz input");
+    const auto tok = load_gguf_tokenizer(f);
+    exercise_tokenizer(*tok, text(data, size));
+  });
+}
+
 const std::vector<Target>& targets() {
   static const std::vector<Target> t = {
       {"safetensors", safetensors}, {"gguf", gguf},     {"scheme_spec", scheme_spec},
       {"format_spec", format_spec}, {"recipe", recipe}, {"ct_config", ct_config},
+      {"tokenizer_json", tokenizer_json}, {"gguf_tokenizer", gguf_tokenizer},
   };
   return t;
 }

