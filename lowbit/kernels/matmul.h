@@ -1,0 +1,38 @@
+// Dense float32 matrix products for the runtime: y = x·wᵀ, the shape of
+// every linear layer (weights stored [out, in], as checkpoints store them).
+//
+// OpenBLAS computes each tile; lowbit decides the tiles. Results must be
+// bit-identical for every thread count (DESIGN.md), and a BLAS that splits
+// one call across its own threads may change the summation order with the
+// thread count. So OpenBLAS runs single-threaded inside each call, and the
+// output is cut into tiles of a fixed size, independent of the thread
+// count; lowbit's pool runs the tiles. Each output element is then always
+// computed by the same sgemm call on the same operands, whichever thread
+// runs it.
+#pragma once
+
+#include <cstdint>
+
+namespace lowbit {
+
+// Rows of x and of w per tile. Fixed: changing them changes results in the
+// last bits (a different sgemm shape may take a different kernel path).
+inline constexpr int64_t kMatmulRowTile = 256;  // rows of x (tokens)
+inline constexpr int64_t kMatmulColTile = 128;  // rows of w (output features)
+
+// y[i, j] = sum_k x[i, k] * w[j, k] (+ bias[j] if bias is not null), for
+// i < n, j < m. x has row stride ldx >= k, y row stride ldy >= m, w is
+// dense [m, k]. n, m or k may be 0 (k = 0 gives y = bias or 0).
+void matmul_nt(const float* x, int64_t n, int64_t k, int64_t ldx, const float* w, int64_t m, const float* bias,
+               float* y, int64_t ldy, int threads);
+
+// C = alpha * A·Bᵀ on one thread, A [n, k] (stride lda), B [m, k] (stride
+// ldb), C [n, m] (stride ldc): the single-threaded OpenBLAS call behind
+// matmul_nt, for kernels that do their own partitioning (attention).
+void sgemm_nt_serial(int64_t n, int64_t m, int64_t k, float alpha, const float* a, int64_t lda, const float* b,
+                     int64_t ldb, float* c, int64_t ldc);
+// C = A·B on one thread, A [n, k] (stride lda), B [k, m] (stride ldb).
+void sgemm_nn_serial(int64_t n, int64_t m, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                     float* c, int64_t ldc);
+
+}  // namespace lowbit

@@ -1,0 +1,78 @@
+#include "lowbit/kernels/matmul.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+namespace lowbit {
+namespace {
+
+std::vector<float> random_values(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+// y = x·wᵀ + b in double: the reference, rounded once.
+std::vector<double> reference(const std::vector<float>& x, int64_t n, int64_t k, int64_t ldx,
+                              const std::vector<float>& w, int64_t m, const std::vector<float>& bias) {
+  std::vector<double> y(static_cast<size_t>(n * m));
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < m; ++j) {
+      double s = bias.empty() ? 0.0 : bias[j];
+      for (int64_t t = 0; t < k; ++t) s += static_cast<double>(x[i * ldx + t]) * w[j * k + t];
+      y[i * m + j] = s;
+    }
+  }
+  return y;
+}
+
+// Shapes around the tile sizes (a partial last tile in both directions),
+// a decode-like single row, and a padded input stride.
+TEST(Matmul, MatchesDoubleReferenceAndIsThreadInvariant) {
+  struct Case {
+    int64_t n, k, m, ldx;
+    bool bias;
+  };
+  for (const Case c : {Case{1, 576, 300, 576, false}, Case{300, 64, 129, 70, true}, Case{257, 33, 1, 33, true},
+                       Case{5, 1, 7, 1, false}}) {
+    const auto x = random_values(static_cast<size_t>(c.n * c.ldx), 1);
+    const auto w = random_values(static_cast<size_t>(c.m * c.k), 2);
+    const auto b = c.bias ? random_values(static_cast<size_t>(c.m), 3) : std::vector<float>{};
+    const auto ref = reference(x, c.n, c.k, c.ldx, w, c.m, b);
+    std::vector<float> first;
+    for (int threads : {1, 2, 3}) {
+      std::vector<float> y(static_cast<size_t>(c.n * (c.m + 3)), -7.0f);
+      matmul_nt(x.data(), c.n, c.k, c.ldx, w.data(), c.m, c.bias ? b.data() : nullptr, y.data(), c.m + 3, threads);
+      for (int64_t i = 0; i < c.n; ++i) {
+        for (int64_t j = 0; j < c.m; ++j) {
+          // float32 accumulation over k terms of unit variance.
+          ASSERT_NEAR(y[i * (c.m + 3) + j], ref[i * c.m + j], 1e-5 * std::sqrt(double(c.k)) * 8 + 1e-6)
+              << "n=" << c.n << " k=" << c.k << " m=" << c.m << " at " << i << "," << j;
+        }
+        // The padding of each output row is left alone.
+        for (int64_t j = c.m; j < c.m + 3; ++j) ASSERT_EQ(y[i * (c.m + 3) + j], -7.0f);
+      }
+      if (first.empty()) {
+        first = y;
+      } else {
+        ASSERT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * sizeof(float))) << "threads=" << threads;
+      }
+    }
+  }
+}
+
+TEST(Matmul, EmptyReductionGivesTheBias) {
+  const std::vector<float> b = {1.5f, -2.0f};
+  std::vector<float> y(4, 9.0f);
+  matmul_nt(nullptr, 2, 0, 0, nullptr, 2, b.data(), y.data(), 2, 2);
+  EXPECT_EQ(y, (std::vector<float>{1.5f, -2.0f, 1.5f, -2.0f}));
+}
+
+}  // namespace
+}  // namespace lowbit

@@ -1,0 +1,27 @@
+#include "lowbit/model/linear.h"
+
+#include <fmt/format.h>
+
+#include <utility>
+
+#include "lowbit/core/error.h"
+#include "lowbit/kernels/matmul.h"
+
+namespace lowbit {
+
+Linear::Linear(std::string name, std::vector<float> weight, int64_t out, int64_t in, std::vector<float> bias)
+    : name_(std::move(name)), weight_(std::move(weight)), bias_(std::move(bias)), out_(out), in_(in) {
+  if (out < 0 || in < 0 || weight_.size() != static_cast<size_t>(out * in)) {
+    throw Error(ErrorKind::kInput, fmt::format("layer '{}': weight has {} values, not {} x {}", name_, weight_.size(),
+                                               out, in));
+  }
+  if (!bias_.empty() && bias_.size() != static_cast<size_t>(out)) {
+    throw Error(ErrorKind::kInput, fmt::format("layer '{}': bias has {} values, not {}", name_, bias_.size(), out));
+  }
+}
+
+void Linear::forward(const float* x, int64_t n, float* y, int threads) const {
+  matmul_nt(x, n, in_, in_, weight_.data(), out_, bias_.empty() ? nullptr : bias_.data(), y, out_, threads);
+}
+
+}  // namespace lowbit
