@@ -92,7 +92,9 @@ std::optional<CtQuantizationConfig> compressed_tensors_config(const std::string&
   std::vector<std::pair<std::string, std::string>> candidates;  // (text, where)
   const fs::path cfg = fs::path(directory) / "config.json";
   std::error_code ec;
-  if (fs::exists(cfg, ec)) {
+  // An in-memory checkpoint has no directory (and must not read a
+  // config.json from the working directory).
+  if (!directory.empty() && fs::exists(cfg, ec)) {
     const std::vector<std::byte> bytes = read_file(cfg.string());
     candidates.emplace_back(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()), cfg.string());
   }
@@ -324,29 +326,44 @@ void Checkpoint::group_compressed_tensors() {
 void Checkpoint::open_safetensors_files(const std::vector<std::string>& files) {
   container_ = Container::kSafetensors;
   files_ = files;
-  std::unordered_map<std::string, size_t> seen;
-  for (size_t s = 0; s < files.size(); ++s) {
-    shards_.push_back(std::make_unique<SafetensorsFile>(SafetensorsFile::open(files[s])));
-    const SafetensorsFile& f = *shards_.back();
-    total_bytes_ += f.file_size();
-    for (size_t i = 0; i < f.tensors().size(); ++i) {
-      const TensorInfo& t = f.tensors()[i];
-      if (const auto it = seen.find(t.name); it != seen.end()) {
-        fail_input("tensor '" + t.name + "' appears in both '" + files[it->second] + "' and '" + files[s] + "'");
-      }
-      seen.emplace(t.name, s);
-      CheckpointTensor c;
-      c.name = t.name;
-      c.shape = t.shape;
-      c.dtype = dtype_name(t.dtype);
-      c.numel = t.numel;
-      c.nbytes = t.nbytes;
-      c.floating = is_floating(t.dtype);
-      c.shard = s;
-      c.index_in_shard = i;
-      tensors_.push_back(std::move(c));
+  for (size_t s = 0; s < files.size(); ++s) add_shard(std::make_unique<SafetensorsFile>(SafetensorsFile::open(files[s])));
+}
+
+void Checkpoint::add_shard(std::unique_ptr<SafetensorsFile> file) {
+  const size_t s = shards_.size();
+  shards_.push_back(std::move(file));
+  const SafetensorsFile& f = *shards_.back();
+  total_bytes_ += f.file_size();
+  std::unordered_map<std::string, size_t> shard_of;  // the names so far (copies: tensors_ grows below)
+  for (const CheckpointTensor& other : tensors_) shard_of.emplace(other.name, other.shard);
+  for (size_t i = 0; i < f.tensors().size(); ++i) {
+    const TensorInfo& t = f.tensors()[i];
+    if (const auto it = shard_of.find(t.name); it != shard_of.end()) {
+      fail_input("tensor '" + t.name + "' appears in both '" + files_[it->second] + "' and '" + files_[s] + "'");
     }
+    shard_of.emplace(t.name, s);
+    CheckpointTensor c;
+    c.name = t.name;
+    c.shape = t.shape;
+    c.dtype = dtype_name(t.dtype);
+    c.numel = t.numel;
+    c.nbytes = t.nbytes;
+    c.floating = is_floating(t.dtype);
+    c.shard = s;
+    c.index_in_shard = i;
+    tensors_.push_back(std::move(c));
   }
+}
+
+Checkpoint Checkpoint::from_memory(SafetensorsFile file) {
+  Checkpoint c;
+  c.container_ = Container::kSafetensors;
+  c.path_ = file.path();
+  c.files_ = {file.path()};
+  // No directory: nothing beside it (config, tokenizer) to find or copy.
+  c.add_shard(std::make_unique<SafetensorsFile>(std::move(file)));
+  c.group_compressed_tensors();
+  return c;
 }
 
 void Checkpoint::open_index(const std::string& index_path) {

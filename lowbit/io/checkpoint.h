@@ -43,6 +43,10 @@ class Checkpoint {
   // problem (missing shard, tensor in two shards, index naming a tensor its
   // shard lacks, ...) or kIo when a file cannot be read.
   static Checkpoint open(const std::string& path);
+  // A checkpoint held in memory (one safetensors file, no directory beside
+  // it): for tests and for programs that build models themselves. Its
+  // compressed-tensors config, if any, comes from the file's metadata.
+  static Checkpoint from_memory(SafetensorsFile file);
 
   Checkpoint(Checkpoint&&) noexcept;
   Checkpoint& operator=(Checkpoint&&) noexcept;
@@ -98,6 +102,7 @@ class Checkpoint {
  private:
   Checkpoint();
   void open_safetensors_files(const std::vector<std::string>& files);
+  void add_shard(std::unique_ptr<SafetensorsFile> file);
   void open_index(const std::string& index_path);
   void open_gguf(const std::string& file);
   void group_compressed_tensors();
