@@ -22,5 +22,8 @@ Action add_ggml_command(CLI::App& app);
 Action add_inspect_command(CLI::App& app);
 Action add_quantize_command(CLI::App& app);
 Action add_tokenize_command(CLI::App& app);
+Action add_embed_command(CLI::App& app);
+Action add_eval_command(CLI::App& app);
+Action add_generate_command(CLI::App& app);
 
 }  // namespace lowbit::cli

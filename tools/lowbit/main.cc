@@ -39,6 +39,9 @@ int main(int argc, char** argv) {
   reg(lowbit::cli::add_inspect_command);
   reg(lowbit::cli::add_quantize_command);
   reg(lowbit::cli::add_tokenize_command);
+  reg(lowbit::cli::add_embed_command);
+  reg(lowbit::cli::add_eval_command);
+  reg(lowbit::cli::add_generate_command);
   // CLI11 reports a mistyped subcommand as "a subcommand is required";
   // name the word instead.
   if (argc > 1 && argv[1][0] != '-') {

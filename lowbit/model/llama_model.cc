@@ -1,0 +1,235 @@
+#include "lowbit/model/llama_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "lowbit/core/error.h"
+#include "lowbit/core/thread_pool.h"
+#include "lowbit/io/checkpoint.h"
+#include "lowbit/model/attention.h"
+#include "lowbit/model/rms_norm.h"
+
+namespace lowbit {
+
+namespace {
+
+// Elements per task of the element-wise steps (residual adds, SwiGLU).
+// Elements are independent, so this sets the grain only.
+constexpr int64_t kElementsPerTask = 1 << 14;
+
+void for_chunks(int64_t count, int threads, const std::function<void(int64_t begin, int64_t end)>& fn) {
+  if (count <= 0) return;
+  const int64_t tasks = (count + kElementsPerTask - 1) / kElementsPerTask;
+  ThreadPool::global().parallel_for(static_cast<size_t>(tasks), threads, [&](size_t task) {
+    const int64_t b = static_cast<int64_t>(task) * kElementsPerTask;
+    fn(b, std::min(count, b + kElementsPerTask));
+  });
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  return fmt::format("[{}]", fmt::join(shape, ", "));
+}
+
+// The Linear of a checkpoint tensor: its name without ".weight" names the
+// layer, as recipes name it.
+Linear make_linear(const std::string& tensor_name, std::vector<float> w, int64_t out, int64_t in) {
+  std::string name = tensor_name;
+  if (name.ends_with(".weight")) name.resize(name.size() - 7);
+  return Linear(std::move(name), std::move(w), out, in);
+}
+
+}  // namespace
+
+LlamaModel LlamaModel::from_tensors(LlamaConfig config, const TensorSource& source, const std::string& source_name) {
+  config.validate(source_name);
+  const LlamaNaming nm = config.naming;
+  const auto need = [&](const std::string& name, std::vector<int64_t> shape) {
+    std::optional<std::vector<float>> t = source(name, shape);
+    if (!t) fail_input(fmt::format("{}: the Llama tensor '{}' {} is missing", source_name, name, shape_text(shape)));
+    int64_t numel = 1;
+    for (int64_t d : shape) numel *= d;
+    if (static_cast<int64_t>(t->size()) != numel) {
+      fail_internal(fmt::format("{}: tensor '{}' read as {} values, {} expected", source_name, name, t->size(), numel));
+    }
+    return std::move(*t);
+  };
+  const int64_t dim = config.dim, kv = config.kv_dim(), ffn = config.ffn_dim, vocab = config.vocab_size;
+  const int64_t qdim = config.heads * config.head_dim;
+
+  LlamaModel m;
+  m.config_ = config;
+  m.rope_ = Rope(config.head_dim, config.rope_dim, config.rope_theta, config.rope_style);
+  m.embedding_ = need(llama_embedding_name(nm), {vocab, dim});
+  m.layers_.resize(static_cast<size_t>(config.layers));
+  for (int64_t l = 0; l < config.layers; ++l) {
+    LlamaLayer& L = m.layers_[static_cast<size_t>(l)];
+    const auto name = [&](const char* role) { return llama_layer_tensor_name(nm, l, role); };
+    const auto linear = [&](const char* role, int64_t out, int64_t in) {
+      return make_linear(name(role), need(name(role), {out, in}), out, in);
+    };
+    L.attn_norm = need(name("attn_norm"), {dim});
+    L.q = linear("attn_q", qdim, dim);
+    L.k = linear("attn_k", kv, dim);
+    L.v = linear("attn_v", kv, dim);
+    L.o = linear("attn_output", dim, qdim);
+    L.ffn_norm = need(name("ffn_norm"), {dim});
+    L.gate = linear("ffn_gate", ffn, dim);
+    L.up = linear("ffn_up", ffn, dim);
+    L.down = linear("ffn_down", dim, ffn);
+  }
+  m.output_norm_ = need(llama_output_norm_name(nm), {dim});
+  std::optional<std::vector<float>> out;
+  if (!config.tied_embeddings) {
+    out = source(llama_output_name(nm), {vocab, dim});
+    // llama.cpp reads a GGUF llama without output.weight as tied.
+    if (!out && nm != LlamaNaming::kGguf) {
+      fail_input(fmt::format("{}: the Llama tensor '{}' {} is missing (the config says the embeddings are not tied)",
+                             source_name, llama_output_name(nm), shape_text({vocab, dim})));
+    }
+  }
+  if (out) {
+    m.lm_head_ = make_linear(llama_output_name(nm), std::move(*out), vocab, dim);
+  } else {
+    // Tied: the LM head is a Linear of its own over a copy of the
+    // embedding matrix, so that a quantization point on the head never
+    // changes the embedding lookup (llama.cpp also quantizes them apart
+    // when it writes output.weight).
+    m.config_.tied_embeddings = true;
+    m.lm_head_ = make_linear(llama_output_name(nm), m.embedding_, vocab, dim);
+  }
+  return m;
+}
+
+LlamaModel LlamaModel::load(const Checkpoint& ck, int threads) {
+  LlamaConfig config = llama_config_of(ck);
+  std::map<std::string, size_t, std::less<>> index;
+  for (size_t i = 0; i < ck.tensors().size(); ++i) index.emplace(ck.tensors()[i].name, i);
+  // The logits are as wide as the embedding matrix, which some models pad
+  // beyond the tokenizer's vocabulary.
+  if (auto it = index.find(llama_embedding_name(config.naming)); it != index.end()) {
+    const CheckpointTensor& t = ck.tensors()[it->second];
+    if (t.shape.size() == 2) config.vocab_size = static_cast<int64_t>(t.shape[0]);
+  }
+  const TensorSource source = [&](const std::string& name,
+                                  const std::vector<int64_t>& shape) -> std::optional<std::vector<float>> {
+    auto it = index.find(name);
+    if (it == index.end()) return std::nullopt;
+    const CheckpointTensor& t = ck.tensors()[it->second];
+    const std::vector<int64_t> have(t.shape.begin(), t.shape.end());
+    if (have != shape) {
+      fail_input(fmt::format("'{}': tensor '{}' has shape {}, the config makes it {}", ck.path(), name,
+                             shape_text(have), shape_text(shape)));
+    }
+    if (!t.floating) fail_input(fmt::format("'{}': tensor '{}' is {}, not a float type", ck.path(), name, t.dtype));
+    std::vector<float> v(static_cast<size_t>(t.numel));
+    ck.read_float32(it->second, v.data(), threads);
+    ck.release(it->second);
+    return v;
+  };
+  return from_tensors(std::move(config), source, fmt::format("'{}'", ck.path()));
+}
+
+LlamaModel LlamaModel::load(const std::string& path, int threads) {
+  const Checkpoint ck = Checkpoint::open(path);
+  return load(ck, threads);
+}
+
+KvCache LlamaModel::new_cache(int64_t capacity) const {
+  if (capacity > config_.context_length) {
+    fail_input(fmt::format("a context of {} tokens is longer than the model's context length {}", capacity,
+                           config_.context_length));
+  }
+  return KvCache(config_.layers, capacity, config_.kv_dim());
+}
+
+void LlamaModel::forward(std::span<const int32_t> tokens, KvCache& cache, int64_t logits_from, float* logits,
+                         int threads) const {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (logits_from < 0 || logits_from > n) {
+    fail_usage(fmt::format("logits from row {} of a batch of {} tokens", logits_from, n));
+  }
+  if (cache.layers() != config_.layers || cache.kv_dim() != config_.kv_dim()) {
+    fail_usage("the KV cache was made for another model");
+  }
+  if (n == 0) return;
+  cache.check_room(n);
+  for (int64_t i = 0; i < n; ++i) {
+    if (tokens[static_cast<size_t>(i)] < 0 || tokens[static_cast<size_t>(i)] >= config_.vocab_size) {
+      fail_input(fmt::format("token id {} is outside the model's vocabulary of {}", tokens[static_cast<size_t>(i)],
+                             config_.vocab_size));
+    }
+  }
+  const int64_t dim = config_.dim, kv = config_.kv_dim(), ffn = config_.ffn_dim;
+  const int64_t qdim = config_.heads * config_.head_dim;
+  const int64_t pos0 = cache.size();
+  const auto N = static_cast<size_t>(n);
+
+  // The residual stream and the scratch matrices of one block.
+  std::vector<float> x(N * static_cast<size_t>(dim));
+  std::vector<float> xn(x.size()), q(N * static_cast<size_t>(qdim)), att(q.size()), proj(x.size());
+  std::vector<float> gate(N * static_cast<size_t>(ffn)), up(gate.size());
+  for (int64_t i = 0; i < n; ++i) {
+    std::memcpy(x.data() + i * dim, embedding_.data() + int64_t{tokens[static_cast<size_t>(i)]} * dim,
+                static_cast<size_t>(dim) * sizeof(float));
+  }
+  const AttentionShape shape{config_.heads, config_.kv_heads, config_.head_dim};
+  const auto add_into_x = [&](const std::vector<float>& d) {
+    for_chunks(n * dim, threads, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) x[static_cast<size_t>(i)] += d[static_cast<size_t>(i)];
+    });
+  };
+
+  for (int64_t l = 0; l < config_.layers; ++l) {
+    const LlamaLayer& L = layers_[static_cast<size_t>(l)];
+    float* keys = cache.keys(l);
+    float* values = cache.values(l);
+    // Attention. The new keys and values go straight into the cache rows
+    // of their positions: the cache's row stride is kv_dim, the Linear's
+    // output is dense [n, kv_dim].
+    rms_norm(x.data(), n, dim, dim, L.attn_norm.data(), config_.rms_eps, xn.data(), dim, threads);
+    L.q.forward(xn.data(), n, q.data(), threads);
+    L.k.forward(xn.data(), n, keys + pos0 * kv, threads);
+    L.v.forward(xn.data(), n, values + pos0 * kv, threads);
+    rope_.apply(q.data(), n, qdim, config_.heads, pos0, threads);
+    rope_.apply(keys + pos0 * kv, n, kv, config_.kv_heads, pos0, threads);
+    attention(q.data(), n, qdim, pos0, keys, values, pos0 + n, kv, shape, /*causal=*/true, att.data(), qdim,
+              threads);
+    L.o.forward(att.data(), n, proj.data(), threads);
+    add_into_x(proj);
+    // SwiGLU feed-forward: silu(gate) * up, then down.
+    rms_norm(x.data(), n, dim, dim, L.ffn_norm.data(), config_.rms_eps, xn.data(), dim, threads);
+    L.gate.forward(xn.data(), n, gate.data(), threads);
+    L.up.forward(xn.data(), n, up.data(), threads);
+    for_chunks(n * ffn, threads, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const float g = gate[static_cast<size_t>(i)];
+        const float silu = g / (1.0f + std::exp(-g));
+        gate[static_cast<size_t>(i)] = silu * up[static_cast<size_t>(i)];
+      }
+    });
+    L.down.forward(gate.data(), n, proj.data(), threads);
+    add_into_x(proj);
+    // A NaN or infinity would flow silently into every later block and the
+    // logits; name the block where it first appears.
+    for (size_t i = 0; i < x.size(); ++i) {
+      if (!std::isfinite(x[i])) {
+        fail_input(fmt::format("the output of blk {} holds {} (token {} of {}, position {}): the weights or the "
+                               "input overflow float32",
+                               l, x[i], i / static_cast<size_t>(dim), n, pos0 + static_cast<int64_t>(i) / dim));
+      }
+    }
+  }
+  cache.advance(n);
+  const int64_t rows = n - logits_from;
+  if (rows == 0) return;
+  rms_norm(x.data() + logits_from * dim, rows, dim, dim, output_norm_.data(), config_.rms_eps, xn.data(), dim,
+           threads);
+  lm_head_.forward(xn.data(), rows, logits, threads);
+}
+
+}  // namespace lowbit

@@ -1,0 +1,178 @@
+// `lowbit eval ppl MODEL (--text FILE | --corpus kjv) [--ctx N] [--chunks N]
+//  [--threads N] [--json] [--save-logits F.npy]`: the perplexity of a Llama
+// model over a text, by llama.cpp's convention (lowbit/eval/perplexity.h),
+// so that the number compares with llama-perplexity's on the same file.
+//
+// The text is the bytes of FILE with one final '\n' removed (llama.cpp's
+// -f does the same), or a named corpus: `kjv` is the King James Bible as
+// the `bible` program (Debian's bible-kjv) prints it, gen1:1-rev22:21.
+// A progress line per chunk goes to stderr; the result to stdout, as a
+// line of text or, with --json, one JSON object with full-precision
+// numbers. --save-logits writes the scored logits of every chunk as one
+// float32 .npy [chunks * (ctx - 1 - ctx/2), vocab], in order: threads 1
+// and threads N write the same bytes.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "lowbit/core/error.h"
+#include "lowbit/core/file_io.h"
+#include "lowbit/core/npy.h"
+#include "lowbit/eval/perplexity.h"
+#include "lowbit/model/llama_model.h"
+#include "lowbit/model/tokenizer.h"
+#include "tools/lowbit/commands.h"
+#include "tools/lowbit/common_flags.h"
+#include "tools/lowbit/installed_models.h"
+
+namespace lowbit::cli {
+
+namespace {
+
+struct EvalArgs {
+  std::string model;
+  std::string text_file;
+  std::string corpus;
+  int64_t ctx = 512;
+  int64_t chunks = -1;
+  bool json = false;
+  std::string save_logits;
+  ThreadsFlag threads;
+};
+
+// The text of a corpus lowbit knows by name. The corpus registry will
+// replace this; until then `kjv` runs the `bible` program.
+std::string corpus_text(const std::string& name) {
+  if (name != "kjv") fail_usage(fmt::format("unknown corpus '{}'; known: kjv", name));
+  FILE* p = ::popen("bible 'gen1:1-rev22:21' 2>/dev/null", "r");
+  if (p == nullptr) fail_io("cannot run the 'bible' program");
+  std::string out;
+  char buf[65536];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int status = ::pclose(p);
+  if (status != 0 || out.empty()) {
+    fail_input("corpus kjv needs the 'bible' program: apt-get install bible-kjv bible-kjv-text");
+  }
+  return out;
+}
+
+void run_ppl(const EvalArgs& a) {
+  if (a.text_file.empty() == a.corpus.empty()) fail_usage("give the text with --text FILE or --corpus kjv (one of them)");
+  if (a.ctx < 4) fail_usage(fmt::format("--ctx {}: at least 4 tokens are needed (the second half is scored)", a.ctx));
+  if (a.chunks == 0 || a.chunks < -1) fail_usage(fmt::format("--chunks {}: give a positive count", a.chunks));
+  const std::string path = resolve_installed_model(a.model).value_or(a.model);
+  if (!a.save_logits.empty()) {
+    if (!has_extension(a.save_logits, ".npy")) fail_usage("--save-logits writes a .npy file: give a name ending in .npy");
+    std::vector<NamedPath> inputs{{"MODEL", path}};
+    if (!a.text_file.empty()) inputs.push_back({"--text", a.text_file});
+    check_paths(inputs, {{"--save-logits", a.save_logits}});
+    check_output_file("--save-logits", a.save_logits);
+  }
+  const int threads = a.threads.resolve();
+
+  std::string text;
+  if (!a.text_file.empty()) {
+    const std::vector<std::byte> bytes = read_file(a.text_file);
+    text.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  } else {
+    text = corpus_text(a.corpus);
+  }
+  // As llama.cpp's -f: one final newline is not part of the text.
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  if (text.empty()) fail_input("the text is empty: there is nothing to evaluate");
+
+  const auto t_load = std::chrono::steady_clock::now();
+  const LlamaModel model = LlamaModel::load(path, threads);
+  const std::unique_ptr<Tokenizer> tok = load_tokenizer(path);
+  if (tok->vocab_size() > model.config().vocab_size) {
+    fail_input(fmt::format("'{}': the tokenizer has {} tokens, the model's embeddings only {}", path,
+                           tok->vocab_size(), model.config().vocab_size));
+  }
+  const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
+  const std::vector<int32_t> tokens = tok->encode(text, /*add_special=*/true);
+
+  PerplexityOptions opt;
+  opt.ctx = a.ctx;
+  opt.max_chunks = a.chunks;
+  opt.bos = tok->adds_bos() ? tok->bos_id() : -1;
+  opt.threads = threads;
+  opt.on_chunk = [&](const PerplexityProgress& p) {
+    std::fprintf(stderr, "[%lld/%lld] ppl %.4f, %.2f s, %.1f tokens/s\n", static_cast<long long>(p.chunk),
+                 static_cast<long long>(p.chunks), p.so_far.perplexity(), p.seconds,
+                 static_cast<double>(p.chunk * a.ctx) / p.seconds);
+  };
+  std::vector<float> saved;
+  if (!a.save_logits.empty()) {
+    opt.on_logits = [&](int64_t, const float* logits, int64_t rows, int64_t vocab) {
+      saved.insert(saved.end(), logits, logits + rows * vocab);
+    };
+  }
+  const PerplexityResult r = perplexity(model, tokens, opt);
+  const double tps = static_cast<double>(r.evaluated_tokens) / r.seconds;
+  if (!a.save_logits.empty()) {
+    const uint64_t vocab = static_cast<uint64_t>(model.config().vocab_size);
+    const std::vector<uint64_t> shape{saved.size() / vocab, vocab};
+    npy_write_atomic(a.save_logits, "<f4", shape, saved.data(), saved.size() * sizeof(float));
+  }
+
+  std::string out;
+  if (a.json) {
+    nlohmann::ordered_json j = {
+        {"model", path},
+        {"ctx", a.ctx},
+        {"chunks", r.chunks},
+        {"text_tokens", r.text_tokens},
+        {"evaluated_tokens", r.evaluated_tokens},
+        {"scored_tokens", r.nll.count},
+        {"add_bos", opt.bos >= 0},
+        {"ppl", r.ppl},
+        {"ppl_error", r.ppl_error},
+        {"mean_nll", r.nll.mean()},
+        {"nll_sum", r.nll.sum},
+        {"threads", threads},
+        {"load_seconds", load_seconds},
+        {"seconds", r.seconds},
+        {"tokens_per_second", tps},
+    };
+    out = j.dump() + "\n";
+  } else {
+    out = fmt::format(
+        "perplexity: {:.4f} +/- {:.5f} ({} chunks of {} tokens, {} scored; {} tokens in {:.2f} s, {:.1f} tokens/s, "
+        "{} threads)\n",
+        r.ppl, r.ppl_error, r.chunks, a.ctx, r.nll.count, r.evaluated_tokens, r.seconds, tps, threads);
+  }
+  if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0) {
+    fail_io("cannot write to standard output");
+  }
+}
+
+}  // namespace
+
+Action add_eval_command(CLI::App& app) {
+  auto a = std::make_shared<EvalArgs>();
+  auto* cmd = app.add_subcommand("eval", "Evaluate a language model (perplexity)");
+  cmd->require_subcommand(1);
+  auto* ppl = cmd->add_subcommand("ppl", "Perplexity of a Llama model over a text, as llama-perplexity computes it");
+  ppl->add_option("MODEL", a->model, "an installed model (smollm2), a .gguf file, or a Hugging Face Llama directory")
+      ->required();
+  ppl->add_option("--text", a->text_file, "the text file (one final newline is dropped, as llama.cpp does)");
+  ppl->add_option("--corpus", a->corpus, "a named corpus instead of --text: kjv (the King James Bible)");
+  ppl->add_option("--ctx", a->ctx, "tokens per chunk; the second half of each is scored (default 512)");
+  ppl->add_option("--chunks", a->chunks, "evaluate at most this many chunks (default: all)");
+  a->threads.add_to(ppl);
+  ppl->add_flag("--json", a->json, "print one JSON object with full-precision numbers");
+  ppl->add_option("--save-logits", a->save_logits,
+                  "write the scored logits, float32 [chunks * (ctx - 1 - ctx/2), vocab], to this .npy");
+  cmd->footer(
+      "Example: lowbit eval ppl smollm2 --corpus kjv --ctx 512 --chunks 20\n"
+      "Chunks of ctx tokens, BOS first where the model adds BOS, the second half of each scored; the text must "
+      "hold at least 2 * ctx tokens (docs/runtime.md).");
+  return [a] { run_ppl(*a); };
+}
+
+}  // namespace lowbit::cli
