@@ -28,6 +28,7 @@
 #include "lowbit/model/tokenizer.h"
 #include "tools/lowbit/commands.h"
 #include "tools/lowbit/common_flags.h"
+#include "tools/lowbit/eval_inputs.h"
 #include "tools/lowbit/installed_models.h"
 
 namespace lowbit::cli {
@@ -45,24 +46,8 @@ struct EvalArgs {
   ThreadsFlag threads;
 };
 
-// The text of a corpus lowbit knows by name. The corpus registry will
-// replace this; until then `kjv` runs the `bible` program.
-std::string corpus_text(const std::string& name) {
-  if (name != "kjv") fail_usage(fmt::format("unknown corpus '{}'; known: kjv", name));
-  FILE* p = ::popen("bible 'gen1:1-rev22:21' 2>/dev/null", "r");
-  if (p == nullptr) fail_io("cannot run the 'bible' program");
-  std::string out;
-  char buf[65536];
-  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int status = ::pclose(p);
-  if (status != 0 || out.empty()) {
-    fail_input("corpus kjv needs the 'bible' program: apt-get install bible-kjv bible-kjv-text");
-  }
-  return out;
-}
-
 void run_ppl(const EvalArgs& a) {
-  if (a.text_file.empty() == a.corpus.empty()) fail_usage("give the text with --text FILE or --corpus kjv (one of them)");
+  if (a.text_file.empty() == a.corpus.empty()) fail_usage("give the text with --text FILE or --corpus NAME (one of them)");
   if (a.ctx < 4) fail_usage(fmt::format("--ctx {}: at least 4 tokens are needed (the second half is scored)", a.ctx));
   if (a.chunks == 0 || a.chunks < -1) fail_usage(fmt::format("--chunks {}: give a positive count", a.chunks));
   const std::string path = resolve_installed_model(a.model).value_or(a.model);
@@ -75,16 +60,7 @@ void run_ppl(const EvalArgs& a) {
   }
   const int threads = a.threads.resolve();
 
-  std::string text;
-  if (!a.text_file.empty()) {
-    const std::vector<std::byte> bytes = read_file(a.text_file);
-    text.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-  } else {
-    text = corpus_text(a.corpus);
-  }
-  // As llama.cpp's -f: one final newline is not part of the text.
-  if (!text.empty() && text.back() == '\n') text.pop_back();
-  if (text.empty()) fail_input("the text is empty: there is nothing to evaluate");
+  const std::string text = evaluation_text(a.text_file, a.corpus);
 
   const auto t_load = std::chrono::steady_clock::now();
   const LlamaModel model = LlamaModel::load(path, threads);
@@ -153,26 +129,39 @@ void run_ppl(const EvalArgs& a) {
 
 }  // namespace
 
-Action add_eval_command(CLI::App& app) {
+Action add_eval_ppl_subcommand(CLI::App& eval) {
   auto a = std::make_shared<EvalArgs>();
-  auto* cmd = app.add_subcommand("eval", "Evaluate a language model (perplexity)");
-  cmd->require_subcommand(1);
-  auto* ppl = cmd->add_subcommand("ppl", "Perplexity of a Llama model over a text, as llama-perplexity computes it");
+  auto* ppl = eval.add_subcommand("ppl", "Perplexity of a Llama model over a text, as llama-perplexity computes it");
   ppl->add_option("MODEL", a->model, "an installed model (smollm2), a .gguf file, or a Hugging Face Llama directory")
       ->required();
   ppl->add_option("--text", a->text_file, "the text file (one final newline is dropped, as llama.cpp does)");
-  ppl->add_option("--corpus", a->corpus, "a named corpus instead of --text: kjv (the King James Bible)");
+  ppl->add_option("--corpus", a->corpus, corpus_option_help());
   ppl->add_option("--ctx", a->ctx, "tokens per chunk; the second half of each is scored (default 512)");
   ppl->add_option("--chunks", a->chunks, "evaluate at most this many chunks (default: all)");
   a->threads.add_to(ppl);
   ppl->add_flag("--json", a->json, "print one JSON object with full-precision numbers");
   ppl->add_option("--save-logits", a->save_logits,
                   "write the scored logits, float32 [chunks * (ctx - 1 - ctx/2), vocab], to this .npy");
-  cmd->footer(
+  ppl->footer(
       "Example: lowbit eval ppl smollm2 --corpus kjv --ctx 512 --chunks 20\n"
       "Chunks of ctx tokens, BOS first where the model adds BOS, the second half of each scored; the text must "
-      "hold at least 2 * ctx tokens (docs/runtime.md).");
+      "hold at least 2 * ctx tokens (docs/evaluation.md).");
   return [a] { run_ppl(*a); };
+}
+
+Action add_eval_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("eval", "Evaluate models: perplexity, KL divergence to a reference, embeddings");
+  cmd->require_subcommand(1);
+  std::vector<std::pair<CLI::App*, Action>> subs;
+  for (Action (*add)(CLI::App&) : {add_eval_ppl_subcommand}) {
+    Action act = add(*cmd);
+    subs.emplace_back(cmd->get_subcommands({}).back(), std::move(act));
+  }
+  return [subs] {
+    for (const auto& [sub, act] : subs) {
+      if (sub->parsed()) act();
+    }
+  };
 }
 
 }  // namespace lowbit::cli

@@ -26,4 +26,9 @@ Action add_embed_command(CLI::App& app);
 Action add_eval_command(CLI::App& app);
 Action add_generate_command(CLI::App& app);
 
+// The subcommands of `lowbit eval`, one file each (cmd_eval_*.cc): each
+// registers itself on `eval` and returns its action; add_eval_command runs
+// the one that was given.
+Action add_eval_ppl_subcommand(CLI::App& eval);
+
 }  // namespace lowbit::cli
