@@ -11,36 +11,12 @@
 
 #include "lowbit/core/error.h"
 #include "lowbit/model/llama_model.h"
+#include "lowbit/model/test_llama.h"
 
 namespace lowbit {
 namespace {
 
-LlamaModel tiny_model() {
-  LlamaConfig c;
-  c.vocab_size = 30;
-  c.dim = 8;
-  c.ffn_dim = 12;
-  c.layers = 2;
-  c.heads = 2;
-  c.kv_heads = 1;
-  c.head_dim = 4;
-  c.rope_dim = 4;
-  c.context_length = 32;
-  c.naming = LlamaNaming::kGguf;
-  c.tied_embeddings = true;
-  std::mt19937 rng(11);
-  std::normal_distribution<float> nd(0.0f, 0.5f);
-  return LlamaModel::from_tensors(
-      c,
-      [&](const std::string& name, const std::vector<int64_t>& shape) -> std::optional<std::vector<float>> {
-        int64_t n = 1;
-        for (int64_t d : shape) n *= d;
-        std::vector<float> v(static_cast<size_t>(n));
-        for (float& x : v) x = (name.find("norm") != std::string::npos ? 1.0f : 0.0f) + nd(rng);
-        return v;
-      },
-      "tiny");
-}
+using test_llama::tiny_model;
 
 std::vector<int32_t> text_tokens(int64_t n) {
   std::vector<int32_t> t(static_cast<size_t>(n));

@@ -30,5 +30,6 @@ Action add_generate_command(CLI::App& app);
 // registers itself on `eval` and returns its action; add_eval_command runs
 // the one that was given.
 Action add_eval_ppl_subcommand(CLI::App& eval);
+Action add_eval_kld_subcommand(CLI::App& eval);
 
 }  // namespace lowbit::cli

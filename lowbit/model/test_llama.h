@@ -1,0 +1,44 @@
+// A tiny random Llama for tests (never part of the library): GGUF naming,
+// tied embeddings, norms near 1 and weights N(0, 0.5), from `seed`.
+#pragma once
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "lowbit/model/llama_model.h"
+
+namespace lowbit::test_llama {
+
+inline LlamaConfig tiny_config() {
+  LlamaConfig c;
+  c.vocab_size = 30;
+  c.dim = 8;
+  c.ffn_dim = 12;
+  c.layers = 2;
+  c.heads = 2;
+  c.kv_heads = 1;
+  c.head_dim = 4;
+  c.rope_dim = 4;
+  c.context_length = 32;
+  c.naming = LlamaNaming::kGguf;
+  c.tied_embeddings = true;
+  return c;
+}
+
+inline LlamaModel tiny_model(uint32_t seed = 11) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 0.5f);
+  return LlamaModel::from_tensors(
+      tiny_config(),
+      [&](const std::string& name, const std::vector<int64_t>& shape) -> std::optional<std::vector<float>> {
+        int64_t n = 1;
+        for (int64_t d : shape) n *= d;
+        std::vector<float> v(static_cast<size_t>(n));
+        for (float& x : v) x = (name.find("norm") != std::string::npos ? 1.0f : 0.0f) + nd(rng);
+        return v;
+      },
+      "tiny");
+}
+
+}  // namespace lowbit::test_llama
