@@ -20,7 +20,20 @@ Linear::Linear(std::string name, std::vector<float> weight, int64_t out, int64_t
   }
 }
 
+void Linear::set_packed(std::shared_ptr<const PackedWeight> packed) {
+  if (packed && (packed->rows() != out_ || packed->cols() != in_)) {
+    fail_internal(fmt::format("layer '{}': a packed weight of {} x {} for a {} x {} layer", name_, packed->rows(),
+                              packed->cols(), out_, in_));
+  }
+  packed_ = std::move(packed);
+}
+
 void Linear::forward(const float* x, int64_t n, float* y, int threads) const {
+  if (n == 1 && packed_) {
+    packed_->multiply(x, y, threads);
+    for (size_t j = 0; j < bias_.size(); ++j) y[j] += bias_[j];
+    return;
+  }
   matmul_nt(x, n, in_, in_, weight_.data(), out_, bias_.empty() ? nullptr : bias_.data(), y, out_, threads);
 }
 

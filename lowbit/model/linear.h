@@ -4,11 +4,21 @@
 // Every projection of the runtime (Q, K, V, output, MLP, the LM head) is a
 // Linear, so that the quantization points of the next phase (the weight as
 // stored or requantized, the input activations) have one place to live.
+//
+// A Linear may also hold its weight in GGUF block form (PackedWeight, the
+// same values as the float32 weight): a one-token forward (decode) then
+// reads the blocks, 4 to 7 times fewer bytes, through the GEMV kernel; a
+// batch of tokens still multiplies the float32 weight with BLAS. The two
+// paths sum in different orders, so a token's outputs may differ in the
+// last bits between them (docs/runtime.md).
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "lowbit/ggml/packed_weight.h"
 
 namespace lowbit {
 
@@ -20,8 +30,15 @@ class Linear {
   // messages and in recipes.
   Linear(std::string name, std::vector<float> weight, int64_t out, int64_t in, std::vector<float> bias = {});
 
-  // y[n, out] = x[n, in]·Wᵀ + b; bit-identical for every thread count.
+  // y[n, out] = x[n, in]·Wᵀ + b; bit-identical for every thread count
+  // (and, for n = 1 through a packed weight, every SIMD target).
   void forward(const float* x, int64_t n, float* y, int threads) const;
+
+  // Keeps `packed` (the same matrix in block form, shared, immutable) for
+  // one-token forwards. ErrorKind::kInternal when its shape is not [out, in].
+  // Whoever changes the float32 weight must drop it (set_packed(nullptr)).
+  void set_packed(std::shared_ptr<const PackedWeight> packed);
+  const PackedWeight* packed() const noexcept { return packed_.get(); }
 
   int64_t in_features() const noexcept { return in_; }
   int64_t out_features() const noexcept { return out_; }
@@ -33,6 +50,7 @@ class Linear {
   std::string name_;
   std::vector<float> weight_;
   std::vector<float> bias_;
+  std::shared_ptr<const PackedWeight> packed_;
   int64_t out_ = 0, in_ = 0;
 };
 

@@ -2,9 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <random>
 #include <vector>
 
 #include "lowbit/core/error.h"
+#include "lowbit/ggml/row_codec.h"
 
 namespace lowbit {
 namespace {
@@ -21,6 +27,43 @@ TEST(Linear, ComputesXTimesWTransposedPlusBias) {
 TEST(Linear, RefusesWeightsOfTheWrongSize) {
   EXPECT_THROW(Linear("w", std::vector<float>(5), 2, 3), Error);
   EXPECT_THROW(Linear("w", std::vector<float>(6), 2, 3, std::vector<float>(3)), Error);
+}
+
+TEST(Linear, OneTokenGoesThroughThePackedWeightABatchThroughBlas) {
+  const int64_t out = 5, in = 64;
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd(0.0f, 0.1f);
+  std::vector<float> w0(out * in), bias(out), x(2 * in);
+  for (float& v : w0) v = nd(rng);
+  for (float& v : bias) v = nd(rng);
+  for (float& v : x) v = nd(rng) * 10;
+  std::vector<uint8_t> bytes(ggml_row_bytes(GgmlType::kQ4_1, in, "w") * out);
+  ggml_quantize_rows(GgmlType::kQ4_1, w0.data(), out, in, bytes.data(), nullptr, 1);
+  std::vector<float> w(out * in);
+  ggml_dequantize_rows(GgmlType::kQ4_1, bytes.data(), out, in, w.data(), 1);
+  auto packed = std::make_shared<const PackedWeight>(
+      PackedWeight::from_ggml(GgmlType::kQ4_1, std::as_bytes(std::span(bytes)), out, in));
+  const Linear plain("l", w, out, in, bias);
+  Linear l("l", w, out, in, bias);
+  l.set_packed(packed);
+  // n = 1: the GEMV's bits plus the bias.
+  std::vector<float> y(out), want(out);
+  l.forward(x.data(), 1, y.data(), 2);
+  packed->multiply(x.data(), want.data(), 1);
+  for (int64_t j = 0; j < out; ++j) want[j] += bias[j];
+  EXPECT_EQ(std::memcmp(y.data(), want.data(), y.size() * sizeof(float)), 0);
+  // The BLAS path agrees to float rounding.
+  std::vector<float> blas(out);
+  plain.forward(x.data(), 1, blas.data(), 1);
+  for (int64_t j = 0; j < out; ++j) EXPECT_NEAR(y[j], blas[j], 1e-5 * (1 + std::abs(blas[j])));
+  // n = 2: BLAS, as without the packed weight.
+  std::vector<float> y2(2 * out), p2(2 * out);
+  l.forward(x.data(), 2, y2.data(), 2);
+  plain.forward(x.data(), 2, p2.data(), 2);
+  EXPECT_EQ(y2, p2);
+  // A packed weight of another shape is refused.
+  Linear other("o", std::vector<float>(4 * in), 4, in);
+  EXPECT_THROW(other.set_packed(packed), Error);
 }
 
 }  // namespace

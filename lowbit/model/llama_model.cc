@@ -4,12 +4,14 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <memory>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include "lowbit/core/error.h"
 #include "lowbit/core/thread_pool.h"
+#include "lowbit/ggml/packed_weight.h"
 #include "lowbit/io/checkpoint.h"
 #include "lowbit/model/attention.h"
 #include "lowbit/model/rms_norm.h"
@@ -131,7 +133,26 @@ LlamaModel LlamaModel::load(const Checkpoint& ck, int threads) {
     ck.release(it->second);
     return v;
   };
-  return from_tensors(std::move(config), source, fmt::format("'{}'", ck.path()));
+  LlamaModel m = from_tensors(std::move(config), source, fmt::format("'{}'", ck.path()));
+  if (ck.container() != Container::kGguf) return m;
+  // One-token forwards (decode) read the stored blocks where a GEMV kernel
+  // exists for their type (linear.h): the same values, fewer bytes.
+  const auto pack = [&](Linear& linear, const std::string& tensor) {
+    const auto it = index.find(tensor);
+    if (it == index.end()) return;
+    const std::optional<GgmlTypeInfo> type = ggml_type_by_name(ck.tensors()[it->second].dtype);
+    if (!type || !PackedWeight::supports(type->type) || linear.in_features() % kernels::kGemvBlock != 0) return;
+    linear.set_packed(std::make_shared<const PackedWeight>(PackedWeight::from_ggml(
+        type->type, ck.raw_bytes(it->second), linear.out_features(), linear.in_features())));
+    ck.release(it->second);
+  };
+  for (LlamaLayer& L : m.layers_) {
+    for (Linear* linear : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) pack(*linear, linear->name() + ".weight");
+  }
+  // A tied head is the embedding matrix.
+  pack(m.lm_head_, m.config_.tied_embeddings ? llama_embedding_name(m.config_.naming)
+                                             : llama_output_name(m.config_.naming));
+  return m;
 }
 
 LlamaModel LlamaModel::load(const std::string& path, int threads) {

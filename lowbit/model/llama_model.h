@@ -17,7 +17,9 @@
 // the next call continue where the last stopped. Logits are bit-identical
 // for every thread count: each step partitions its work into fixed tasks.
 // A forward over the same tokens split differently (one call of n, or n
-// calls of 1) agrees to float rounding, not bit for bit: BLAS tiles differ.
+// calls of 1) agrees to float rounding, not bit for bit: BLAS tiles differ,
+// and a GGUF model's Q8_0/Q4_0/Q4_1 Linears run one-token calls through the
+// GEMV over their stored blocks (linear.h), which sums in its own order.
 #pragma once
 
 #include <cstdint>

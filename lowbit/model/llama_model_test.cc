@@ -17,6 +17,7 @@
 
 #include "lowbit/core/error.h"
 #include "lowbit/core/test_support.h"
+#include "lowbit/ggml/row_codec.h"
 #include "lowbit/io/gguf_writer.h"
 #include "lowbit/io/safetensors.h"
 
@@ -399,6 +400,87 @@ TEST_F(LlamaFileTest, GgufFileAndHuggingFaceDirectoryGiveTheSameLogits) {
   EXPECT_EQ(h.config().rope_style, RopeStyle::kHalves);
   const std::vector<int32_t> ids = some_tokens(16, 40);
   EXPECT_LT(max_abs_diff(prefill(g, ids, 2), prefill(h, ids, 2)), 1e-4);
+}
+
+// A model whose every in-feature count is a whole number of 32-element
+// blocks, written as llama.cpp stores SmolLM2: Q4_1 blocks, a tied Q8_0
+// embedding. Its Linears then keep the blocks for one-token forwards.
+TEST_F(LlamaFileTest, QuantizedGgufDecodesThroughPackedWeights) {
+  LlamaConfig c = tiny_config(LlamaNaming::kGguf);
+  c.dim = 64;
+  c.ffn_dim = 96;
+  c.head_dim = 16;
+  c.rope_dim = 16;
+  c.tied_embeddings = true;
+  const Tensors g = to_gguf_names(c, random_hf_weights(c, 11));
+  {
+    GgufWriter w(path("q.gguf"));
+    w.add_metadata("general.architecture", GgufValue::of("llama"));
+    w.add_metadata("llama.block_count", GgufValue::of(static_cast<uint32_t>(c.layers)));
+    w.add_metadata("llama.context_length", GgufValue::of(static_cast<uint32_t>(c.context_length)));
+    w.add_metadata("llama.embedding_length", GgufValue::of(static_cast<uint32_t>(c.dim)));
+    w.add_metadata("llama.feed_forward_length", GgufValue::of(static_cast<uint32_t>(c.ffn_dim)));
+    w.add_metadata("llama.attention.head_count", GgufValue::of(static_cast<uint32_t>(c.heads)));
+    w.add_metadata("llama.attention.head_count_kv", GgufValue::of(static_cast<uint32_t>(c.kv_heads)));
+    w.add_metadata("llama.rope.freq_base", GgufValue::of(static_cast<float>(c.rope_theta)));
+    w.add_metadata("llama.attention.layer_norm_rms_epsilon", GgufValue::of(c.rms_eps));
+    w.add_metadata("llama.rope.dimension_count", GgufValue::of(static_cast<uint32_t>(c.rope_dim)));
+    std::vector<std::pair<std::string, std::vector<uint8_t>>> data;
+    for (const auto& [name, v] : g) {
+      if (name == "output.weight") continue;
+      if (name.find("norm") != std::string::npos) {
+        w.declare_tensor(name, {v.size()}, GgmlType::kF32);
+        data.emplace_back(name, std::vector<uint8_t>(reinterpret_cast<const uint8_t*>(v.data()),
+                                                     reinterpret_cast<const uint8_t*>(v.data() + v.size())));
+        continue;
+      }
+      const uint64_t in = name.find("ffn_down") != std::string::npos ? c.ffn_dim : c.dim, rows = v.size() / in;
+      const GgmlType t = name == "token_embd.weight" ? GgmlType::kQ8_0 : GgmlType::kQ4_1;
+      std::vector<uint8_t> bytes(ggml_row_bytes(t, in, name) * rows);
+      ggml_quantize_rows(t, v.data(), rows, in, bytes.data(), nullptr, 1);
+      w.declare_tensor(name, {in, rows}, t);
+      data.emplace_back(name, std::move(bytes));
+    }
+    w.begin();
+    for (const auto& [name, bytes] : data) w.write_tensor_data(name, bytes.data(), bytes.size());
+    w.commit();
+  }
+  const LlamaModel m = LlamaModel::load(path("q.gguf"), 1);
+  ASSERT_NE(m.lm_head().packed(), nullptr);
+  EXPECT_EQ(m.lm_head().packed()->type(), GgmlType::kQ8_0);
+  for (const LlamaLayer& L : m.layers()) {
+    for (const Linear* l : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) {
+      ASSERT_NE(l->packed(), nullptr) << l->name();
+      EXPECT_EQ(l->packed()->type(), GgmlType::kQ4_1);
+      // The blocks hold exactly the float32 weight.
+      std::vector<float> row(static_cast<size_t>(l->in_features()));
+      for (int64_t r = 0; r < l->out_features(); ++r) {
+        l->packed()->dequantize_row(r, row.data());
+        ASSERT_EQ(std::memcmp(row.data(), l->weight().data() + r * l->in_features(), row.size() * sizeof(float)), 0)
+            << l->name() << " row " << r;
+      }
+    }
+  }
+  // Decoding one token at a time (the GEMV) agrees with the batched prefill
+  // (BLAS) to float rounding, and is the same bits at every thread count.
+  const std::vector<int32_t> ids = some_tokens(20, c.vocab_size);
+  const std::vector<float> all = prefill(m, ids, 2);
+  const auto V = static_cast<size_t>(c.vocab_size);
+  std::vector<float> first;
+  for (int threads : {1, 2, 3}) {
+    KvCache cache = m.new_cache(32);
+    std::vector<float> got(ids.size() * V);
+    m.forward(std::span(ids).first(8), cache, 0, got.data(), threads);
+    for (size_t p = 8; p < ids.size(); ++p) {
+      m.forward(std::span(ids).subspan(p, 1), cache, 0, got.data() + p * V, threads);
+    }
+    EXPECT_LT(max_abs_diff(all, got), 1e-4);
+    if (first.empty()) {
+      first = got;
+    } else {
+      EXPECT_EQ(std::memcmp(first.data(), got.data(), got.size() * sizeof(float)), 0) << threads << " threads";
+    }
+  }
 }
 
 }  // namespace

@@ -17,6 +17,13 @@
 // which lets a test run exactly the tokens another run produced. --json
 // prints, instead of the stream, one object at the end: {"prompt_ids",
 // "ids", "text"}.
+//
+// --timing prints to stderr the prefill rate (prompt tokens over the batched
+// forward's time) and the decode rate (one-token forward passes over the
+// time of the token loop, choice and output included; the last chosen token
+// is not run, so -n N makes N - 1 of them), the rates bench/peer_runtime.py
+// compares with llama-bench. The hidden --ignore-eos keeps generating past
+// the end-of-text token, so a benchmark always runs N tokens.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -50,6 +57,7 @@ struct GenerateArgs {
   int64_t top_k = 0;
   bool json = false;
   bool timing = false;
+  bool ignore_eos = false;
   SeedFlag seed;
   ThreadsFlag threads;
 };
@@ -158,16 +166,18 @@ void run_generate(const GenerateArgs& a) {
   const auto t1 = std::chrono::steady_clock::now();
   std::vector<int32_t> out_ids;
   std::string text;
+  int64_t decode_forwards = 0;
   for (int64_t step = 0; step < a.n; ++step) {
     const int32_t id = a.temp == 0 ? argmax(logits.data(), vocab)
                                    : sample(logits.data(), vocab, a.temp, a.top_k, seed, static_cast<uint64_t>(step));
-    if (id == tok->eos_id()) break;
+    if (id == tok->eos_id() && !a.ignore_eos) break;
     out_ids.push_back(id);
     const std::string piece = id < tok->vocab_size() ? tok->decode(std::span<const int32_t>(&id, 1)) : std::string();
     text += piece;
     if (!a.json) write_out(piece);
     if (step + 1 == a.n || cache.size() == cache.capacity()) break;
     model.forward(std::span<const int32_t>(&id, 1), cache, 0, logits.data(), threads);
+    ++decode_forwards;
   }
   const auto t2 = std::chrono::steady_clock::now();
   if (a.json) {
@@ -179,9 +189,9 @@ void run_generate(const GenerateArgs& a) {
   if (a.timing) {
     const double pre = std::chrono::duration<double>(t1 - t0).count();
     const double dec = std::chrono::duration<double>(t2 - t1).count();
-    std::fprintf(stderr, "prefill: %zu tokens in %.3f s (%.1f tokens/s); decode: %zu tokens in %.3f s (%.1f tokens/s)\n",
-                 prompt.size(), pre, static_cast<double>(prompt.size()) / pre, out_ids.size(), dec,
-                 static_cast<double>(out_ids.size()) / dec);
+    std::fprintf(stderr, "prefill: %zu tokens in %.3f s (%.1f tokens/s); decode: %lld tokens in %.3f s (%.1f tokens/s)\n",
+                 prompt.size(), pre, static_cast<double>(prompt.size()) / pre,
+                 static_cast<long long>(decode_forwards), dec, static_cast<double>(decode_forwards) / dec);
   }
 }
 
@@ -201,6 +211,8 @@ Action add_generate_command(CLI::App& app) {
   a->threads.add_to(cmd);
   cmd->add_flag("--json", a->json, "print {\"prompt_ids\", \"ids\", \"text\"} at the end instead of streaming");
   cmd->add_flag("--timing", a->timing, "print prefill and decode rates to stderr");
+  // For benchmarks (bench/peer_runtime.py): a fixed number of tokens.
+  cmd->add_flag("--ignore-eos", a->ignore_eos, "keep generating past the end-of-text token")->group("");
   cmd->footer("Example: lowbit generate smollm2 -p \"The capital of France is\" -n 16");
   return [a] { run_generate(*a); };
 }

@@ -1,0 +1,88 @@
+#include "lowbit/ggml/packed_weight.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "lowbit/core/error.h"
+#include "lowbit/core/thread_pool.h"
+#include "lowbit/ggml/row_codec_internal.h"
+
+namespace lowbit {
+namespace {
+
+using ggml_internal::fp16_to_fp32;
+using ggml_internal::load_u16;
+
+kernels::GemvCodes codes_of(GgmlType t) {
+  switch (t) {
+    case GgmlType::kQ8_0: return kernels::GemvCodes::kQ8_0;
+    case GgmlType::kQ4_0: return kernels::GemvCodes::kQ4_0;
+    case GgmlType::kQ4_1: return kernels::GemvCodes::kQ4_1;
+    default: break;
+  }
+  fail_usage(fmt::format("no packed GEMV kernel for {}", ggml_type_info(t).name));
+}
+
+}  // namespace
+
+bool PackedWeight::supports(GgmlType t) {
+  return t == GgmlType::kQ8_0 || t == GgmlType::kQ4_0 || t == GgmlType::kQ4_1;
+}
+
+PackedWeight PackedWeight::from_ggml(GgmlType t, std::span<const std::byte> bytes, int64_t rows, int64_t cols) {
+  const kernels::GemvCodes c = codes_of(t);
+  const GgmlTypeInfo info = ggml_type_info(t);
+  if (rows < 0 || cols < 0 || cols % kernels::kGemvBlock != 0) {
+    fail_input(fmt::format("a {} x {} {} matrix: rows of {} elements are not whole blocks of {}", rows, cols,
+                           info.name, cols, kernels::kGemvBlock));
+  }
+  const uint64_t row_bytes = ggml_row_bytes(t, static_cast<uint64_t>(cols), "packed weight");
+  if (bytes.size() != row_bytes * static_cast<uint64_t>(rows)) {
+    fail_input(fmt::format("a {} x {} {} matrix takes {} bytes, not {}", rows, cols, info.name,
+                           row_bytes * static_cast<uint64_t>(rows), bytes.size()));
+  }
+  PackedWeight p;
+  p.type_ = t;
+  p.rows_ = rows;
+  p.cols_ = cols;
+  const int64_t blocks = rows * (cols / kernels::kGemvBlock), stride = kernels::gemv_block_bytes(c);
+  p.data_.resize(static_cast<size_t>(blocks * stride));
+  const auto* in = reinterpret_cast<const uint8_t*>(bytes.data());
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint8_t* blk = in + b * info.block_bytes;
+    uint8_t* rec = p.data_.data() + b * stride;
+    // ggml's block: float16 d, (float16 m for Q4_1), then the codes.
+    const float d = fp16_to_fp32(load_u16(blk));
+    std::memcpy(rec, &d, 4);
+    if (c == kernels::GemvCodes::kQ4_1) {
+      const float m = fp16_to_fp32(load_u16(blk + 2));
+      std::memcpy(rec + 4, &m, 4);
+      std::memcpy(rec + 8, blk + 4, 16);
+    } else {
+      std::memcpy(rec + 4, blk + 2, static_cast<size_t>(kernels::gemv_code_bytes(c)));
+    }
+  }
+  return p;
+}
+
+kernels::GemvMatrix PackedWeight::matrix() const noexcept {
+  return kernels::GemvMatrix{type_ == GgmlType::kQ8_0   ? kernels::GemvCodes::kQ8_0
+                             : type_ == GgmlType::kQ4_0 ? kernels::GemvCodes::kQ4_0
+                                                        : kernels::GemvCodes::kQ4_1,
+                             rows_, cols_, data_.data()};
+}
+
+void PackedWeight::multiply(const float* x, float* y, int threads) const {
+  const kernels::GemvMatrix m = matrix();
+  const int64_t tasks = (rows_ + kRowsPerTask - 1) / kRowsPerTask;
+  ThreadPool::global().parallel_for(static_cast<size_t>(tasks), threads, [&](size_t task) {
+    const int64_t r0 = static_cast<int64_t>(task) * kRowsPerTask;
+    kernels::gemv_rows(m, x, r0, std::min(rows_, r0 + kRowsPerTask), y);
+  });
+}
+
+void PackedWeight::dequantize_row(int64_t r, float* out) const { kernels::gemv_dequantize_row(matrix(), r, out); }
+
+}  // namespace lowbit
