@@ -2,7 +2,9 @@
 # lowbit's main job: set up, build, then quantize the default real model
 # (all-MiniLM-L6-v2, fp32 safetensors, installed by the setup) with several
 # schemes and print the comparison: size, bits per weight, mean and
-# worst-tensor QSNR. Then the same model with the clipping search, the
+# worst-tensor QSNR, and (--eval) the quantized models' own quality: embedding
+# cosine and retrieval for MiniLM, perplexity and KL divergence for SmolLM2.
+# Then the same model with the clipping search, the
 # real GGUF model (SmolLM2-135M-Instruct) to Q4_K for llama.cpp, and the
 # INT-vs-FP QSNR study.
 set -euo pipefail
@@ -14,8 +16,9 @@ OUT="${LOWBIT_DEMO_DIR:-build/demo}"
 mkdir -p "$OUT"
 
 echo
-echo "== all-MiniLM-L6-v2 -> compressed-tensors (vLLM), one output per scheme, method rtn"
-"$LOWBIT" quantize minilm "$OUT/minilm" --quiet \
+echo "== all-MiniLM-L6-v2 -> compressed-tensors (vLLM), one output per scheme, method rtn,"
+echo "   each measured against the input (--eval: embedding cosine, paraphrase recall@1 on kjv-web)"
+"$LOWBIT" quantize minilm "$OUT/minilm" --quiet --eval \
   --scheme int8/channel --scheme float8_e4m3fn/channel --scheme int4/g128/asym --scheme mxfp4 --scheme nvfp4
 
 echo
@@ -24,8 +27,9 @@ echo "== the same 4-bit schemes with the clipping search (--method mse)"
   --scheme int4/g128/asym --scheme mxfp4 --scheme nvfp4
 
 echo
-echo "== SmolLM2-135M-Instruct (GGUF Q4_1) -> GGUF Q4_K for llama.cpp (every metadata key kept)"
-"$LOWBIT" quantize smollm2 "$OUT/smollm2-q4_k.gguf" --scheme q4_k --method mse --quiet --report "$OUT/smollm2.json" |
+echo "== SmolLM2-135M-Instruct (GGUF Q4_1) -> GGUF Q4_K for llama.cpp (every metadata key kept),"
+echo "   measured against the input (--eval: perplexity, KL divergence, top-1 agreement on kjv)"
+"$LOWBIT" quantize smollm2 "$OUT/smollm2-q4_k.gguf" --scheme q4_k --method mse --quiet --eval --report "$OUT/smollm2.json" |
   sed -n '/^smollm2\|^\/.*->/,$p'
 
 echo

@@ -23,11 +23,30 @@ root=build-llama-cpp
 bin="$root/build/bin"
 tools=(llama-quantize llama-perplexity llama-tokenize llama-imatrix llama-bench)
 
+# lowbit-llama-embed: lowbit's own driver over llama.h (the vendored source
+# has no llama-embedding), linked against the static libraries the tools
+# build; rebuilt when its source is newer. tests/python/test_bert_gguf.py
+# runs it.
+build_embed_driver() {
+  local src=tests/llama_cpp/llama_embed.cc out="$bin/lowbit-llama-embed" b="$root/build"
+  if [ -x "$out" ] && [ "$out" -nt "$src" ]; then return 0; fi
+  cmake --build "$b" --parallel "$(nproc)" --target llama ggml >>"$root/build.log" 2>&1 ||
+    { tail -40 "$root/build.log"; exit 1; }
+  local gomp
+  gomp=$(grep -o '[^ ]*libgomp[^ ]*' "$b/build.ninja" | head -1 || true)
+  g++ -std=c++17 -O2 -I"$root/src/include" -I"$root/src/ggml/include" "$src" -o "$out.tmp" \
+    "$b/src/libllama.a" "$b/ggml/src/libggml.a" "$b/ggml/src/libggml-cpu.a" "$b/ggml/src/libggml-base.a" \
+    ${gomp:-} -fopenmp -ldl -lm -lpthread || exit 1
+  mv "$out.tmp" "$out"
+  echo "llama.cpp: built lowbit-llama-embed in $bin"
+}
+
 missing=()
 for t in "${tools[@]}"; do
   [ -x "$bin/$t" ] || missing+=("$t")
 done
 if [ "${#missing[@]}" -eq 0 ] && [ -f "$root/.version-$version" ]; then
+  build_embed_driver
   echo "llama.cpp: tools present in $bin"
   exit 0
 fi
@@ -85,3 +104,4 @@ cmake --build "$root/build" --parallel "$(nproc)" --target "${missing[@]}" >"$ro
   { tail -40 "$root/build.log"; exit 1; }
 touch "$root/.version-$version"
 echo "llama.cpp: built ${missing[*]} in $bin"
+build_embed_driver

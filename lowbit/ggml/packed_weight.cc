@@ -83,6 +83,24 @@ void PackedWeight::multiply(const float* x, float* y, int threads) const {
   });
 }
 
+void PackedWeight::multiply_all(std::span<const Product> products, int threads) {
+  // first[i]: the index of product i's first task; at most a few products.
+  constexpr size_t kMaxProducts = 8;
+  if (products.size() > kMaxProducts) fail_internal("PackedWeight::multiply_all: too many products");
+  size_t first[kMaxProducts + 1] = {0};
+  kernels::GemvMatrix mats[kMaxProducts];
+  for (size_t i = 0; i < products.size(); ++i) {
+    mats[i] = products[i].w->matrix();
+    first[i + 1] = first[i] + static_cast<size_t>((products[i].w->rows_ + kRowsPerTask - 1) / kRowsPerTask);
+  }
+  ThreadPool::global().parallel_for(first[products.size()], threads, [&](size_t task) {
+    size_t i = 0;
+    while (task >= first[i + 1]) ++i;
+    const int64_t r0 = static_cast<int64_t>(task - first[i]) * kRowsPerTask;
+    kernels::gemv_rows(mats[i], products[i].x, r0, std::min(mats[i].rows, r0 + kRowsPerTask), products[i].y);
+  });
+}
+
 void PackedWeight::dequantize_row(int64_t r, float* out) const { kernels::gemv_dequantize_row(matrix(), r, out); }
 
 }  // namespace lowbit

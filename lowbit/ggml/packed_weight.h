@@ -44,6 +44,17 @@ class PackedWeight {
   // y[r] = sum_k W[r, k] x[k] for every row, in gemv.h's order: bit-identical
   // for every thread count and SIMD target.
   void multiply(const float* x, float* y, int threads) const;
+
+  // Several products in one parallel_for (a decoder block's Q, K and V, or
+  // its gate and up): the tasks are each product's own tasks of
+  // kRowsPerTask rows, listed one product after another, so every y is the
+  // same bits as multiply() gives, for one dispatch instead of several.
+  struct Product {
+    const PackedWeight* w;
+    const float* x;  // w->cols() floats
+    float* y;        // w->rows() floats
+  };
+  static void multiply_all(std::span<const Product> products, int threads);
   // Row r as float32, through the kernel's dequantization.
   void dequantize_row(int64_t r, float* out) const;
 

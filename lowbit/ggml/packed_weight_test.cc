@@ -86,6 +86,41 @@ TEST(PackedWeight, ProductIsTheSameBitsAtEveryThreadCount) {
   }
 }
 
+TEST(PackedWeight, SeveralProductsInOneDispatchAreTheBitsOfEachAlone) {
+  // Q4_1 [200, 576], Q8_0 [64, 576], Q4_0 [33, 96]: uneven task counts.
+  const struct {
+    GgmlType t;
+    int64_t rows, cols;
+  } shapes[] = {{GgmlType::kQ4_1, 200, 576}, {GgmlType::kQ8_0, 64, 576}, {GgmlType::kQ4_0, 33, 96}};
+  std::vector<PackedWeight> ws;
+  std::vector<std::vector<float>> xs, alone;
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (const auto& s : shapes) {
+    const Quantized q = quantized(s.t, s.rows, s.cols, 7);
+    ws.push_back(PackedWeight::from_ggml(s.t, q.span(), s.rows, s.cols));
+    xs.emplace_back(static_cast<size_t>(s.cols));
+    for (float& v : xs.back()) v = nd(rng);
+    alone.emplace_back(static_cast<size_t>(s.rows));
+    ws.back().multiply(xs.back().data(), alone.back().data(), 1);
+  }
+  for (KernelTarget k : available_targets()) {
+    set_kernel_target(k);
+    for (int threads : {1, 2, 3, 8}) {
+      std::vector<std::vector<float>> ys;
+      std::vector<PackedWeight::Product> products;
+      for (size_t i = 0; i < ws.size(); ++i) ys.emplace_back(alone[i].size(), -1.0f);
+      for (size_t i = 0; i < ws.size(); ++i) products.push_back({&ws[i], xs[i].data(), ys[i].data()});
+      PackedWeight::multiply_all(products, threads);
+      for (size_t i = 0; i < ws.size(); ++i) {
+        EXPECT_EQ(std::memcmp(ys[i].data(), alone[i].data(), alone[i].size() * sizeof(float)), 0)
+            << "product " << i << ", " << threads << " threads on " << kernel_target_name(k);
+      }
+    }
+    reset_kernel_target();
+  }
+}
+
 TEST(PackedWeight, RefusesWhatItCannotHold) {
   EXPECT_FALSE(PackedWeight::supports(GgmlType::kQ4_K));
   EXPECT_TRUE(PackedWeight::supports(GgmlType::kQ4_1));

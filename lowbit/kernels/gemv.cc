@@ -102,6 +102,30 @@ HWY_INLINE void BlockWeights(const uint8_t* HWY_RESTRICT rec, VF8 (&w)[4][kV]) {
       }
     }
   } else {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+    // The block's 16 possible weights, t[code] = float(code) * d (+ m) or
+    // float(code - 8) * d, computed as block_weight computes each one (the
+    // same float operations on the same operands, so the same bits), then
+    // looked up by vpermt2ps: it reads only the low four bits of each
+    // 32-bit index, so the low nibble needs no mask.
+    VF8 t_lo, t_hi;
+    if constexpr (C == GemvCodes::kQ4_0) {
+      t_lo = hn::Mul(hn::Iota(df, -8.0f), d);
+      t_hi = hn::Mul(hn::Iota(df, 0.0f), d);
+    } else {
+      const VF8 m = hn::Set(df, block_min(rec));
+      t_lo = hn::Add(hn::Mul(hn::Iota(df, 0.0f), d), m);
+      t_hi = hn::Add(hn::Mul(hn::Iota(df, 8.0f), d), m);
+    }
+    for (size_t h = 0; h < 2; ++h) {
+      for (size_t v = 0; v < kV; ++v) {
+        const auto bytes = hn::PromoteTo(di, hn::LoadU(DB8(), q + 8 * h + v * kL));
+        const auto hi = hn::ShiftRight<4>(bytes);
+        w[h][v] = VF8{_mm256_permutex2var_ps(t_lo.raw, bytes.raw, t_hi.raw)};
+        w[h + 2][v] = VF8{_mm256_permutex2var_ps(t_lo.raw, hi.raw, t_hi.raw)};
+      }
+    }
+#else
     const auto mask = hn::Set(di, 0xF);
     for (size_t h = 0; h < 2; ++h) {
       for (size_t v = 0; v < kV; ++v) {
@@ -123,6 +147,7 @@ HWY_INLINE void BlockWeights(const uint8_t* HWY_RESTRICT rec, VF8 (&w)[4][kV]) {
         for (size_t v = 0; v < kV; ++v) w[g][v] = hn::Add(w[g][v], m);
       }
     }
+#endif
   }
 }
 

@@ -28,6 +28,22 @@ void Linear::set_packed(std::shared_ptr<const PackedWeight> packed) {
   packed_ = std::move(packed);
 }
 
+void Linear::forward_one(std::span<const OneToken> jobs, int threads) {
+  constexpr size_t kMax = 8;
+  bool packed = jobs.size() <= kMax;
+  for (const OneToken& j : jobs) packed = packed && j.linear->packed_;
+  if (!packed) {
+    for (const OneToken& j : jobs) j.linear->forward(j.x, 1, j.y, threads);
+    return;
+  }
+  PackedWeight::Product products[kMax];
+  for (size_t i = 0; i < jobs.size(); ++i) products[i] = {jobs[i].linear->packed_.get(), jobs[i].x, jobs[i].y};
+  PackedWeight::multiply_all(std::span<const PackedWeight::Product>(products, jobs.size()), threads);
+  for (const OneToken& j : jobs) {
+    for (size_t r = 0; r < j.linear->bias_.size(); ++r) j.y[r] += j.linear->bias_[r];
+  }
+}
+
 void Linear::forward(const float* x, int64_t n, float* y, int threads) const {
   if (n == 1 && packed_) {
     packed_->multiply(x, y, threads);

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,17 @@ class Linear {
   // y[n, out] = x[n, in]·Wᵀ + b; bit-identical for every thread count
   // (and, for n = 1 through a packed weight, every SIMD target).
   void forward(const float* x, int64_t n, float* y, int threads) const;
+
+  // One token through several Linears (a block's Q, K, V; its gate and
+  // up): y_i = x_i·W_iᵀ + b_i, the same bits as forward(x_i, 1, y_i) gives
+  // for each. When every one holds a packed weight their GEMVs run as one
+  // parallel_for (PackedWeight::multiply_all), otherwise one by one.
+  struct OneToken {
+    const Linear* linear;
+    const float* x;
+    float* y;
+  };
+  static void forward_one(std::span<const OneToken> jobs, int threads);
 
   // Keeps `packed` (the same matrix in block form, shared, immutable) for
   // one-token forwards. ErrorKind::kInternal when its shape is not [out, in].

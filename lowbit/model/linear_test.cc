@@ -61,6 +61,20 @@ TEST(Linear, OneTokenGoesThroughThePackedWeightABatchThroughBlas) {
   l.forward(x.data(), 2, y2.data(), 2);
   plain.forward(x.data(), 2, p2.data(), 2);
   EXPECT_EQ(y2, p2);
+  // Several one-token forwards at once (packed: one dispatch; a plain
+  // Linear among them: one by one) are the bits of each forward alone.
+  std::vector<float> a(out, -1.0f), b(out, -1.0f), c(out, -1.0f), plain1(out);
+  const Linear::OneToken both[] = {{&l, x.data(), a.data()}, {&l, x.data() + in, b.data()}};
+  Linear::forward_one(both, 3);
+  std::vector<float> want_b(out);
+  l.forward(x.data() + in, 1, want_b.data(), 1);
+  EXPECT_EQ(std::memcmp(a.data(), y.data(), a.size() * sizeof(float)), 0);
+  EXPECT_EQ(std::memcmp(b.data(), want_b.data(), b.size() * sizeof(float)), 0);
+  const Linear::OneToken mixed[] = {{&l, x.data(), a.data()}, {&plain, x.data(), c.data()}};
+  Linear::forward_one(mixed, 2);
+  plain.forward(x.data(), 1, plain1.data(), 2);
+  EXPECT_EQ(std::memcmp(a.data(), y.data(), a.size() * sizeof(float)), 0);
+  EXPECT_EQ(c, plain1);
   // A packed weight of another shape is refused.
   Linear other("o", std::vector<float>(4 * in), 4, in);
   EXPECT_THROW(other.set_packed(packed), Error);

@@ -24,6 +24,12 @@ namespace {
 // Elements are independent, so this sets the grain only.
 constexpr int64_t kElementsPerTask = 1 << 14;
 
+// A one-token attention over at most this many (keys x query width)
+// products runs on the calling thread: waking a worker costs more than the
+// work. Attention is bit-identical for every thread count, so this only
+// moves time.
+constexpr int64_t kSmallAttention = int64_t{1} << 17;
+
 void for_chunks(int64_t count, int threads, const std::function<void(int64_t begin, int64_t end)>& fn) {
   if (count <= 0) return;
   const int64_t tasks = (count + kElementsPerTask - 1) / kElementsPerTask;
@@ -213,19 +219,31 @@ void LlamaModel::forward(std::span<const int32_t> tokens, KvCache& cache, int64_
     // of their positions: the cache's row stride is kv_dim, the Linear's
     // output is dense [n, kv_dim].
     rms_norm(x.data(), n, dim, dim, L.attn_norm.data(), config_.rms_eps, xn.data(), dim, threads);
-    L.q.forward(xn.data(), n, q.data(), threads);
-    L.k.forward(xn.data(), n, keys + pos0 * kv, threads);
-    L.v.forward(xn.data(), n, values + pos0 * kv, threads);
+    if (n == 1) {
+      // One token: Q, K and V in one dispatch (the same bits, linear.h).
+      const Linear::OneToken qkv[] = {
+          {&L.q, xn.data(), q.data()}, {&L.k, xn.data(), keys + pos0 * kv}, {&L.v, xn.data(), values + pos0 * kv}};
+      Linear::forward_one(qkv, threads);
+    } else {
+      L.q.forward(xn.data(), n, q.data(), threads);
+      L.k.forward(xn.data(), n, keys + pos0 * kv, threads);
+      L.v.forward(xn.data(), n, values + pos0 * kv, threads);
+    }
     rope_.apply(q.data(), n, qdim, config_.heads, pos0, threads);
     rope_.apply(keys + pos0 * kv, n, kv, config_.kv_heads, pos0, threads);
     attention(q.data(), n, qdim, pos0, keys, values, pos0 + n, kv, shape, /*causal=*/true, att.data(), qdim,
-              threads);
+              n == 1 && (pos0 + 1) * qdim <= kSmallAttention ? 1 : threads);
     L.o.forward(att.data(), n, proj.data(), threads);
     add_into_x(proj);
     // SwiGLU feed-forward: silu(gate) * up, then down.
     rms_norm(x.data(), n, dim, dim, L.ffn_norm.data(), config_.rms_eps, xn.data(), dim, threads);
-    L.gate.forward(xn.data(), n, gate.data(), threads);
-    L.up.forward(xn.data(), n, up.data(), threads);
+    if (n == 1) {
+      const Linear::OneToken gate_up[] = {{&L.gate, xn.data(), gate.data()}, {&L.up, xn.data(), up.data()}};
+      Linear::forward_one(gate_up, threads);
+    } else {
+      L.gate.forward(xn.data(), n, gate.data(), threads);
+      L.up.forward(xn.data(), n, up.data(), threads);
+    }
     for_chunks(n * ffn, threads, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
         const float g = gate[static_cast<size_t>(i)];

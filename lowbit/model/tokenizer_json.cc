@@ -192,7 +192,7 @@ void read_decoder(const Reader& r, const Json& d, WordPieceConfig& c) {
 
 }  // namespace
 
-std::unique_ptr<Tokenizer> load_tokenizer_json(std::string_view json_text, const std::string& name) {
+WordPieceConfig parse_wordpiece_config(std::string_view json_text, const std::string& name) {
   const Reader r(name);
   Json j;
   try {
@@ -212,10 +212,15 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(std::string_view json_text, const
   if (j.contains("padding") && j.at("padding").is_object() && j.at("padding").contains("pad_id")) {
     c.pad_id = r.id(j.at("padding").at("pad_id"), "padding.pad_id");
   }
+  return c;
+}
+
+std::unique_ptr<Tokenizer> load_tokenizer_json(std::string_view json_text, const std::string& name) {
+  WordPieceConfig c = parse_wordpiece_config(json_text, name);
   try {
     return std::make_unique<WordPieceTokenizer>(std::move(c));
   } catch (const Error& e) {
-    r.fail(e.what());
+    Reader(name).fail(e.what());
   }
 }
 

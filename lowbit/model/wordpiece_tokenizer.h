@@ -66,6 +66,13 @@ struct WordPieceConfig {
   int32_t pad_id = -1;
 };
 
+// The WordPiece settings of a Hugging Face tokenizer.json (its text; `name`
+// stands for the file in messages), as load_tokenizer_json reads them: for
+// writers that carry the vocabulary into another container (GGUF).
+// ErrorKind::kInput as load_tokenizer_json; the settings are not checked
+// against each other (the tokenizer's constructor does that).
+WordPieceConfig parse_wordpiece_config(std::string_view json_text, const std::string& name);
+
 class WordPieceTokenizer final : public Tokenizer {
  public:
   // ErrorKind::kInput for an unknown unk_token, an added token whose id

@@ -131,8 +131,15 @@ ModelReport quantize_model(const Checkpoint& in, ModelSink& sink, const ModelQua
   decisions.reserve(ts.size());
   ModelProgress progress;
   progress.tensors_total = ts.size();
-  for (const CheckpointTensor& t : ts) {
+  std::vector<std::string> left_out(ts.size());  // the sink's reason, or empty
+  for (size_t i = 0; i < ts.size(); ++i) {
+    const CheckpointTensor& t = ts[i];
     decisions.push_back(decide(opt.recipe, t, *opt.method));
+    left_out[i] = sink.leaves_out(t);
+    if (!left_out[i].empty()) {
+      decisions.back().quantize = false;
+      decisions.back().reason = left_out[i];
+    }
     sink.plan(t, decisions.back());
     if (decisions.back().quantize) progress.work_total += t.numel * 4;
   }
@@ -159,7 +166,13 @@ ModelReport quantize_model(const Checkpoint& in, ModelSink& sink, const ModelQua
     tr.reason = d.reason;
     tr.quantized = d.quantize;
     StoredTensor st;
-    if (d.quantize) {
+    if (!left_out[i].empty()) {
+      st = sink.write(t, d, nullptr, {}, nullptr, nullptr, opt.threads);
+      tr.scheme = "left out";
+      tr.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - ti).count();
+      r.tensors.push_back(std::move(tr));
+      continue;
+    } else if (d.quantize) {
       x.resize(t.numel);
       in.read_float32(i, x.data(), opt.threads);
       tr.nonfinite = count_nonfinite(x);

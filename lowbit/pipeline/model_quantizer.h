@@ -13,12 +13,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "lowbit/io/checkpoint.h"
+#include "lowbit/pipeline/gguf_architecture.h"
 #include "lowbit/pipeline/recipe.h"
 
 namespace lowbit {
@@ -50,6 +52,11 @@ struct SinkOptions {
   // A directory output may go into a directory holding other files; only
   // the files lowbit writes are replaced (OutputDirectory).
   bool overwrite = false;
+  // GGUF output of a safetensors input: the llama.cpp architecture to
+  // write (metadata, tensor names). Unset: detected from the input's
+  // config.json (detect_gguf_architecture); a checkpoint held in memory has
+  // none to detect, so tests set it here.
+  std::optional<GgufArchitecture> gguf_architecture;
 };
 
 // A container writer for quantized models.
@@ -60,6 +67,11 @@ class ModelSink {
   // can store the decision (kUsage naming the schemes it can store
   // otherwise) and declares its output tensors.
   virtual void plan(const CheckpointTensor& t, const TensorDecision& d) = 0;
+  // Why tensor `t` is not part of the output at all (a tensor the target
+  // layout has no place for, as llama.cpp's BERT layout has none for the
+  // pooler), or empty. Asked before plan(); such a tensor is neither read
+  // nor quantized nor counted, and the report says why.
+  virtual std::string leaves_out(const CheckpointTensor& /*t*/) const { return {}; }
   // Checks that the container can store `scheme` with `method` at all
   // (kUsage otherwise): every recipe rule is checked so, before any work,
   // whether or not it matches a tensor.

@@ -45,7 +45,7 @@ class ModelQuantizerTest : public testing_support::TempDirTest {
   }
   ModelReport run_gguf(const std::string& in_path, const std::string& scheme, NanPolicy nan = NanPolicy::kRefuse) {
     const Checkpoint in = Checkpoint::open(in_path);
-    auto sink = make_gguf_model_sink(in, path("out.gguf"), {"toy", false});
+    auto sink = make_gguf_model_sink(in, path("out.gguf"), {"toy", false, std::nullopt});
     ModelQuantizeOptions o;
     o.recipe = Recipe::from_scheme(scheme);
     o.nan = nan;

@@ -32,3 +32,17 @@ def need(what, ok):
     if REQUIRED:
         pytest.fail(msg)
     pytest.skip(msg)
+
+
+def minilm_with_model_type(folder, model_type):
+    """MiniLM's files linked into `folder`, but with config.json's
+    model_type changed: a model lowbit must refuse by that name."""
+    import json
+    folder.mkdir()
+    for f in MINILM_DIR.iterdir():
+        if f.name != "config.json":
+            (folder / f.name).symlink_to(f)
+    cfg = json.loads((MINILM_DIR / "config.json").read_text())
+    cfg["model_type"] = model_type
+    (folder / "config.json").write_text(json.dumps(cfg))
+    return folder

@@ -27,7 +27,7 @@ import json
 
 import pytest
 
-from real_models import MINILM_DIR, SMOL_GGUF, need, need_minilm
+from real_models import minilm_with_model_type, MINILM_DIR, SMOL_GGUF, need, need_minilm
 
 np = pytest.importorskip("numpy")
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
@@ -262,15 +262,7 @@ def test_bad_inputs_fail_without_output(lowbit, case, tmp_path):
         (lowbit.workdir / "in.txt").write_bytes(b"fine\nbad \xff byte\n")
         expect = "line 2"
     elif case == "not_bert":
-        model = lowbit.workdir / "model"
-        model.mkdir()
-        for f in MINILM_DIR.iterdir():  # the same model, but for its config
-            if f.name != "config.json":
-                (model / f.name).symlink_to(f)
-        cfg = json.loads((MINILM_DIR / "config.json").read_text())
-        cfg["model_type"] = "roberta"
-        (model / "config.json").write_text(json.dumps(cfg))
-        args[1] = model
+        args[1] = minilm_with_model_type(lowbit.workdir / "model", "roberta")
         expect = "roberta"
     elif case == "no_text":
         args = ["embed", "minilm", "-o", "out.npy"]

@@ -193,13 +193,30 @@ def test_minilm_compare_table(lowbit):
                for s in ("int8_channel", "int4_g128_asym", "mxfp4", "nvfp4"))
 
 
+def bert_gguf_name(name):
+    """A MiniLM tensor's name in a GGUF file, by gguf-py's own tensor map
+    (llama.cpp's converter's): lowbit writes BERT in llama.cpp's layout."""
+    return gguf.get_tensor_name_map(gguf.MODEL_ARCH.BERT, 6).get_name(name, try_suffixes=(".weight", ".bias"))
+
+
 @need_minilm
 def test_minilm_to_gguf_q8_0(lowbit):
     rep, _ = quantize(lowbit, "minilm", "minilm-q8.gguf", "--scheme", "q8_0")
     reader, ts = gguf_tensors(pathlib.Path(lowbit.workdir) / "minilm-q8.gguf")
     src = st_numpy.load_file(str(MINILM_DIR / "model.safetensors"))
+    # The file has llama.cpp's BERT layout: gguf-py's own tensor map (the
+    # converter's) names each tensor; what the converter leaves out, lowbit
+    # leaves out and says so.
+    assert reader.fields["general.architecture"].contents() == "bert"
+    written = 0
     for t in rep["tensors"]:
-        kind, info = ts[t["name"]]
+        gguf_name = bert_gguf_name(t["name"])
+        if t["scheme"] == "left out":
+            assert t["name"] in ("embeddings.position_ids", "pooler.dense.weight", "pooler.dense.bias")
+            assert not t["quantized"] and t["bytes_out"] == 0 and "converter leaves it out" in t["reason"]
+            continue
+        written += 1
+        kind, info = ts[gguf_name]
         if t["quantized"]:
             assert kind == gguf.GGMLQuantizationType.Q8_0
             y = gguf_dequant(info)
@@ -209,6 +226,9 @@ def test_minilm_to_gguf_q8_0(lowbit):
             np.testing.assert_array_equal(np.asarray(info.data).reshape(-1).view(np.uint8), ref.reshape(-1).view(np.uint8))
         else:
             np.testing.assert_array_equal(np.asarray(info.data).reshape(src[t["name"]].shape), src[t["name"]])
+    assert written == len(ts)  # every tensor of the file is one of the report's
+    # The pooler is not in the output, so no QSNR of it is reported.
+    assert all(t["name"] != "pooler.dense.weight" for t in rep["tensors"] if t["quantized"])
 
 
 # ------------------------------------------------------------------ SmolLM2
@@ -325,15 +345,19 @@ def test_compressed_tensors_input_is_read_dequantized(lowbit, scheme):
             assert not t["dtype_in"].startswith("ct:"), t["name"]
             continue
         module = t["name"][: -len(".weight")]
-        assert t["dtype_in"] == "ct:" + fmt and t["quantized"], t["name"]
+        assert t["dtype_in"] == "ct:" + fmt, t["name"]
+        if t["scheme"] == "left out":  # not in llama.cpp's BERT layout: the pooler
+            assert module == "pooler.dense" and not t["quantized"]
+            continue
+        assert t["quantized"], t["name"]
         x = ct.dequantize(raw, module, *ct.module_config(cfg, module))
-        kind, info = tensors[t["name"]]
+        kind, info = tensors[bert_gguf_name(t["name"])]  # llama.cpp's BERT layout
         assert kind == gguf.GGMLQuantizationType.Q8_0
         y = gguf_dequant(info)
         assert y.shape == x.shape
         assert abs(qsnr_db(x, y) - t["qsnr_db"]) < 1e-6 * max(1.0, abs(t["qsnr_db"])), t["name"]
         checked += 1
-    assert checked == 37
+    assert checked == 36  # 37 linear weights, the pooler left out of the GGUF
     # Quantizing a compressed-tensors input to compressed-tensors replaces
     # its config; keeping every weight writes them plain, without one.
     recipe = pathlib.Path(lowbit.workdir) / "keep-all.json"
@@ -515,7 +539,9 @@ def test_recipe_importance_steers_the_mse_search(lowbit, scheme, container):
         rep, _ = quantize(lowbit, "minilm", out + ext, "--recipe", out + ".json")
         if container == "gguf":
             _, ts = gguf_tensors(work / (out + ext))
-            decoded = {n: gguf_dequant(t) for n, (qt, t) in ts.items()
+            # The file has llama.cpp's BERT names: back to the checkpoint's.
+            hf = {bert_gguf_name(n): n for n in imp}
+            decoded = {hf[n]: gguf_dequant(t) for n, (qt, t) in ts.items()
                        if qt == gguf.GGMLQuantizationType.Q4_K}
         else:
             raw = ct.read_safetensors(work / out / "model.safetensors")

@@ -33,15 +33,10 @@
 #include "lowbit/core/file_io.h"
 #include "lowbit/core/npy.h"
 #include "lowbit/core/text.h"
-#include "lowbit/core/thread_pool.h"
-#include "lowbit/io/checkpoint.h"
-#include "lowbit/io/gguf_reader.h"
-#include "lowbit/model/bert_config.h"
-#include "lowbit/model/bert_model.h"
-#include "lowbit/model/tokenizer.h"
 #include "lowbit/model/unicode.h"
 #include "tools/lowbit/commands.h"
 #include "tools/lowbit/common_flags.h"
+#include "tools/lowbit/embedding_model.h"
 #include "tools/lowbit/installed_models.h"
 
 namespace lowbit::cli {
@@ -89,19 +84,6 @@ std::vector<std::string_view> lines_of(std::string_view text) {
   return lines;
 }
 
-// Refuses a GGUF file naming its architecture: lowbit embed runs BERT
-// encoders from safetensors (a GGUF BERT would need its own tensor names).
-void refuse_gguf(const Checkpoint& ck) {
-  if (ck.container() != Container::kGguf) return;
-  std::string arch = "unknown";
-  if (const GgufFile* g = ck.gguf(); g && g->find("general.architecture")) {
-    arch = g->get_string("general.architecture");
-  }
-  fail_input(fmt::format("'{}' is a GGUF model of architecture {}; lowbit embed runs BERT encoders "
-                         "(a safetensors model directory with config.json, such as minilm)",
-                         ck.path(), quote_untrusted(arch)));
-}
-
 // Progress on stderr for long inputs: redrawn in place on a terminal,
 // a plain line every 10 seconds otherwise (logs stay readable).
 class Progress {
@@ -140,21 +122,15 @@ void run_embed(const EmbedArgs& a) {
   const int threads = a.threads.resolve();
 
   const std::string path = resolve_installed_model(a.model).value_or(a.model);
-  const Checkpoint ck = Checkpoint::open(path);
-  refuse_gguf(ck);
+  const Checkpoint ck = open_embedding_checkpoint(path, "lowbit embed");
   std::vector<NamedPath> inputs;
   for (const std::string& f : ck.files()) inputs.push_back({"MODEL", f});
   if (has_file && a.file != "-") inputs.push_back({"--file", a.file});
   check_paths(inputs, {{"-o", a.out}});
 
-  const BertConfig config = load_bert_config(ck.directory());
-  const SentencePipeline pipeline = load_sentence_pipeline(ck.directory(), config);
-  const std::unique_ptr<Tokenizer> tok = load_tokenizer(path);
-  if (std::string(tok->kind()) != "wordpiece") {
-    fail_input(fmt::format("'{}': a BERT model needs a WordPiece tokenizer, not {}", path, tok->describe()));
-  }
-  const BertModel model = BertModel::load(ck, config, threads);
-  const int64_t dim = model.embedding_dim(pipeline);
+  const EmbeddingModel model(ck, path, threads);
+  const SentencePipeline& pipeline = model.pipeline();
+  const int64_t dim = model.dim();
 
   const std::string text = has_file ? read_input(a.file) : a.text;
   std::vector<std::string_view> lines;
@@ -171,22 +147,10 @@ void run_embed(const EmbedArgs& a) {
     }
   }
 
-  std::vector<float> out(lines.size() * static_cast<size_t>(dim));
   Progress progress(lines.size(), !a.quiet);
   size_t truncated = 0;
-  const size_t batch = static_cast<size_t>(a.batch);
-  for (size_t b0 = 0; b0 < lines.size(); b0 += batch) {
-    const size_t n = std::min(batch, lines.size() - b0);
-    std::vector<std::vector<int32_t>> ids(n);
-    // The tokenizer is immutable and thread-safe; each line is its own task.
-    ThreadPool::global().parallel_for(n, threads, [&](size_t i) {
-      ids[i] = truncate_tokens(tok->encode(lines[b0 + i], /*add_special=*/true), pipeline.max_seq_length);
-    });
-    for (const auto& s : ids) truncated += static_cast<int64_t>(s.size()) == pipeline.max_seq_length;
-    const std::vector<float> e = model.embed(ids, pipeline, threads);
-    std::copy(e.begin(), e.end(), out.begin() + static_cast<int64_t>(b0) * dim);
-    progress.update(b0 + n);
-  }
+  const std::vector<float> out = model.embed(lines, static_cast<size_t>(a.batch), threads,
+                                             [&](size_t done) { progress.update(done); }, &truncated);
   progress.finish();
   const uint64_t shape[2] = {lines.size(), static_cast<uint64_t>(dim)};
   npy_write_atomic(a.out, "<f4", shape, out.data(), out.size() * sizeof(float));

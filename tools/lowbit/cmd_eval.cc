@@ -153,7 +153,7 @@ Action add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "Evaluate models: perplexity, KL divergence to a reference, embeddings");
   cmd->require_subcommand(1);
   std::vector<std::pair<CLI::App*, Action>> subs;
-  for (Action (*add)(CLI::App&) : {add_eval_ppl_subcommand, add_eval_kld_subcommand}) {
+  for (Action (*add)(CLI::App&) : {add_eval_ppl_subcommand, add_eval_kld_subcommand, add_eval_embed_subcommand}) {
     Action act = add(*cmd);
     subs.emplace_back(cmd->get_subcommands({}).back(), std::move(act));
   }

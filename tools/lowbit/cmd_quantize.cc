@@ -21,6 +21,8 @@
 #include <memory>
 #include <optional>
 
+#include <fmt/format.h>
+
 #include "lowbit/core/error.h"
 #include "lowbit/core/file_io.h"
 #include "lowbit/core/output_directory.h"
@@ -31,6 +33,7 @@
 #include "lowbit/pipeline/sinks/gguf_model_sink.h"
 #include "tools/lowbit/commands.h"
 #include "tools/lowbit/common_flags.h"
+#include "tools/lowbit/quantize_eval.h"
 #include "tools/lowbit/installed_models.h"
 #include "tools/lowbit/progress_bar.h"
 
@@ -43,7 +46,8 @@ struct QuantizeArgs {
   std::string in, out, recipe, method = "rtn", report, to, nan = "refuse";
   std::vector<std::string> schemes;
   ThreadsFlag threads;
-  bool quiet = false, overwrite = false;
+  bool quiet = false, overwrite = false, eval = false;
+  QuantizeEvalSettings eval_settings;
 };
 
 // The container OUT asks for. A name whose extension says the other
@@ -162,6 +166,42 @@ void print_totals(const ModelReport& r) {
   for (const std::string& n : r.notes) std::printf("note              %s\n", n.c_str());
 }
 
+// --eval's columns in the comparison table, and its lines for one output.
+std::string quality_header(const std::string& kind) {
+  return kind == "language" ? fmt::format("  {:>9}  {:>9}  {:>8}", "PPL", "mean KLD", "same top")
+                            : fmt::format("  {:>9}  {:>9}  {:>9}", "mean cos", "worst cos", "recall@1");
+}
+
+std::string quality_cells(const ModelQuality& q) {
+  return q.kind == "language" ? fmt::format("  {:>9.4f}  {:>9.5f}  {:>7.2f}%", q.ppl, q.kld_mean, 100 * q.same_top)
+                              : fmt::format("  {:>9.6f}  {:>9.6f}  {:>8.2f}%", q.cosine_mean, q.cosine_worst,
+                                            100 * q.recall_at_1);
+}
+
+void print_quality_legend(const ModelQuality& q) {
+  if (q.kind == "language") {
+    std::printf("(--eval: against the input on the first %lld scored tokens of kjv, llama.cpp's KLD convention; the "
+                "input's PPL %.4f)\n",
+                static_cast<long long>(q.tokens), q.ppl_base);
+  } else {
+    std::printf("(--eval: cosine to the input's embeddings of %lld sentences; recall@1 of WEB verses retrieving their "
+                "KJV verse, the input's %.2f%%)\n",
+                static_cast<long long>(q.sentences), 100 * q.recall_at_1_base);
+  }
+}
+
+void print_quality(const ModelQuality& q) {
+  if (q.kind == "language") {
+    std::printf("quality           PPL %.4f (input %.4f), mean KLD %.5f, same top %.2f%% on %lld tokens of kjv (%.1f s)\n",
+                q.ppl, q.ppl_base, q.kld_mean, 100 * q.same_top, static_cast<long long>(q.tokens), q.seconds);
+  } else {
+    std::printf("quality           cosine mean %.6f, worst %.6f; recall@1 %.2f%% (input %.2f%%) on %lld sentences "
+                "(%.1f s)\n",
+                q.cosine_mean, q.cosine_worst, 100 * q.recall_at_1, 100 * q.recall_at_1_base,
+                static_cast<long long>(q.sentences), q.seconds);
+  }
+}
+
 struct Run {
   std::string in_arg;
   const Checkpoint* in;
@@ -243,6 +283,12 @@ void run_quantize(const QuantizeArgs& a) {
       check_output_file("OUT", a.out);
     }
   }
+  // --eval checks the model kind, the output container and the corpora
+  // before any work.
+  std::optional<QuantizeEvaluator> evaluator;
+  if (a.eval) evaluator.emplace(in_path, in, kind == "gguf", a.eval_settings, run.threads);
+  std::vector<ModelQuality> quality;
+
   // The report's file is created now: an unwritable path fails before the
   // work, and the report appears only with the output it describes.
   std::optional<AtomicFile> report_file;
@@ -256,6 +302,11 @@ void run_quantize(const QuantizeArgs& a) {
     reports.push_back(run_one(a, run, recipe, out, kind, out));
     if (!a.quiet) print_tensor_table(reports.back());
     print_totals(reports.back());
+    if (evaluator) {
+      if (!a.quiet) std::fprintf(stderr, "evaluating %s against %s\n", out.c_str(), in_path.c_str());
+      quality.push_back(evaluator->evaluate(out));
+      print_quality(quality.back());
+    }
   } else {
     // One directory, all of it or none: each scheme's output is built
     // inside its temporary form.
@@ -267,30 +318,44 @@ void run_quantize(const QuantizeArgs& a) {
       reports.push_back(run_one(a, run, Recipe::from_scheme(s), (fs::path(dir.temp_path()) / name).string(), kind, shown));
     }
     dir.commit();
+    if (evaluator) {
+      for (size_t i = 0; i < reports.size(); ++i) {
+        if (!a.quiet) std::fprintf(stderr, "evaluating %s against %s\n", reports[i].output.c_str(), in_path.c_str());
+        quality.push_back(evaluator->evaluate(reports[i].output));
+      }
+    }
     std::printf("%s: %llu weights in %zu tensors, %.2f MB; method %s\n\n", in_path.c_str(),
                 static_cast<unsigned long long>(reports[0].params_total), reports[0].tensors.size(),
                 reports[0].input_bytes / 1e6, a.method.c_str());
     size_t ws = 6;
     for (const std::string& s : a.schemes) ws = std::max(ws, s.size());
-    std::printf("%-*s  %10s  %9s  %9s  %10s  %11s  %s\n", static_cast<int>(ws), "scheme", "size MB", "bits/w",
-                "file b/w", "mean QSNR", "worst QSNR", "worst tensor");
+    std::printf("%-*s  %10s  %9s  %9s  %10s  %11s%s  %s\n", static_cast<int>(ws), "scheme", "size MB", "bits/w",
+                "file b/w", "mean QSNR", "worst QSNR", evaluator ? quality_header(evaluator->kind()).c_str() : "",
+                "worst tensor");
     for (size_t i = 0; i < reports.size(); ++i) {
       const ModelReport& r = reports[i];
-      std::printf("%-*s  %10.2f  %9.3f  %9.3f  %10s  %11s  %s\n", static_cast<int>(ws), a.schemes[i].c_str(),
+      std::printf("%-*s  %10.2f  %9.3f  %9.3f  %10s  %11s%s  %s\n", static_cast<int>(ws), a.schemes[i].c_str(),
                   r.output_bytes / 1e6, r.avg_bits_quantized, r.avg_bits_file, fmt_db(r.mean_qsnr_db).c_str(),
-                  fmt_db(r.worst_qsnr_db).c_str(), r.worst_tensor.c_str());
+                  fmt_db(r.worst_qsnr_db).c_str(), evaluator ? quality_cells(quality[i]).c_str() : "",
+                  r.worst_tensor.c_str());
     }
+    if (evaluator) print_quality_legend(quality[0]);
     for (size_t i = 0; i < reports.size(); ++i) {
       for (const std::string& n : reports[i].notes) std::printf("note (%s): %s\n", a.schemes[i].c_str(), n.c_str());
     }
   }
   if (report_file) {
     nlohmann::json j;
+    const auto with_quality = [&](size_t i) {
+      nlohmann::json r = reports[i].to_json();
+      if (i < quality.size()) r["quality"] = quality[i].to_json();
+      return r;
+    };
     if (reports.size() == 1) {
-      j = reports[0].to_json();
+      j = with_quality(0);
     } else {
       j = nlohmann::json::array();
-      for (const ModelReport& r : reports) j.push_back(r.to_json());
+      for (size_t i = 0; i < reports.size(); ++i) j.push_back(with_quality(i));
     }
     const std::string text = j.dump(2) + "\n";
     report_file->write(text.data(), text.size());
@@ -329,6 +394,15 @@ Action add_quantize_command(CLI::App& app) {
                 "let a directory OUT that holds other files receive the output: lowbit replaces only the files it "
                 "writes (and those its earlier output there listed) and leaves the rest");
   cmd->add_flag("--quiet", a->quiet, "no progress bar and no per-tensor table: print the totals only");
+  cmd->add_flag("--eval", a->eval,
+                "also measure each output against the input: language models PPL, mean KLD and top-1 agreement on "
+                "kjv; embedding models mean/worst cosine and paraphrase recall@1 on kjv-web (docs/evaluation.md)");
+  cmd->add_option("--eval-chunks", a->eval_settings.chunks, "--eval, language models: chunks of 512 tokens")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  cmd->add_option("--eval-pairs", a->eval_settings.pairs, "--eval, embedding models: KJV/WEB verse pairs")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{31094}));
   cmd->footer(
       "Examples:\n"
       "  lowbit quantize minilm out/ --scheme int4/g128/asym --method mse\n"

@@ -31,5 +31,6 @@ Action add_generate_command(CLI::App& app);
 // the one that was given.
 Action add_eval_ppl_subcommand(CLI::App& eval);
 Action add_eval_kld_subcommand(CLI::App& eval);
+Action add_eval_embed_subcommand(CLI::App& eval);
 
 }  // namespace lowbit::cli

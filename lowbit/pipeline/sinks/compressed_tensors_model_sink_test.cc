@@ -25,7 +25,7 @@ using testing_support::catch_error;
 class CtModelSinkTest : public testing_support::TempDirTest {
  protected:
   ModelReport run(const Checkpoint& in, const std::string& scheme, const std::string& out, int threads) {
-    auto sink = make_compressed_tensors_model_sink(in, path(out), {"toy", false});
+    auto sink = make_compressed_tensors_model_sink(in, path(out), {"toy", false, std::nullopt});
     ModelQuantizeOptions o;
     o.recipe = Recipe::from_scheme(scheme);
     o.threads = threads;

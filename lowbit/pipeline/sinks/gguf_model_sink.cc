@@ -4,13 +4,16 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <cstdint>
 #include <map>
+#include <optional>
 
 #include "lowbit/core/error.h"
 #include "lowbit/ggml/nonfinite.h"
 #include "lowbit/ggml/row_codec.h"
 #include "lowbit/ggml/type.h"
 #include "lowbit/methods/method_registry.h"
+#include "lowbit/pipeline/gguf_architecture.h"
 #include "lowbit/io/gguf_format.h"
 #include "lowbit/io/gguf_reader.h"
 #include "lowbit/io/gguf_writer.h"
@@ -114,7 +117,9 @@ float largest_finite_abs(const float* x, uint64_t n) {
 }
 
 struct Planned {
-  GgmlType type;           // as declared
+  std::string name;        // in the output
+  bool dropped = false;    // left out of the output (GgufArchitecture::tensor_name)
+  GgmlType type = GgmlType::kF32;  // as declared
   GgmlType requested = GgmlType::kF32;
   bool convert = false;    // kept, but written from float32 (no ggml dtype for the input's)
   std::string row_note;    // why the row length made it fall back, or empty
@@ -126,17 +131,40 @@ class GgufModelSink final : public ModelSink {
     if (in.gguf()) {
       w_.copy_metadata(*in.gguf());
     } else {
-      // A safetensors checkpoint carries no llama.cpp architecture
-      // metadata: the file holds the tensors under their own names, and
-      // the model's name (never a path of this machine).
-      w_.add_metadata("general.name", GgufValue::of(o.model_name.empty() ? std::string("model") : o.model_name));
+      // A safetensors checkpoint of an architecture llama.cpp runs (BERT)
+      // gets its llama.cpp metadata and tensor names (gguf_architecture.h);
+      // any other holds the tensors under their own names. Both record the
+      // model's name (never a path of this machine).
+      arch_ = o.gguf_architecture ? o.gguf_architecture : detect_gguf_architecture(in.directory());
+      const std::string name = o.model_name.empty() ? std::string("model") : o.model_name;
+      if (arch_) {
+        // general.architecture first, as gguf-py writes it.
+        w_.add_metadata(arch_->metadata.front().key, arch_->metadata.front().value);
+        w_.add_metadata("general.name", GgufValue::of(name));
+        for (size_t i = 1; i < arch_->metadata.size(); ++i) w_.add_metadata(arch_->metadata[i].key, arch_->metadata[i].value);
+      } else {
+        w_.add_metadata("general.name", GgufValue::of(name));
+      }
     }
   }
 
   void check_scheme(const std::string& scheme, const Method& method) const override { (void)checked_type(scheme, method, ""); }
 
+  std::string leaves_out(const CheckpointTensor& t) const override {
+    if (!arch_ || !arch_->tensor_name(t.name).empty()) return {};
+    return "not part of llama.cpp's " + arch_->name + " layout (its converter leaves it out)";
+  }
+
   void plan(const CheckpointTensor& t, const TensorDecision& d) override {
     Planned p;
+    p.name = arch_ ? arch_->tensor_name(t.name) : t.name;
+    if (p.name.empty()) {
+      // Left out as llama.cpp's converter leaves it out: nothing declared.
+      p.dropped = true;
+      planned_.push_back(p);
+      declared_index_.push_back(SIZE_MAX);
+      return;
+    }
     if (d.quantize) {
       p.requested = checked_type(d.scheme, *d.method, t.name);
       p.type = p.requested;
@@ -154,7 +182,10 @@ class GgufModelSink final : public ModelSink {
       static const std::map<std::string, GgmlType> kept = {
           {"F32", GgmlType::kF32}, {"F16", GgmlType::kF16}, {"BF16", GgmlType::kBF16}, {"F64", GgmlType::kF64},
           {"I8", GgmlType::kI8},   {"I16", GgmlType::kI16}, {"I32", GgmlType::kI32},   {"I64", GgmlType::kI64}};
-      if (const auto it = kept.find(t.dtype); it != kept.end()) {
+      if (arch_ && arch_->one_dim_as_f32 && t.shape.size() <= 1 && t.floating) {
+        p.type = GgmlType::kF32;
+        p.convert = t.dtype != "F32";
+      } else if (const auto it = kept.find(t.dtype); it != kept.end()) {
         p.type = it->second;
       } else if (t.floating) {
         p.type = GgmlType::kF32;  // FP8 widens exactly
@@ -165,7 +196,7 @@ class GgufModelSink final : public ModelSink {
     }
     std::vector<uint64_t> shape = t.shape;
     if (shape.empty()) shape = {1};
-    w_.declare_tensor(t.name, reverse_dims(shape), p.type);
+    declared_index_.push_back(w_.declare_tensor(p.name, reverse_dims(shape), p.type));
     planned_.push_back(p);
   }
 
@@ -188,8 +219,14 @@ class GgufModelSink final : public ModelSink {
 
   StoredTensor write(const CheckpointTensor& t, const TensorDecision& d, const float* x,
                      std::span<const std::byte> raw, const float* importance, float* x_hat, int threads) override {
-    Planned& p = planned_.at(next_++);
-    const size_t index = next_ - 1;
+    Planned& p = planned_.at(next_);
+    const size_t index = declared_index_.at(next_++);
+    if (p.dropped) {
+      StoredTensor st;
+      st.stored_as = "left out";
+      st.fallback = "not part of llama.cpp's " + arch_->name + " layout (as its converter leaves it out)";
+      return st;
+    }
     const uint64_t cols = t.shape.empty() ? 1 : t.shape.back();
     const uint64_t rows = cols ? t.numel / cols : 0;
     StoredTensor st;
@@ -291,6 +328,8 @@ class GgufModelSink final : public ModelSink {
 
   const Checkpoint& in_;
   GgufWriter w_;
+  std::optional<GgufArchitecture> arch_;
+  std::vector<size_t> declared_index_;  // per planned tensor: its index in w_, SIZE_MAX if left out
   std::vector<Planned> planned_;
   std::map<GgmlType, size_t> requested_types_;
   std::map<std::tuple<GgmlType, GgmlType, std::string>, size_t> row_fallbacks_;

@@ -28,7 +28,7 @@ class GgufModelSinkTest : public testing_support::TempDirTest {
  protected:
   ModelReport run(const Checkpoint& in, const Recipe& recipe, const std::string& out, int threads,
                   const Method& method = rtn_method()) {
-    auto sink = make_gguf_model_sink(in, path(out), {"toy", false});
+    auto sink = make_gguf_model_sink(in, path(out), {"toy", false, std::nullopt});
     ModelQuantizeOptions o;
     o.recipe = recipe;
     o.method = &method;

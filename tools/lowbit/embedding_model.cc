@@ -1,0 +1,69 @@
+#include "tools/lowbit/embedding_model.h"
+
+#include <algorithm>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "lowbit/core/error.h"
+#include "lowbit/core/text.h"
+#include "lowbit/core/thread_pool.h"
+#include "lowbit/io/gguf_reader.h"
+
+namespace lowbit::cli {
+
+namespace {
+
+std::unique_ptr<Tokenizer> wordpiece_tokenizer(const std::string& path) {
+  std::unique_ptr<Tokenizer> tok = load_tokenizer(path);
+  if (std::string(tok->kind()) != "wordpiece") {
+    fail_input(fmt::format("'{}': a BERT model needs a WordPiece tokenizer, not {}", path, tok->describe()));
+  }
+  return tok;
+}
+
+}  // namespace
+
+Checkpoint open_embedding_checkpoint(const std::string& path, std::string_view command) {
+  Checkpoint ck = Checkpoint::open(path);
+  if (ck.container() == Container::kGguf) {
+    std::string arch = "unknown";
+    if (const GgufFile* g = ck.gguf(); g && g->find("general.architecture")) {
+      arch = g->get_string("general.architecture");
+    }
+    fail_input(fmt::format("'{}' is a GGUF model of architecture {}; {} runs BERT encoders "
+                           "(a safetensors model directory with config.json, such as minilm)",
+                           ck.path(), quote_untrusted(arch), command));
+  }
+  return ck;
+}
+
+EmbeddingModel::EmbeddingModel(const Checkpoint& ck, std::string path, int threads)
+    : path_(std::move(path)),
+      config_(load_bert_config(ck.directory())),
+      pipeline_(load_sentence_pipeline(ck.directory(), config_)),
+      tokenizer_(wordpiece_tokenizer(path_)),
+      model_(BertModel::load(ck, config_, threads)) {}
+
+std::vector<float> EmbeddingModel::embed(std::span<const std::string_view> lines, size_t batch, int threads,
+                                         const std::function<void(size_t)>& on_batch, size_t* at_limit) const {
+  const int64_t d = dim();
+  std::vector<float> out(lines.size() * static_cast<size_t>(d));
+  size_t truncated = 0;
+  for (size_t b0 = 0; b0 < lines.size(); b0 += batch) {
+    const size_t n = std::min(batch, lines.size() - b0);
+    std::vector<std::vector<int32_t>> ids(n);
+    // The tokenizer is immutable and thread-safe; each line is its own task.
+    ThreadPool::global().parallel_for(n, threads, [&](size_t i) {
+      ids[i] = truncate_tokens(tokenizer_->encode(lines[b0 + i], /*add_special=*/true), pipeline_.max_seq_length);
+    });
+    for (const auto& s : ids) truncated += static_cast<int64_t>(s.size()) == pipeline_.max_seq_length;
+    const std::vector<float> e = model_.embed(ids, pipeline_, threads);
+    std::copy(e.begin(), e.end(), out.begin() + static_cast<int64_t>(b0) * d);
+    if (on_batch) on_batch(b0 + n);
+  }
+  if (at_limit) *at_limit = truncated;
+  return out;
+}
+
+}  // namespace lowbit::cli
