@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <random>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -14,6 +15,17 @@
 #include "lowbit/core/error.h"
 
 namespace lowbit::testing_support {
+
+// n draws of N(0, sigma) from mt19937(seed): the random data of the tests,
+// reproducible on every machine that shares the standard library.
+inline std::vector<float> normal_values(size_t n, uint32_t seed, float sigma = 1.0f) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0.0f, sigma);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(g);
+  return v;
+}
+
 
 // A fresh empty directory per test, removed afterwards (read-only
 // subdirectories a test made included), so that "leaves nothing behind" can

@@ -14,15 +14,13 @@
 namespace lowbit {
 namespace {
 
+using testing_support::normal_values;
+
+// Logits of spread 3 (a peaked distribution, as a language model's).
+std::vector<float> logits_of(int64_t n, uint32_t seed) { return normal_values(static_cast<size_t>(n), seed, 3.0f); }
+
 using testing_support::catch_error;
 
-std::vector<float> random_logits(int64_t n, uint32_t seed, float sigma = 3.0f) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0.0f, sigma);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(g);
-  return v;
-}
 
 std::vector<double> log_softmax(const std::vector<float>& x) {
   double mx = x[0];
@@ -36,7 +34,7 @@ std::vector<double> log_softmax(const std::vector<float>& x) {
 
 TEST(KlDivergence, EncodedRowsDecodeToTheLogSoftmax) {
   const int64_t V = 1001;  // odd: the row is padded
-  const auto logits = random_logits(V, 1);
+  const auto logits = logits_of(V, 1);
   std::vector<uint16_t> row(kld_row_size(V), 0xFFFF);
   const double nll = encode_log_probs(logits.data(), V, 17, row.data());
   const auto ref = log_softmax(logits);
@@ -56,7 +54,7 @@ TEST(KlDivergence, EncodedRowsDecodeToTheLogSoftmax) {
 
 TEST(KlDivergence, MatchesTheDefinitionOverTheResolvedRange) {
   const int64_t V = 3000;
-  const auto base = random_logits(V, 2);
+  const auto base = logits_of(V, 2);
   auto model = base;
   std::mt19937 g(3);
   std::normal_distribution<float> noise(0.0f, 0.3f);

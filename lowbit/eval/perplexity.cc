@@ -30,37 +30,48 @@ double negative_log_likelihood(const float* logits, int64_t vocab, int32_t targe
   return -(static_cast<double>(logits[target]) - static_cast<double>(max) - std::log(sum));
 }
 
+int64_t count_chunks(int64_t n_tokens, int64_t ctx, int64_t max_chunks) {
+  if (ctx < 4) fail_usage(fmt::format("a context of {} tokens leaves nothing to score; use at least 4", ctx));
+  if (n_tokens < 2 * ctx) {
+    fail_input(fmt::format("you need at least {} tokens to evaluate with a context of {}; the text tokenizes to "
+                           "only {} tokens",
+                           2 * ctx, ctx, n_tokens));
+  }
+  return max_chunks < 0 ? n_tokens / ctx : std::min(max_chunks, n_tokens / ctx);
+}
+
+void chunk_logits(const LlamaModel& model, std::span<const int32_t> chunk, int32_t bos, KvCache& cache,
+                  std::vector<int32_t>& input, std::vector<float>& logits, int threads) {
+  const auto ctx = static_cast<int64_t>(chunk.size());
+  input.assign(chunk.begin(), chunk.end());
+  if (bos >= 0) input[0] = bos;
+  cache.clear();
+  logits.resize(static_cast<size_t>((ctx - ctx / 2) * model.config().vocab_size));
+  model.forward(input, cache, ctx / 2, logits.data(), threads);
+}
+
 PerplexityResult perplexity(const LlamaModel& model, std::span<const int32_t> tokens, const PerplexityOptions& opt) {
   const int64_t ctx = opt.ctx;
-  if (ctx < 4) fail_usage(fmt::format("a context of {} tokens leaves nothing to score; use at least 4", ctx));
   if (ctx > model.config().context_length) {
     fail_input(fmt::format("a context of {} tokens is longer than the model's context length {}", ctx,
                            model.config().context_length));
   }
   const auto n_tokens = static_cast<int64_t>(tokens.size());
-  if (n_tokens < 2 * ctx) {
-    fail_input(fmt::format("you need at least {} tokens to evaluate perplexity with a context of {}; the text "
-                           "tokenizes to only {} tokens",
-                           2 * ctx, ctx, n_tokens));
-  }
-  const int64_t chunks = opt.max_chunks < 0 ? n_tokens / ctx : std::min(opt.max_chunks, n_tokens / ctx);
+  const int64_t chunks = count_chunks(n_tokens, ctx, opt.max_chunks);
   const int64_t first = ctx / 2;
-  const int64_t rows = ctx - first;        // logits computed: positions first .. ctx-1
   const int64_t scored = ctx - first - 1;  // the last position predicts nothing inside the chunk
   const int64_t vocab = model.config().vocab_size;
 
   PerplexityResult res;
   res.text_tokens = n_tokens;
   KvCache cache = model.new_cache(ctx);
-  std::vector<float> logits(static_cast<size_t>(rows * vocab));
-  std::vector<int32_t> chunk(static_cast<size_t>(ctx));
+  std::vector<float> logits;
+  std::vector<int32_t> input;
   std::vector<double> nll(static_cast<size_t>(scored));
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t c = 0; c < chunks; ++c) {
-    std::copy_n(tokens.begin() + c * ctx, ctx, chunk.begin());
-    if (opt.bos >= 0) chunk[0] = opt.bos;
-    cache.clear();
-    model.forward(chunk, cache, first, logits.data(), opt.threads);
+    const auto chunk = tokens.subspan(static_cast<size_t>(c * ctx), static_cast<size_t>(ctx));
+    chunk_logits(model, chunk, opt.bos, cache, input, logits, opt.threads);
     // One row per task; the sums run in row order afterwards.
     ThreadPool::global().parallel_for(static_cast<size_t>(scored), opt.threads, [&](size_t r) {
       nll[r] = negative_log_likelihood(logits.data() + r * static_cast<size_t>(vocab), vocab,

@@ -21,10 +21,12 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <vector>
 
 namespace lowbit {
 
 class LlamaModel;
+class KvCache;
 
 // Sums of negative log-likelihoods: a small mergeable statistic.
 struct NllStats {
@@ -78,6 +80,19 @@ struct PerplexityResult {
   int64_t evaluated_tokens = 0;  // chunks * ctx: what the model ran over
   double seconds = 0;            // the forward passes and scoring, not loading
 };
+
+// llama.cpp's chunking, shared by perplexity and KL divergence: the number
+// of chunks of ctx tokens in a text of n_tokens (all whole ones, at most
+// max_chunks when that is >= 0). ErrorKind::kUsage for ctx < 4 (nothing
+// would be scored), kInput for fewer than 2 * ctx tokens (llama.cpp's rule
+// and message).
+int64_t count_chunks(int64_t n_tokens, int64_t ctx, int64_t max_chunks);
+
+// One chunk through `model` from an empty `cache`, its first token replaced
+// by `bos` when bos >= 0: `logits` receives the rows of positions
+// ctx/2 .. ctx-1 ([ctx - ctx/2, vocab]). `input` is scratch.
+void chunk_logits(const LlamaModel& model, std::span<const int32_t> chunk, int32_t bos, KvCache& cache,
+                  std::vector<int32_t>& input, std::vector<float>& logits, int threads);
 
 // ErrorKind::kUsage for ctx < 4 (nothing would be scored); kInput for a
 // ctx beyond the model's context length, or a text of fewer than 2 * ctx

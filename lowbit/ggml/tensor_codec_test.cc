@@ -14,20 +14,15 @@
 namespace lowbit {
 namespace {
 
-std::vector<float> normal(size_t n, uint32_t seed) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d;
-  std::vector<float> v(n);
-  for (float& x : v) x = d(g);
-  return v;
-}
+using testing_support::normal_values;
+
 
 uint32_t scale_code(const QuantizedTensor& q, uint64_t b) {
   return static_cast<uint32_t>(q.scales[2 * b]) | static_cast<uint32_t>(q.scales[2 * b + 1]) << 8;
 }
 
 TEST(GgmlTensorCodec, BitsAndComponentsOfTheLayouts) {
-  const std::vector<float> x = normal(256 * 64, 5);
+  const std::vector<float> x = normal_values(256 * 64, 5);
   const QuantizedTensor q4 = parse_codec("q4_0")->quantize({x.data(), {64, 256}});
   const QuantizedTensor q8 = parse_codec("q8_0")->quantize({x.data(), {64, 256}});
   EXPECT_EQ(q4.bits_per_element(), 4.5);
@@ -42,7 +37,7 @@ TEST(GgmlTensorCodec, BitsAndComponentsOfTheLayouts) {
 // Element order in lowbit's components, ggml's block layout in a GGUF file:
 // the same float16 d and the same values as the row codec's blocks.
 TEST(GgmlTensorCodec, SameValuesAsTheRowCodec) {
-  const std::vector<float> x = normal(32 * 40, 7);
+  const std::vector<float> x = normal_values(32 * 40, 7);
   for (GgmlType t : {GgmlType::kQ8_0, GgmlType::kQ4_0}) {
     const TensorCodec& c = ggml_tensor_codec(t);
     const QuantizedTensor q = c.quantize({x.data(), {4, 320}});
@@ -71,7 +66,7 @@ TEST(GgmlTensorCodec, NonFiniteBlocksSplitTheFiniteRuns) {
   for (const char* spec : {"q4_0", "q8_0"}) {
     SCOPED_TRACE(spec);
     const TensorCodec& s = *parse_codec(spec);
-    std::vector<float> x = normal(7 * 32, 17);
+    std::vector<float> x = normal_values(7 * 32, 17);
     x[2 * 32 + 5] = std::numeric_limits<float>::quiet_NaN();
     x[4 * 32] = -std::numeric_limits<float>::infinity();
     x[6 * 32 + 31] = std::numeric_limits<float>::infinity();

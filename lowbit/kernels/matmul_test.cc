@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "lowbit/core/test_support.h"
+
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -10,13 +12,8 @@
 namespace lowbit {
 namespace {
 
-std::vector<float> random_values(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
+using testing_support::normal_values;
+
 
 // y = x·wᵀ + b in double: the reference, rounded once.
 std::vector<double> reference(const std::vector<float>& x, int64_t n, int64_t k, int64_t ldx,
@@ -41,9 +38,9 @@ TEST(Matmul, MatchesDoubleReferenceAndIsThreadInvariant) {
   };
   for (const Case c : {Case{1, 576, 300, 576, false}, Case{300, 64, 129, 70, true}, Case{257, 33, 1, 33, true},
                        Case{5, 1, 7, 1, false}}) {
-    const auto x = random_values(static_cast<size_t>(c.n * c.ldx), 1);
-    const auto w = random_values(static_cast<size_t>(c.m * c.k), 2);
-    const auto b = c.bias ? random_values(static_cast<size_t>(c.m), 3) : std::vector<float>{};
+    const auto x = normal_values(static_cast<size_t>(c.n * c.ldx), 1);
+    const auto w = normal_values(static_cast<size_t>(c.m * c.k), 2);
+    const auto b = c.bias ? normal_values(static_cast<size_t>(c.m), 3) : std::vector<float>{};
     const auto ref = reference(x, c.n, c.k, c.ldx, w, c.m, b);
     std::vector<float> first;
     for (int threads : {1, 2, 3}) {

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "lowbit/core/test_support.h"
+
 #include <cstring>
 #include <random>
 
@@ -8,18 +10,13 @@
 namespace lowbit {
 namespace {
 
-std::vector<float> normal(size_t n, uint32_t seed) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d;
-  std::vector<float> v(n);
-  for (float& x : v) x = d(g);
-  return v;
-}
+using testing_support::normal_values;
+
 
 // rtn is quantize() with the scheme as written, bit for bit; importance
 // changes nothing.
 TEST(Rtn, IsTheSchemeAsWritten) {
-  const std::vector<float> w = normal(64 * 256, 1);
+  const std::vector<float> w = normal_values(64 * 256, 1);
   const std::vector<float> imp(256, 2.0f);
   CalibStats calib;
   calib.importance_per_column = imp;

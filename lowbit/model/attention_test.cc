@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "lowbit/core/test_support.h"
+
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -10,13 +12,8 @@
 namespace lowbit {
 namespace {
 
-std::vector<float> random_values(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
+using testing_support::normal_values;
+
 
 // The definition, in double: each head's softmax(q·kᵀ/sqrt(d))·v over the
 // visible keys.
@@ -50,9 +47,9 @@ std::vector<double> reference(const std::vector<float>& q, int64_t n_q, int64_t 
 
 void check(int64_t n_q, int64_t q_pos0, int64_t n_kv, AttentionShape s, bool causal) {
   const int64_t qw = s.heads * s.head_dim, kw = s.kv_heads * s.head_dim;
-  const auto q = random_values(static_cast<size_t>(n_q * qw), 11);
-  const auto k = random_values(static_cast<size_t>(n_kv * kw), 12);
-  const auto v = random_values(static_cast<size_t>(n_kv * kw), 13);
+  const auto q = normal_values(static_cast<size_t>(n_q * qw), 11);
+  const auto k = normal_values(static_cast<size_t>(n_kv * kw), 12);
+  const auto v = normal_values(static_cast<size_t>(n_kv * kw), 13);
   const auto ref = reference(q, n_q, q_pos0, k, v, n_kv, s, causal);
   std::vector<float> first;
   for (int threads : {1, 2, 3}) {

@@ -27,13 +27,8 @@ using testing_support::catch_error;
 
 class ModelQuantizerTest : public testing_support::TempDirTest {
  protected:
-  std::vector<float> normal(size_t n, uint32_t seed) {
-    std::mt19937 g(seed);
-    std::normal_distribution<float> d;
-    std::vector<float> v(n);
-    for (float& x : v) x = d(g);
-    return v;
-  }
+  std::vector<float> normal(size_t n, uint32_t seed) { return testing_support::normal_values(n, seed); }
+
   // A two-layer toy model: 2-D weights the default policy quantizes, a
   // 1-D bias it keeps.
   std::string write_model(std::vector<float> w0, std::vector<float> w1, std::vector<float> bias) {

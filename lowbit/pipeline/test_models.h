@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "lowbit/core/tensor.h"
+#include "lowbit/core/test_support.h"
 #include "lowbit/io/checkpoint.h"
 #include "lowbit/io/safetensors.h"
 
@@ -53,11 +54,7 @@ inline Checkpoint checkpoint(const std::vector<Tensor>& tensors, const std::map<
 }
 
 inline std::vector<float> normal(size_t n, uint32_t seed, float sigma = 1.0f) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0.0f, sigma);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(g);
-  return v;
+  return testing_support::normal_values(n, seed, sigma);
 }
 
 // A two-block Llama in Hugging Face names: embeddings, per block the four

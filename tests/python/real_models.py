@@ -46,3 +46,18 @@ def minilm_with_model_type(folder, model_type):
     cfg["model_type"] = model_type
     (folder / "config.json").write_text(json.dumps(cfg))
     return folder
+
+
+# The CLI under test, as conftest.py finds it (LOWBIT_CLI, else build/lowbit).
+REPO = pathlib.Path(__file__).resolve().parents[2]
+LOWBIT = pathlib.Path(os.environ.get("LOWBIT_CLI", REPO / "build" / "lowbit"))
+
+
+def lowbit(*args, check=True):
+    """Runs `lowbit ARGS` (paths and numbers stringified), returning the
+    CompletedProcess; with check, a non-zero exit fails with its stderr."""
+    import subprocess
+    r = subprocess.run([str(LOWBIT), *map(str, args)], capture_output=True)
+    if check and r.returncode != 0:
+        raise AssertionError(f"lowbit {' '.join(map(str, args))} exited {r.returncode}: {r.stderr.decode()}")
+    return r

@@ -21,20 +21,12 @@ import subprocess
 
 import pytest
 
-from real_models import SMOL_GGUF, need, need_smol
+from real_models import lowbit, SMOL_GGUF, need, need_smol
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 LLAMA_BIN = pathlib.Path(os.environ.get("LOWBIT_LLAMA_CPP_BIN", REPO / "build-llama-cpp" / "build" / "bin"))
-LOWBIT = pathlib.Path(os.environ.get("LOWBIT_CLI", REPO / "build" / "lowbit"))
 CORPORA = pathlib.Path(os.environ.get("LOWBIT_CORPORA", REPO / "build-corpora"))
 CTX, CHUNKS = 128, 8
-
-
-def lowbit(*args, check=True):
-    r = subprocess.run([str(LOWBIT), *map(str, args)], capture_output=True)
-    if check and r.returncode != 0:
-        raise AssertionError(f"lowbit {' '.join(map(str, args))} exited {r.returncode}: {r.stderr.decode()}")
-    return r
 
 
 def llama_kld(model, text, base, *extra):

@@ -26,24 +26,15 @@ import subprocess
 import numpy as np
 import pytest
 
-from real_models import MINILM_DIR, SMOL_GGUF, need, need_minilm, need_smol
+from real_models import LOWBIT, lowbit, MINILM_DIR, SMOL_GGUF, need, need_minilm, need_smol
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 LLAMA_BIN = pathlib.Path(os.environ.get("LOWBIT_LLAMA_CPP_BIN", REPO / "build-llama-cpp" / "build" / "bin"))
-# The CLI under test, as conftest.py finds it (LOWBIT_CLI, else build/lowbit).
-LOWBIT = pathlib.Path(os.environ.get("LOWBIT_CLI", REPO / "build" / "lowbit"))
 
 # The evaluation text: Genesis 1-3 (KJV), about 2,900 tokens, of which the
 # 4 chunks of 128 use the first 512.
 KJV_RANGE = "gen1:1-3:24"
 CTX, CHUNKS = 128, 4
-
-
-def lowbit(*args, check=True):
-    r = subprocess.run([str(LOWBIT), *map(str, args)], capture_output=True)
-    if check and r.returncode != 0:
-        raise AssertionError(f"lowbit {' '.join(map(str, args))} exited {r.returncode}: {r.stderr.decode()}")
-    return r
 
 
 @pytest.fixture(scope="module")

@@ -9,18 +9,10 @@ import subprocess
 
 import pytest
 
-from real_models import MINILM_DIR, SMOL_GGUF, need, need_minilm, need_smol
+from real_models import lowbit, MINILM_DIR, SMOL_GGUF, need, need_minilm, need_smol
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-LOWBIT = pathlib.Path(os.environ.get("LOWBIT_CLI", REPO / "build" / "lowbit"))
 CORPORA = pathlib.Path(os.environ.get("LOWBIT_CORPORA", REPO / "build-corpora"))
-
-
-def lowbit(*args, check=True):
-    r = subprocess.run([str(LOWBIT), *map(str, args)], capture_output=True)
-    if check and r.returncode != 0:
-        raise AssertionError(f"lowbit {' '.join(map(str, args))} exited {r.returncode}: {r.stderr.decode()}")
-    return r
 
 
 @pytest.fixture(autouse=True)
