@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -16,6 +17,36 @@ namespace {
 // The global pool grows on request, but a typo such as max_threads = 100000
 // must not start that many threads.
 constexpr size_t kMaxGlobalWorkers = 255;
+
+// How long an idle thread polls for work before it sleeps on a condition
+// variable, and how long a caller polls for its helpers before it sleeps.
+// A one-token forward pass is a few hundred parallel_for calls of tens of
+// microseconds each; a futex wake-up costs about as much as the work, so
+// without the polling two threads ran decode slower than one. Polling is
+// only done while the pool has no more threads than the process has cores
+// (an oversubscribed pool would take the time from the threads doing work).
+constexpr auto kSpin = std::chrono::microseconds(200);
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+// Polls done() for up to kSpin; true as soon as it holds.
+template <class Done>
+bool spin_until(const Done& done) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return done();
+  }
+}
 
 // True while this thread runs a parallel_for task; nested calls then run
 // inline instead of waiting on workers that may all be busy waiting too.
@@ -66,7 +97,10 @@ struct ThreadPool::Job {
   std::atomic<bool> failed{false};     // a task threw: claim nothing more
   std::exception_ptr error;            // the first exception, set once
   int helpers_wanted = 0;              // guarded by mutex_
-  int helpers_active = 0;              // guarded by mutex_
+  // Raised under mutex_ only; lowered by each helper as it leaves. Once
+  // the job is unqueued it only falls, and the caller may read it without
+  // the lock (and return, destroying the job, when it reaches zero).
+  std::atomic<int> helpers_active{0};
 };
 
 ThreadPool& ThreadPool::global() {
@@ -97,6 +131,11 @@ int ThreadPool::size() const {
 }
 
 void ThreadPool::grow_locked(size_t wanted) {
+  // Whatever happens below, poll only while threads fit the cores.
+  struct Update {
+    ThreadPool* p;
+    ~Update() { p->spin_.store(p->workers_.size() + 1 <= static_cast<size_t>(available_cores())); }
+  } update{this};
   while (workers_.size() < wanted) {
     try {
       workers_.emplace_back([this] { worker_loop(); });
@@ -107,6 +146,11 @@ void ThreadPool::grow_locked(size_t wanted) {
       break;
     }
   }
+}
+
+void ThreadPool::pop_front_locked() {
+  queue_.pop_front();
+  queued_.store(queue_.size(), std::memory_order_relaxed);
 }
 
 void ThreadPool::run_tasks(Job& job) {
@@ -128,17 +172,23 @@ void ThreadPool::run_tasks(Job& job) {
 void ThreadPool::worker_loop() {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
+    if (queue_.empty() && !stop_ && spin_.load(std::memory_order_relaxed)) {
+      lock.unlock();
+      spin_until([this] { return queued_.load(std::memory_order_relaxed) != 0; });
+      lock.lock();
+    }
     work_cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stop_ and nothing left to help with
     Job* job = queue_.front();
-    if (--job->helpers_wanted == 0) queue_.pop_front();
-    ++job->helpers_active;
+    if (--job->helpers_wanted == 0) pop_front_locked();
+    job->helpers_active.fetch_add(1, std::memory_order_relaxed);
     lock.unlock();
     run_tasks(*job);
     lock.lock();
-    // Notify while holding the lock: once helpers_active reaches zero the
-    // caller may return and destroy the job, and with it anything we touch.
-    if (--job->helpers_active == 0) done_cv_.notify_all();
+    // The job is not touched after this: once helpers_active reaches zero
+    // the caller may return and destroy it. The notify is under the lock so
+    // that a caller between its check and its sleep cannot miss it.
+    if (job->helpers_active.fetch_sub(1, std::memory_order_acq_rel) == 1) done_cv_.notify_all();
   }
 }
 
@@ -163,6 +213,7 @@ void ThreadPool::parallel_for(size_t num_tasks, int max_threads,
     if (helpers > 0) {
       job.helpers_wanted = static_cast<int>(helpers);
       queue_.push_back(&job);
+      queued_.store(queue_.size(), std::memory_order_relaxed);
     }
   }
   if (helpers == 0) return run_inline();
@@ -177,9 +228,14 @@ void ThreadPool::parallel_for(size_t num_tasks, int max_threads,
     // joined yet would only find an empty counter, so withdraw the offer.
     if (job.helpers_wanted > 0) {
       queue_.erase(std::find(queue_.begin(), queue_.end(), &job));
+      queued_.store(queue_.size(), std::memory_order_relaxed);
       job.helpers_wanted = 0;
     }
-    done_cv_.wait(lock, [&] { return job.helpers_active == 0; });
+  }
+  const auto helpers_done = [&] { return job.helpers_active.load(std::memory_order_acquire) == 0; };
+  if (!(spin_.load(std::memory_order_relaxed) && spin_until(helpers_done))) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_cv_.wait(lock, helpers_done);
   }
   if (job.error) std::rethrow_exception(job.error);
 }

@@ -2,12 +2,15 @@
 //
 // Kernels split an array into chunks and call parallel_for; the pool keeps
 // its threads alive between calls so that a kernel on a few hundred KiB does
-// not pay thread start-up each time. Tasks are claimed dynamically through an
+// not pay thread start-up each time, and idle threads poll for new work for
+// a moment before they sleep, so that a run of small calls (a one-token
+// forward pass) does not pay a wake-up each time either. Tasks are claimed dynamically through an
 // atomic counter, so uneven chunks balance themselves, and results never
 // depend on which thread ran which task as long as each task writes only its
 // own output (the design's "bit-exact for every thread count" rule).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -73,12 +76,15 @@ class ThreadPool {
   // Starts workers until there are `wanted` (requires mutex_ held).
   void grow_locked(size_t wanted);
   static void run_tasks(Job& job);
+  void pop_front_locked();
 
   const bool growable_;
   mutable std::mutex mutex_;
   std::condition_variable work_cv_;  // a job was queued, or stop_
   std::condition_variable done_cv_;  // a helper left a job
   std::deque<Job*> queue_;           // jobs that still accept helpers
+  std::atomic<size_t> queued_{0};    // queue_.size(), for idle workers to poll without the lock
+  std::atomic<bool> spin_{false};    // threads fit the cores: idle threads poll before sleeping
   std::vector<std::thread> workers_;
   bool stop_ = false;
 };

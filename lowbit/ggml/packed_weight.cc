@@ -7,13 +7,9 @@
 
 #include "lowbit/core/error.h"
 #include "lowbit/core/thread_pool.h"
-#include "lowbit/ggml/row_codec_internal.h"
 
 namespace lowbit {
 namespace {
-
-using ggml_internal::fp16_to_fp32;
-using ggml_internal::load_u16;
 
 kernels::GemvCodes codes_of(GgmlType t) {
   switch (t) {
@@ -47,25 +43,30 @@ PackedWeight PackedWeight::from_ggml(GgmlType t, std::span<const std::byte> byte
   p.type_ = t;
   p.rows_ = rows;
   p.cols_ = cols;
-  const int64_t blocks = rows * (cols / kernels::kGemvBlock), stride = kernels::gemv_block_bytes(c);
-  p.data_.resize(static_cast<size_t>(blocks * stride));
+  const int64_t nb = cols / kernels::kGemvBlock;
+  // Zero-filled, so the padding rows of the last group are zero blocks.
+  p.data_.assign(static_cast<size_t>(kernels::gemv_matrix_bytes(c, rows, cols)), 0);
   const auto* in = reinterpret_cast<const uint8_t*>(bytes.data());
-  for (int64_t b = 0; b < blocks; ++b) {
-    const uint8_t* blk = in + b * info.block_bytes;
-    uint8_t* rec = p.data_.data() + b * stride;
-    // ggml's block: float16 d, (float16 m for Q4_1), then the codes.
-    const float d = fp16_to_fp32(load_u16(blk));
-    std::memcpy(rec, &d, 4);
-    if (c == kernels::GemvCodes::kQ4_1) {
-      const float m = fp16_to_fp32(load_u16(blk + 2));
-      std::memcpy(rec + 4, &m, 4);
-      std::memcpy(rec + 8, blk + 4, 16);
-    } else {
-      std::memcpy(rec + 4, blk + 2, static_cast<size_t>(kernels::gemv_code_bytes(c)));
+  const int64_t code_bytes = kernels::gemv_code_bytes(c);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t b = 0; b < nb; ++b) {
+      // ggml's block: float16 d, (float16 m for Q4_1), then the codes; the
+      // float16 values are moved as they are.
+      const uint8_t* blk = in + (r * nb + b) * info.block_bytes;
+      uint8_t* out = p.data_.data();
+      std::memcpy(out + kernels::gemv_scale_offset(c, cols, r, b), blk, 2);
+      const uint8_t* codes = blk + 2;
+      if (c == kernels::GemvCodes::kQ4_1) {
+        std::memcpy(out + kernels::gemv_scale_offset(c, cols, r, b) + 8, blk + 2, 2);
+        codes = blk + 4;
+      }
+      std::memcpy(out + kernels::gemv_codes_offset(c, cols, r, b), codes, static_cast<size_t>(code_bytes));
     }
   }
   return p;
 }
+
+static_assert(PackedWeight::kRowsPerTask % kernels::kGemvRows == 0, "tasks must be whole groups");
 
 kernels::GemvMatrix PackedWeight::matrix() const noexcept {
   return kernels::GemvMatrix{type_ == GgmlType::kQ8_0   ? kernels::GemvCodes::kQ8_0

@@ -1,7 +1,9 @@
 // A weight matrix kept in its GGUF block form for one-token products
-// (decode): Q8_0, Q4_0 and Q4_1 rows, repacked for the GEMV kernel
-// (lowbit/kernels/gemv.h) with each block's float16 scale (and min) widened
-// to float32 once, here, so that the kernel converts none.
+// (decode): Q8_0, Q4_0 and Q4_1 rows, regrouped for the GEMV kernel
+// (lowbit/kernels/gemv.h): blocks of four rows side by side, so that a
+// product reads the matrix as one stream. The bytes of the blocks are kept
+// as they are (float16 scales included), so the packed form is the size of
+// the GGUF tensor, plus at most three padding rows.
 //
 // The values are exactly those ggml_dequantize_row gives for the same bytes
 // (packed_weight_test pins it on every SIMD target), so a product through
@@ -23,8 +25,9 @@ namespace lowbit {
 
 class PackedWeight {
  public:
-  // Rows per task of multiply(): fixed, so the partition never depends on
-  // the thread count (each row is computed whole by one task anyway).
+  // Rows per task of multiply(): fixed (whole groups of the kernel's four
+  // rows), so the partition never depends on the thread count (each row is
+  // computed whole by one task anyway).
   static constexpr int64_t kRowsPerTask = 32;
 
   // Whether `t` has a kernel: Q8_0, Q4_0, Q4_1.
@@ -63,7 +66,7 @@ class PackedWeight {
  private:
   GgmlType type_ = GgmlType::kF32;
   int64_t rows_ = 0, cols_ = 0;
-  std::vector<uint8_t> data_;  // block records (gemv.h); new[] aligns them to 16
+  std::vector<uint8_t> data_;  // tiles (gemv.h)
 };
 
 }  // namespace lowbit

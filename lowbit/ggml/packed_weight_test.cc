@@ -51,6 +51,8 @@ TEST(PackedWeight, ValuesEqualGgmlDequantizationOnEveryTarget) {
     EXPECT_EQ(p.rows(), rows);
     EXPECT_EQ(p.cols(), cols);
     const uint64_t rb = ggml_row_bytes(t, cols, "test");
+    // The GGUF bytes regrouped, plus one padding row (7 rows -> 2 groups).
+    EXPECT_EQ(p.bytes(), rb * 8) << ggml_type_info(t).name;
     std::vector<float> want(cols), got(cols);
     for (KernelTarget k : available_targets()) {
       set_kernel_target(k);

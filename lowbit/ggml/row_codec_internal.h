@@ -19,6 +19,7 @@
 #include <cstring>
 #include <span>
 
+#include "lowbit/core/float16.h"
 #include "lowbit/ggml/type.h"
 
 namespace lowbit::ggml_internal {
@@ -115,16 +116,11 @@ inline void store_u32(uint8_t* p, uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
 }
 
-inline uint32_t f32_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-inline float f32_from_bits(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
+// Float bits and exact float16 widening live in core (the GEMV kernels use
+// them too).
+using lowbit::f32_bits;
+using lowbit::f32_from_bits;
+using lowbit::fp16_to_fp32;
 
 // ---------------------------------------------------------------- fp16
 
@@ -152,27 +148,6 @@ inline uint16_t fp32_to_fp16(float f) {
   const uint32_t r = a - 0x38000000;  // exponent 127 -> 15
   const uint32_t q = r >> 13, rem = r & 0x1FFF;
   return sign | static_cast<uint16_t>(q + (rem > 0x1000 || (rem == 0x1000 && (q & 1))));
-}
-
-// Float16 to float32, exactly: every finite value, infinities, and NaNs with
-// their payload and signalling bit as they are (what numpy, and so gguf-py,
-// does). Scales that are NaN give NaN products either way.
-inline float fp16_to_fp32(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
-  const uint32_t exp = (h >> 10) & 0x1F, mant = h & 0x3FF;
-  uint32_t u;
-  if (exp == 0x1F) {
-    u = 0x7F800000 | (mant << 13);
-  } else if (exp != 0) {
-    u = ((exp + 112) << 23) | (mant << 13);
-  } else if (mant == 0) {
-    u = 0;
-  } else {
-    // Subnormal: mant * 2^-24, with its top set bit p as the implicit one.
-    const int p = 31 - __builtin_clz(mant);
-    u = (static_cast<uint32_t>(p + 103) << 23) | ((mant << (23 - p)) & 0x7FFFFF);
-  }
-  return f32_from_bits(sign | u);
 }
 
 // ---------------------------------------------------------------- integers

@@ -1,6 +1,6 @@
 // gemv_rows on every SIMD target against gemv_rows_reference (the order of
 // gemv.h in plain scalar code), bit for bit, for each block kind, row counts
-// around the four-row step and any row range; and the reference against a
+// around the four-row group and any split into groups; and the reference against a
 // sum in long double (it computes the right thing, not only a fixed thing).
 #include "lowbit/kernels/gemv.h"
 
@@ -20,21 +20,24 @@ namespace {
 using kernels::GemvCodes;
 using kernels::GemvMatrix;
 
-// Random block records: scales of both signs and several magnitudes (a
-// subnormal and a zero among them), random codes.
+// A random matrix in gemv.h's layout: float16 scales of both signs and
+// several magnitudes (subnormals, zeros, the largest finite among them),
+// random codes. Padding rows are random too: the kernel must ignore them.
 std::vector<uint8_t> random_blocks(GemvCodes c, int64_t rows, int64_t cols, uint32_t seed) {
   std::mt19937 rng(seed);
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  const int64_t nb = rows * cols / kernels::kGemvBlock, stride = kernels::gemv_block_bytes(c);
-  std::vector<uint8_t> data(static_cast<size_t>(nb * stride));
-  for (int64_t b = 0; b < nb; ++b) {
-    uint8_t* rec = data.data() + b * stride;
-    float d = nd(rng) * 0.01f, m = nd(rng) * 0.05f;
-    if (b % 17 == 3) d = 1e-40f;  // subnormal
-    if (b % 19 == 5) d = 0.0f;
-    std::memcpy(rec, &d, 4);
-    if (c == GemvCodes::kQ4_1) std::memcpy(rec + 4, &m, 4);
-    for (int64_t j = c == GemvCodes::kQ4_1 ? 8 : 4; j < stride; ++j) rec[j] = static_cast<uint8_t>(rng());
+  std::vector<uint8_t> data(static_cast<size_t>(kernels::gemv_matrix_bytes(c, rows, cols)));
+  for (uint8_t& v : data) v = static_cast<uint8_t>(rng());
+  const uint16_t edges[] = {0x0001, 0x03FF, 0x0000, 0x8000, 0x7BFF, 0xFBFF};
+  const int64_t nb = cols / kernels::kGemvBlock, padded = kernels::gemv_groups(rows) * kernels::kGemvRows;
+  for (int64_t r = 0; r < padded; ++r) {
+    for (int64_t b = 0; b < nb; ++b) {
+      for (int k = 0; k < (c == GemvCodes::kQ4_1 ? 2 : 1); ++k) {
+        // Mostly ordinary scales (exponent 2^-12 .. 2^-4), some edges.
+        uint16_t h = static_cast<uint16_t>((rng() & 0x83FF) | ((3 + rng() % 8) << 10));
+        if (rng() % 7 == 0) h = edges[rng() % 6];
+        std::memcpy(data.data() + kernels::gemv_scale_offset(c, cols, r, b) + 8 * k, &h, 2);
+      }
+    }
   }
   return data;
 }
@@ -64,10 +67,9 @@ TEST(Gemv, EveryTargetEqualsTheReferenceBitForBit) {
           set_kernel_target(t);
           std::vector<float> got(static_cast<size_t>(rows), -1.0f);
           kernels::gemv_rows(w, x.data(), 0, rows, got.data());
-          // Any row range gives each row the same bits (rows are grouped
-          // by four, and a row's sum never depends on its group).
+          // Any split into whole groups gives each row the same bits.
           std::vector<float> parts(static_cast<size_t>(rows), -1.0f);
-          for (int64_t r = 0; r < rows; r += 3) kernels::gemv_rows(w, x.data(), r, std::min(rows, r + 3), parts.data());
+          for (int64_t r = 0; r < rows; r += 8) kernels::gemv_rows(w, x.data(), r, std::min(rows, r + 8), parts.data());
           reset_kernel_target();
           EXPECT_TRUE(same_bits(want, got)) << kernel_target_name(t) << " codes " << static_cast<int>(c) << " rows "
                                             << rows << " cols " << cols;
@@ -79,16 +81,19 @@ TEST(Gemv, EveryTargetEqualsTheReferenceBitForBit) {
 }
 
 TEST(Gemv, DequantizedRowIsTheBlockFormula) {
-  // Q4_1 by hand: d = 0.5, m = -1, codes 0..15 then 15..0.
-  std::vector<uint8_t> rec(24);
-  const float d = 0.5f, m = -1.0f;
-  std::memcpy(rec.data(), &d, 4);
-  std::memcpy(rec.data() + 4, &m, 4);
-  for (int j = 0; j < 16; ++j) rec[8 + j] = static_cast<uint8_t>(j | ((15 - j) << 4));
+  // Q4_1 by hand, row 2 of a three-row group: d = 0.5 (float16 0x3800),
+  // m = -1 (0xBC00), codes 0..15 then 15..0; the other rows' bytes 0xFF.
+  const GemvCodes c = GemvCodes::kQ4_1;
+  std::vector<uint8_t> tile(static_cast<size_t>(kernels::gemv_matrix_bytes(c, 3, 32)), 0xFF);
+  const uint16_t d = 0x3800, m = 0xBC00;
+  std::memcpy(tile.data() + kernels::gemv_scale_offset(c, 32, 2, 0), &d, 2);
+  std::memcpy(tile.data() + kernels::gemv_scale_offset(c, 32, 2, 0) + 8, &m, 2);
+  uint8_t* codes = tile.data() + kernels::gemv_codes_offset(c, 32, 2, 0);
+  for (int j = 0; j < 16; ++j) codes[j] = static_cast<uint8_t>(j | ((15 - j) << 4));
   std::vector<float> got(32);
   for (KernelTarget t : available_targets()) {
     set_kernel_target(t);
-    kernels::gemv_dequantize_row(GemvMatrix{GemvCodes::kQ4_1, 1, 32, rec.data()}, 0, got.data());
+    kernels::gemv_dequantize_row(GemvMatrix{c, 3, 32, tile.data()}, 2, got.data());
     reset_kernel_target();
     for (int j = 0; j < 32; ++j) {
       const int q = j < 16 ? j : 15 - (j - 16);
