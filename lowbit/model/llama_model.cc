@@ -175,7 +175,7 @@ KvCache LlamaModel::new_cache(int64_t capacity) const {
 }
 
 void LlamaModel::forward(std::span<const int32_t> tokens, KvCache& cache, int64_t logits_from, float* logits,
-                         int threads) const {
+                         int threads, LinearInputObserver* observer) const {
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (logits_from < 0 || logits_from > n) {
     fail_usage(fmt::format("logits from row {} of a batch of {} tokens", logits_from, n));
@@ -205,6 +205,9 @@ void LlamaModel::forward(std::span<const int32_t> tokens, KvCache& cache, int64_
                 static_cast<size_t>(dim) * sizeof(float));
   }
   const AttentionShape shape{config_.heads, config_.kv_heads, config_.head_dim};
+  const auto observe = [&](std::initializer_list<const Linear*> linears, const float* in, int64_t rows) {
+    if (observer) observer->observe(std::span<const Linear* const>(linears.begin(), linears.size()), in, rows);
+  };
   const auto add_into_x = [&](const std::vector<float>& d) {
     for_chunks(n * dim, threads, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) x[static_cast<size_t>(i)] += d[static_cast<size_t>(i)];
@@ -219,6 +222,7 @@ void LlamaModel::forward(std::span<const int32_t> tokens, KvCache& cache, int64_
     // of their positions: the cache's row stride is kv_dim, the Linear's
     // output is dense [n, kv_dim].
     rms_norm(x.data(), n, dim, dim, L.attn_norm.data(), config_.rms_eps, xn.data(), dim, threads);
+    observe({&L.q, &L.k, &L.v}, xn.data(), n);
     if (n == 1) {
       // One token: Q, K and V in one dispatch (the same bits, linear.h).
       const Linear::OneToken qkv[] = {
@@ -233,10 +237,12 @@ void LlamaModel::forward(std::span<const int32_t> tokens, KvCache& cache, int64_
     rope_.apply(keys + pos0 * kv, n, kv, config_.kv_heads, pos0, threads);
     attention(q.data(), n, qdim, pos0, keys, values, pos0 + n, kv, shape, /*causal=*/true, att.data(), qdim,
               n == 1 && (pos0 + 1) * qdim <= kSmallAttention ? 1 : threads);
+    observe({&L.o}, att.data(), n);
     L.o.forward(att.data(), n, proj.data(), threads);
     add_into_x(proj);
     // SwiGLU feed-forward: silu(gate) * up, then down.
     rms_norm(x.data(), n, dim, dim, L.ffn_norm.data(), config_.rms_eps, xn.data(), dim, threads);
+    observe({&L.gate, &L.up}, xn.data(), n);
     if (n == 1) {
       const Linear::OneToken gate_up[] = {{&L.gate, xn.data(), gate.data()}, {&L.up, xn.data(), up.data()}};
       Linear::forward_one(gate_up, threads);
@@ -251,6 +257,7 @@ void LlamaModel::forward(std::span<const int32_t> tokens, KvCache& cache, int64_
         gate[static_cast<size_t>(i)] = silu * up[static_cast<size_t>(i)];
       }
     });
+    observe({&L.down}, gate.data(), n);
     L.down.forward(gate.data(), n, proj.data(), threads);
     add_into_x(proj);
     // A NaN or infinity would flow silently into every later block and the
@@ -268,6 +275,7 @@ void LlamaModel::forward(std::span<const int32_t> tokens, KvCache& cache, int64_
   if (rows == 0) return;
   rms_norm(x.data() + logits_from * dim, rows, dim, dim, output_norm_.data(), config_.rms_eps, xn.data(), dim,
            threads);
+  observe({&lm_head_}, xn.data(), rows);
   lm_head_.forward(xn.data(), rows, logits, threads);
 }
 

@@ -31,6 +31,7 @@
 
 #include "lowbit/model/kv_cache.h"
 #include "lowbit/model/linear.h"
+#include "lowbit/model/linear_observer.h"
 #include "lowbit/model/llama_config.h"
 #include "lowbit/model/rope.h"
 
@@ -79,8 +80,9 @@ class LlamaModel {
   // outside the vocabulary, a full cache, or a NaN or infinity in a
   // block's output (the message names the block, "blk 7"); the cache is
   // unchanged then.
-  void forward(std::span<const int32_t> tokens, KvCache& cache, int64_t logits_from, float* logits,
-               int threads) const;
+  // `observer`, when given, sees every Linear's input (linear_observer.h).
+  void forward(std::span<const int32_t> tokens, KvCache& cache, int64_t logits_from, float* logits, int threads,
+               LinearInputObserver* observer = nullptr) const;
 
  private:
   LlamaConfig config_;

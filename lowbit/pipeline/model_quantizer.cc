@@ -10,6 +10,7 @@
 #include <limits>
 #include <memory>
 
+#include "lowbit/calib/imatrix_file.h"
 #include "lowbit/core/error.h"
 #include "lowbit/io/safetensors.h"
 #include "lowbit/kernels/small_block_kernels.h"
@@ -45,18 +46,26 @@ uint64_t peak_rss_bytes() {
 namespace {
 
 // Per-column importance weights from the recipe's file, checked against
-// the tensor they weight.
+// the tensor they weight: llama.cpp's importance matrix (GGUF, as
+// `lowbit calibrate` and llama-imatrix write it: the mean of x^2 per
+// column), or a safetensors file of one float32 vector per tensor.
 class ImportanceTable {
  public:
-  explicit ImportanceTable(const std::string& path) {
-    if (!path.empty()) file_ = std::make_unique<SafetensorsFile>(SafetensorsFile::open(path));
+  explicit ImportanceTable(const std::string& path) : path_(path) {
+    if (path.empty()) return;
+    if (looks_like_gguf(path)) {
+      imatrix_ = std::make_unique<Imatrix>(read_imatrix(path));
+    } else {
+      file_ = std::make_unique<SafetensorsFile>(SafetensorsFile::open(path));
+    }
   }
   // The weights for tensor t (one per column), or empty.
   std::vector<float> for_tensor(const CheckpointTensor& t) const {
+    const uint64_t cols = t.shape.empty() ? 1 : t.shape.back();
+    if (imatrix_) return imatrix_->importance(t.name, static_cast<int64_t>(cols), path_);
     if (!file_) return {};
     const TensorInfo* w = file_->find(t.name);
     if (!w) return {};
-    const uint64_t cols = t.shape.empty() ? 1 : t.shape.back();
     if (w->dtype != DType::kF32 || w->numel != cols) {
       fail_input("importance file '" + file_->path() + "': '" + t.name + "' must be " + std::to_string(cols) +
                  " float32 values (one per column), not " + std::to_string(w->numel) + " " + dtype_name(w->dtype));
@@ -72,7 +81,9 @@ class ImportanceTable {
   }
 
  private:
+  std::string path_;
   std::unique_ptr<SafetensorsFile> file_;
+  std::unique_ptr<Imatrix> imatrix_;
 };
 
 // The count of NaN and inf values in x (one SIMD pass when there is none).

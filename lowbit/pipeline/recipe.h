@@ -18,11 +18,12 @@
 // head) gets default_scheme, anything else is kept in its input dtype.
 // `--scheme S` on the command line is the recipe {"default_scheme": S}.
 //
-// "importance" names a safetensors file of per-column weights, one 1-D
-// float32 tensor per weight name (the layout of llama.cpp's importance
-// matrix, in.columns wide); a tensor with an entry is quantized with those
-// weights: the mse method then becomes the weighted search (wmse), and the
-// ggml types use them as llama.cpp uses its imatrix.
+// "importance" names per-column weights: llama.cpp's importance matrix
+// file (GGUF, from `lowbit calibrate` or llama-imatrix; the weights are the
+// mean of x^2 per input column), or a safetensors file of one 1-D float32
+// tensor per weight name, in.columns wide. A tensor with an entry is
+// quantized with those weights: the mse method then becomes the weighted
+// search (wmse), and the ggml types use them as llama.cpp uses its imatrix.
 #pragma once
 
 #include <optional>

@@ -63,12 +63,9 @@ void run_ppl(const EvalArgs& a) {
   const std::string text = evaluation_text(a.text_file, a.corpus);
 
   const auto t_load = std::chrono::steady_clock::now();
-  const LlamaModel model = LlamaModel::load(path, threads);
-  const std::unique_ptr<Tokenizer> tok = load_tokenizer(path);
-  if (tok->vocab_size() > model.config().vocab_size) {
-    fail_input(fmt::format("'{}': the tokenizer has {} tokens, the model's embeddings only {}", path,
-                           tok->vocab_size(), model.config().vocab_size));
-  }
+  const LlamaWithTokenizer loaded = load_llama_with_tokenizer(path, threads);
+  const LlamaModel& model = loaded.model;
+  const Tokenizer* tok = loaded.tokenizer.get();
   const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
   const std::vector<int32_t> tokens = tok->encode(text, /*add_special=*/true);
 

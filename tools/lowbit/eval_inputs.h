@@ -2,7 +2,11 @@
 // --text FILE or --corpus NAME.
 #pragma once
 
+#include <memory>
 #include <string>
+
+#include "lowbit/model/llama_model.h"
+#include "lowbit/model/tokenizer.h"
 
 namespace lowbit::cli {
 
@@ -10,6 +14,18 @@ namespace lowbit::cli {
 // is empty), with one final newline dropped as llama.cpp's -f does.
 // kInput for an empty text.
 std::string evaluation_text(const std::string& text_file, const std::string& corpus);
+
+// The same for calibration: a corpus name without a split means its
+// calibration split ("linux-doc" is linux-doc:calib).
+std::string calibration_text(const std::string& text_file, const std::string& corpus);
+
+// A Llama model and its tokenizer from one path; kInput when the
+// tokenizer has more tokens than the model has embeddings.
+struct LlamaWithTokenizer {
+  LlamaModel model;
+  std::unique_ptr<Tokenizer> tokenizer;
+};
+LlamaWithTokenizer load_llama_with_tokenizer(const std::string& path, int threads);
 
 // The help of --corpus, listing the corpora.
 std::string corpus_option_help();

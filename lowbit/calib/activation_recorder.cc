@@ -1,0 +1,50 @@
+#include "lowbit/calib/activation_recorder.h"
+
+#include <fmt/format.h>
+
+#include "lowbit/core/error.h"
+#include "lowbit/model/linear.h"
+
+namespace lowbit {
+
+ActivationRecorder::ActivationRecorder(Filter wanted) : wanted_(std::move(wanted)) {}
+
+ActivationRecorder::Filter ActivationRecorder::decoder_blocks() {
+  return [](const std::string& name) { return name.rfind("blk.", 0) == 0; };
+}
+
+void ActivationRecorder::observe(std::span<const Linear* const> linears, const float* x, int64_t n) {
+  if (linears.empty() || n <= 0) return;
+  const int64_t cols = linears.front()->in_features();
+  bool any = false;
+  for (const Linear* l : linears) {
+    if (l->in_features() != cols) fail_internal("ActivationRecorder: Linears of one input differ in width");
+    any = any || !wanted_ || wanted_(l->name() + ".weight");
+  }
+  if (!any) return;
+  // The call's rows first (shared by every Linear of the input), then into
+  // each one's running sums.
+  partial_.assign(static_cast<size_t>(cols), 0.0);
+  for (int64_t r = 0; r < n; ++r) {
+    const float* row = x + r * cols;
+    for (int64_t j = 0; j < cols; ++j) {
+      const double v = row[j];
+      partial_[static_cast<size_t>(j)] += v * v;
+    }
+  }
+  for (const Linear* l : linears) {
+    const std::string name = l->name() + ".weight";
+    if (wanted_ && !wanted_(name)) continue;
+    ColumnStats& s = stats_[name];
+    if (s.sum_sq.empty()) s.sum_sq.assign(static_cast<size_t>(cols), 0.0);
+    for (int64_t j = 0; j < cols; ++j) s.sum_sq[static_cast<size_t>(j)] += partial_[static_cast<size_t>(j)];
+    s.rows += n;
+  }
+}
+
+const ColumnStats* ActivationRecorder::stats(const std::string& weight_name) const {
+  const auto it = stats_.find(weight_name);
+  return it == stats_.end() ? nullptr : &it->second;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,125 @@
+// ActivationRecorder: sums of squares per column and token counts, checked
+// against a float64 recomputation of a Linear's input from the model's own
+// tensors; Linears sharing an input get the same sums; the filter; and the
+// same bits at every thread count and however the tokens are batched.
+#include "lowbit/calib/activation_recorder.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <random>
+
+#include "lowbit/core/error.h"
+#include "lowbit/model/linear.h"
+#include "lowbit/model/test_llama.h"
+
+namespace lowbit {
+namespace {
+
+TEST(ActivationRecorder, SumsSquaresPerColumnForEachLinearOfTheInput) {
+  const Linear a("blk.0.a", std::vector<float>(3 * 2, 0.0f), 2, 3), b("blk.0.b", std::vector<float>(4 * 2, 0.0f), 2,
+                                                                     3 + 1);
+  const Linear c("blk.0.c", std::vector<float>(3 * 2, 0.0f), 2, 3), head("output", std::vector<float>(3, 0.0f), 1, 3);
+  ActivationRecorder rec(ActivationRecorder::decoder_blocks());
+  const float x[] = {1, -2, 3, 0.5f, 0, -1};  // [2, 3]
+  const Linear* ac[] = {&a, &c};
+  rec.observe(ac, x, 2);
+  rec.observe(ac, x + 3, 1);
+  const Linear* h[] = {&head};
+  rec.observe(h, x, 2);  // not a decoder block: left out
+  ASSERT_NE(rec.stats("blk.0.a.weight"), nullptr);
+  EXPECT_EQ(rec.stats("output.weight"), nullptr);
+  EXPECT_EQ(rec.all().size(), 2u);
+  for (const char* name : {"blk.0.a.weight", "blk.0.c.weight"}) {
+    const ColumnStats& s = *rec.stats(name);
+    EXPECT_EQ(s.rows, 3);
+    EXPECT_EQ(s.sum_sq, (std::vector<double>{1 + 0.25 + 0.25, 4 + 0 + 0, 9 + 1 + 1})) << name;
+  }
+  // Linears of one input must have one width.
+  const Linear* ab[] = {&a, &b};
+  EXPECT_THROW(rec.observe(ab, x, 1), Error);
+}
+
+// The tiny model with every tensor it was built from kept by name.
+struct KeptModel {
+  std::map<std::string, std::vector<float>> tensors;
+  LlamaModel model;
+};
+KeptModel kept_model() {
+  KeptModel k{{}, {}};
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 0.5f);
+  k.model = LlamaModel::from_tensors(
+      test_llama::tiny_config(),
+      [&](const std::string& name, const std::vector<int64_t>& shape) -> std::optional<std::vector<float>> {
+        int64_t n = 1;
+        for (int64_t d : shape) n *= d;
+        std::vector<float> v(static_cast<size_t>(n));
+        for (float& x : v) x = (name.find("norm") != std::string::npos ? 1.0f : 0.0f) + nd(rng);
+        k.tensors[name] = v;
+        return v;
+      },
+      "tiny");
+  return k;
+}
+
+TEST(ActivationRecorder, FirstBlockInputIsTheNormalizedEmbedding) {
+  // blk.0's Q, K and V see rms_norm(embedding[token]) * attn_norm: computed
+  // here in double from the tensors the model was built from.
+  const KeptModel k = kept_model();
+  const LlamaConfig& c = k.model.config();
+  const std::vector<int32_t> tokens = {3, 17, 3, 29, 0, 11};
+  ActivationRecorder rec;
+  KvCache cache = k.model.new_cache(16);
+  std::vector<float> logits(tokens.size() * static_cast<size_t>(c.vocab_size));
+  k.model.forward(tokens, cache, 0, logits.data(), 1, &rec);
+
+  const std::vector<float>& emb = k.tensors.at("token_embd.weight");
+  const std::vector<float>& w = k.tensors.at("blk.0.attn_norm.weight");
+  std::vector<double> want(static_cast<size_t>(c.dim), 0.0);
+  for (int32_t t : tokens) {
+    double ms = 0;
+    for (int64_t j = 0; j < c.dim; ++j) ms += std::pow(emb[static_cast<size_t>(t * c.dim + j)], 2);
+    const double inv = 1.0 / std::sqrt(ms / static_cast<double>(c.dim) + c.rms_eps);
+    for (int64_t j = 0; j < c.dim; ++j) {
+      want[static_cast<size_t>(j)] += std::pow(emb[static_cast<size_t>(t * c.dim + j)] * inv * w[static_cast<size_t>(j)], 2);
+    }
+  }
+  for (const char* name : {"blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight"}) {
+    const ColumnStats* s = rec.stats(name);
+    ASSERT_NE(s, nullptr) << name;
+    EXPECT_EQ(s->rows, 6);
+    for (int64_t j = 0; j < c.dim; ++j) EXPECT_NEAR(s->sum_sq[static_cast<size_t>(j)], want[static_cast<size_t>(j)], 1e-5 * want[static_cast<size_t>(j)]) << name << " column " << j;
+  }
+  // Every Linear is seen, each with its own width; the LM head for the
+  // rows whose logits were asked (all six here).
+  EXPECT_EQ(rec.all().size(), static_cast<size_t>(7 * c.layers + 1));
+
+  EXPECT_EQ(rec.stats("blk.1.ffn_down.weight")->sum_sq.size(), static_cast<size_t>(c.ffn_dim));
+  EXPECT_EQ(rec.stats("blk.1.ffn_gate.weight")->sum_sq, rec.stats("blk.1.ffn_up.weight")->sum_sq);
+  EXPECT_EQ(rec.stats("output.weight")->rows, 6);
+}
+
+TEST(ActivationRecorder, SameBitsAtEveryThreadCount) {
+  const LlamaModel m = test_llama::tiny_model();
+  const std::vector<int32_t> tokens = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  std::map<std::string, ColumnStats> first;
+  for (int threads : {1, 2, 3}) {
+    ActivationRecorder rec;
+    KvCache cache = m.new_cache(16);
+    m.forward(tokens, cache, 12, nullptr, threads, &rec);
+    if (threads == 1) {
+      first = rec.all();
+      continue;
+    }
+    ASSERT_EQ(rec.all().size(), first.size());
+    for (const auto& [name, s] : rec.all()) {
+      EXPECT_EQ(s.sum_sq, first.at(name).sum_sq) << name << ", " << threads << " threads";
+      EXPECT_EQ(s.rows, first.at(name).rows);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace lowbit

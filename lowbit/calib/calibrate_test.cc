@@ -1,0 +1,78 @@
+// calibrate(): llama-imatrix's chunking (whole chunks of ctx, each from an
+// empty cache, BOS in front when the model adds it, every position
+// counted), the same sums as running the chunks by hand, and its errors.
+#include "lowbit/calib/calibrate.h"
+
+#include <gtest/gtest.h>
+
+#include "lowbit/core/error.h"
+#include "lowbit/model/test_llama.h"
+
+namespace lowbit {
+namespace {
+
+std::vector<int32_t> some_tokens(int n) {
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) t[static_cast<size_t>(i)] = (i * 7 + 3) % 30;
+  return t;
+}
+
+TEST(Calibrate, ChunksAsLlamaImatrixAndEqualsRunningThemByHand) {
+  const LlamaModel m = test_llama::tiny_model();
+  const std::vector<int32_t> tokens = some_tokens(30);  // 3 whole chunks of 8, 6 tokens dropped
+  CalibrateOptions opt;
+  opt.ctx = 8;
+  opt.bos = 1;
+  int64_t progress = 0;
+  opt.on_chunk = [&](int64_t done, int64_t chunks, double) {
+    EXPECT_EQ(chunks, 3);
+    progress = done;
+  };
+  ActivationRecorder rec(ActivationRecorder::decoder_blocks());
+  const CalibrateResult r = calibrate(m, tokens, opt, rec);
+  EXPECT_EQ(r.chunks, 3);
+  EXPECT_EQ(r.tokens, 24);
+  EXPECT_EQ(progress, 3);
+  EXPECT_EQ(rec.stats("output.weight"), nullptr);
+  EXPECT_EQ(rec.all().size(), static_cast<size_t>(7 * m.config().layers));
+
+  ActivationRecorder by_hand(ActivationRecorder::decoder_blocks());
+  for (int c = 0; c < 3; ++c) {
+    std::vector<int32_t> chunk(tokens.begin() + c * 8, tokens.begin() + c * 8 + 8);
+    chunk[0] = 1;
+    KvCache cache = m.new_cache(8);
+    m.forward(chunk, cache, 8, nullptr, 1, &by_hand);
+  }
+  for (const auto& [name, s] : rec.all()) {
+    EXPECT_EQ(s.rows, 24) << name;
+    EXPECT_EQ(s.sum_sq, by_hand.stats(name)->sum_sq) << name;
+  }
+
+  const Imatrix im = to_imatrix(rec, {"text"}, 3, 8);
+  EXPECT_EQ(im.entries.size(), rec.all().size());
+  const ImatrixEntry& e = im.entries.at("blk.1.ffn_down.weight");
+  EXPECT_EQ(e.cols, m.config().ffn_dim);
+  EXPECT_EQ(e.counts, std::vector<float>{24.0f});
+  EXPECT_EQ(e.in_sum2[0], static_cast<float>(rec.stats("blk.1.ffn_down.weight")->sum_sq[0]));
+
+  // At most max_chunks.
+  opt.max_chunks = 2;
+  opt.on_chunk = nullptr;
+  ActivationRecorder two(ActivationRecorder::decoder_blocks());
+  EXPECT_EQ(calibrate(m, tokens, opt, two).chunks, 2);
+  EXPECT_EQ(two.stats("blk.0.attn_q.weight")->rows, 16);
+}
+
+TEST(Calibrate, RefusesTooLittleTextAndTooLongAContext) {
+  const LlamaModel m = test_llama::tiny_model();
+  ActivationRecorder rec;
+  CalibrateOptions opt;
+  opt.ctx = 8;
+  EXPECT_THROW(calibrate(m, some_tokens(7), opt, rec), Error);
+  opt.ctx = m.config().context_length + 1;
+  EXPECT_THROW(calibrate(m, some_tokens(100), opt, rec), Error);
+  EXPECT_TRUE(rec.all().empty());
+}
+
+}  // namespace
+}  // namespace lowbit

@@ -1,0 +1,133 @@
+#include "lowbit/calib/imatrix_file.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+
+#include "lowbit/core/error.h"
+#include "lowbit/io/gguf_reader.h"
+#include "lowbit/io/gguf_writer.h"
+
+namespace lowbit {
+namespace {
+
+constexpr std::string_view kSums = ".in_sum2", kCounts = ".counts";
+
+bool strip_suffix(std::string& s, std::string_view suffix) {
+  if (s.size() < suffix.size() || s.compare(s.size() - suffix.size(), suffix.size(), suffix) != 0) return false;
+  s.resize(s.size() - suffix.size());
+  return true;
+}
+
+std::vector<float> f32_values(const GgufTensorInfo& t, const std::string& path) {
+  if (t.type != GgmlType::kF32) {
+    fail_input(fmt::format("imatrix '{}': tensor '{}' is {}, not F32", path, t.name, ggml_type_info(t.type).name));
+  }
+  std::vector<float> v(t.numel);
+  std::memcpy(v.data(), t.data, t.numel * sizeof(float));
+  for (float f : v) {
+    if (!std::isfinite(f) || f < 0) {
+      fail_input(fmt::format("imatrix '{}': tensor '{}' holds {} (entries must be finite and non-negative)", path,
+                             t.name, f));
+    }
+  }
+  return v;
+}
+
+}  // namespace
+
+bool looks_like_gguf(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  return in.read(magic, 4) && std::memcmp(magic, "GGUF", 4) == 0;
+}
+
+Imatrix read_imatrix(const std::string& path) {
+  if (!looks_like_gguf(path)) {
+    fail_input(fmt::format("'{}' is not a GGUF imatrix file (an imatrix from an older llama.cpp, '.dat', converts "
+                           "with: llama-imatrix --in-file '{}' -o imatrix.gguf)",
+                           path, path));
+  }
+  const GgufFile f = GgufFile::open(path);
+  const GgufValue* type = f.find("general.type");
+  if (type == nullptr || type->as_string("general.type") != "imatrix") {
+    fail_input(fmt::format("'{}' is a GGUF file but not an importance matrix (general.type is {})", path,
+                           type ? "'" + type->as_string() + "'" : "missing"));
+  }
+  Imatrix m;
+  if (f.find("imatrix.datasets")) m.datasets = f.get_strings("imatrix.datasets");
+  m.chunk_count = f.get_or<uint32_t>("imatrix.chunk_count", 0);
+  m.chunk_size = f.get_or<uint32_t>("imatrix.chunk_size", 0);
+  std::map<std::string, std::pair<const GgufTensorInfo*, const GgufTensorInfo*>> parts;
+  for (const GgufTensorInfo& t : f.tensors()) {
+    std::string name = t.name;
+    if (strip_suffix(name, kSums)) {
+      parts[name].first = &t;
+    } else if (strip_suffix(name, kCounts)) {
+      parts[name].second = &t;
+    }  // other tensors: further statistics, not the importance matrix
+  }
+  for (const auto& [name, p] : parts) {
+    if (!p.first || !p.second) {
+      fail_input(fmt::format("imatrix '{}': '{}' has {} but no {}", path, name, p.first ? kSums : kCounts,
+                             p.first ? kCounts : kSums));
+    }
+    ImatrixEntry e;
+    e.in_sum2 = f32_values(*p.first, path);
+    e.counts = f32_values(*p.second, path);
+    const uint64_t n_mat = e.counts.size();
+    if (n_mat == 0 || e.in_sum2.size() % n_mat != 0 || p.first->ne.empty() ||
+        p.first->ne[0] * n_mat != e.in_sum2.size()) {
+      fail_input(fmt::format("imatrix '{}': '{}' has {} sums for {} counts", path, name, e.in_sum2.size(), n_mat));
+    }
+    e.cols = static_cast<int64_t>(p.first->ne[0]);
+    m.entries.emplace(name, std::move(e));
+  }
+  return m;
+}
+
+std::vector<float> Imatrix::importance(const std::string& weight, int64_t cols,
+                                       const std::string& file_for_errors) const {
+  const auto it = entries.find(weight);
+  if (it == entries.end()) return {};
+  const ImatrixEntry& e = it->second;
+  if (e.counts.size() != 1 || e.cols != cols) {
+    fail_input(fmt::format("imatrix '{}': '{}' has {} matrices of {} columns; the tensor has one of {}: the file "
+                           "was made for another model",
+                           file_for_errors, weight, e.counts.size(), e.cols, cols));
+  }
+  if (e.counts[0] <= 0) {
+    fail_input(fmt::format("imatrix '{}': '{}' counted no tokens", file_for_errors, weight));
+  }
+  std::vector<float> v(static_cast<size_t>(cols));
+  for (int64_t j = 0; j < cols; ++j) v[static_cast<size_t>(j)] = e.in_sum2[static_cast<size_t>(j)] / e.counts[0];
+  return v;
+}
+
+void write_imatrix(const Imatrix& m, const std::string& path) {
+  GgufWriter w(path);
+  w.add_metadata("general.type", GgufValue::of("imatrix"));
+  w.add_metadata("imatrix.datasets", GgufValue::array(m.datasets));
+  w.add_metadata("imatrix.chunk_count", GgufValue::of(m.chunk_count));
+  w.add_metadata("imatrix.chunk_size", GgufValue::of(m.chunk_size));
+  for (const auto& [name, e] : m.entries) {
+    const uint64_t n_mat = e.counts.size();
+    if (n_mat == 0 || e.in_sum2.size() != n_mat * static_cast<uint64_t>(e.cols)) {
+      fail_internal(fmt::format("write_imatrix: '{}' has {} sums for {} matrices of {}", name, e.in_sum2.size(),
+                                n_mat, e.cols));
+    }
+    w.declare_tensor(name + std::string(kSums), {static_cast<uint64_t>(e.cols), n_mat}, GgmlType::kF32);
+    w.declare_tensor(name + std::string(kCounts), {1, n_mat}, GgmlType::kF32);
+  }
+  w.begin();
+  size_t i = 0;
+  for (const auto& [name, e] : m.entries) {
+    w.write_tensor_data(i++, e.in_sum2.data(), e.in_sum2.size() * sizeof(float));
+    w.write_tensor_data(i++, e.counts.data(), e.counts.size() * sizeof(float));
+  }
+  w.commit();
+}
+
+}  // namespace lowbit

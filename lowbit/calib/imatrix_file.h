@@ -1,0 +1,51 @@
+// llama.cpp's importance matrix file (GGUF, `general.type = imatrix`):
+// what `llama-imatrix -o F.gguf` writes and `llama-quantize --imatrix F`
+// reads, and what `lowbit calibrate` writes.
+//
+//   metadata  general.type          "imatrix"
+//             imatrix.datasets      [string]  the calibration texts
+//             imatrix.chunk_count   u32       chunks of text run
+//             imatrix.chunk_size    u32       tokens per chunk (the context)
+//   tensors   <weight>.in_sum2      F32 [n_mat, cols]  sum over tokens of x^2 per input column
+//             <weight>.counts       F32 [n_mat, 1]     tokens counted
+//
+// per weight (by its GGUF name, "blk.0.attn_q.weight"), in name order; n_mat
+// is 1 except for stacked expert matrices. The importance of column j is
+// in_sum2[j] / counts. llama.cpp's reader skips tensors with other
+// suffixes, so lowbit's further statistics can share the file.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace lowbit {
+
+struct ImatrixEntry {
+  int64_t cols = 0;
+  std::vector<float> in_sum2;  // [n_mat * cols]
+  std::vector<float> counts;   // [n_mat]
+};
+
+struct Imatrix {
+  std::map<std::string, ImatrixEntry> entries;
+  std::vector<std::string> datasets;
+  uint32_t chunk_count = 0, chunk_size = 0;
+
+  // The mean of x^2 per column of `weight` (one matrix), or empty when the
+  // file has no entry for it. ErrorKind::kInput when the entry is not one
+  // matrix of `cols` columns, or has no tokens.
+  std::vector<float> importance(const std::string& weight, int64_t cols, const std::string& file_for_errors) const;
+};
+
+// ErrorKind::kInput for a file that is not a GGUF imatrix (naming what is
+// wrong: another GGUF type, a sums tensor without counts, a non-F32 or
+// non-finite entry, llama.cpp's legacy .dat format).
+Imatrix read_imatrix(const std::string& path);
+// Whether the file at `path` starts as a GGUF file does (its magic).
+bool looks_like_gguf(const std::string& path);
+// Written atomically (nothing at `path` until the whole file is there).
+void write_imatrix(const Imatrix& m, const std::string& path);
+
+}  // namespace lowbit

@@ -1,0 +1,95 @@
+// llama.cpp's importance matrix file: lowbit's writer and reader round-trip
+// it (the layout itself is checked against llama.cpp's own reader and
+// writer in tests/python/test_calibrate.py), and the reader refuses what
+// is not one, naming the problem.
+#include "lowbit/calib/imatrix_file.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "lowbit/core/error.h"
+#include "lowbit/core/test_support.h"
+#include "lowbit/io/gguf_reader.h"
+#include "lowbit/io/gguf_writer.h"
+
+namespace lowbit {
+namespace {
+
+class ImatrixFileTest : public testing_support::TempDirTest {};
+
+Imatrix sample() {
+  Imatrix m;
+  m.datasets = {"linux-doc:calib"};
+  m.chunk_count = 3;
+  m.chunk_size = 512;
+  m.entries["blk.0.attn_q.weight"] = ImatrixEntry{4, {1.5f, 0.0f, 3.0f, 12.0f}, {6.0f}};
+  m.entries["blk.0.ffn_down.weight"] = ImatrixEntry{2, {2.0f, 4.0f}, {2.0f}};
+  return m;
+}
+
+std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInput) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "no error";
+  return "";
+}
+
+TEST_F(ImatrixFileTest, RoundTripsAndGivesTheMeanSquare) {
+  write_imatrix(sample(), path("m.gguf"));
+  EXPECT_TRUE(looks_like_gguf(path("m.gguf")));
+  const Imatrix r = read_imatrix(path("m.gguf"));
+  EXPECT_EQ(r.datasets, sample().datasets);
+  EXPECT_EQ(r.chunk_count, 3u);
+  EXPECT_EQ(r.chunk_size, 512u);
+  ASSERT_EQ(r.entries.size(), 2u);
+  EXPECT_EQ(r.entries.at("blk.0.attn_q.weight").in_sum2, sample().entries.at("blk.0.attn_q.weight").in_sum2);
+  EXPECT_EQ(r.importance("blk.0.attn_q.weight", 4, "m"), (std::vector<float>{0.25f, 0.0f, 0.5f, 2.0f}));
+  EXPECT_TRUE(r.importance("blk.1.attn_q.weight", 4, "m").empty());
+  // The file's layout: general.type, then per weight its sums [1, cols]
+  // and counts [1, 1], F32, in name order.
+  const GgufFile f = GgufFile::open(path("m.gguf"));
+  EXPECT_EQ(f.get_string("general.type"), "imatrix");
+  ASSERT_EQ(f.tensors().size(), 4u);
+  EXPECT_EQ(f.tensors()[0].name, "blk.0.attn_q.weight.in_sum2");
+  EXPECT_EQ(f.tensors()[0].ne, (std::vector<uint64_t>{4, 1}));
+  EXPECT_EQ(f.tensors()[1].name, "blk.0.attn_q.weight.counts");
+  EXPECT_EQ(f.tensors()[1].ne, (std::vector<uint64_t>{1, 1}));
+  // Another model's tensor: named.
+  EXPECT_NE(message_of([&] { r.importance("blk.0.attn_q.weight", 8, "m"); }).find("another model"),
+            std::string::npos);
+}
+
+TEST_F(ImatrixFileTest, RefusesWhatIsNotAnImportanceMatrix) {
+  {
+    std::ofstream(path("legacy.dat"), std::ios::binary) << "\x02\x00\x00\x00garbage";
+  }
+  EXPECT_NE(message_of([&] { read_imatrix(path("legacy.dat")); }).find("llama-imatrix --in-file"), std::string::npos);
+  {
+    GgufWriter w(path("model.gguf"));
+    w.add_metadata("general.type", GgufValue::of("model"));
+    w.commit();
+  }
+  EXPECT_NE(message_of([&] { read_imatrix(path("model.gguf")); }).find("not an importance matrix"), std::string::npos);
+  const auto one_tensor = [&](const std::string& file, const std::string& name, float value) {
+    GgufWriter w(path(file));
+    w.add_metadata("general.type", GgufValue::of("imatrix"));
+    w.declare_tensor(name, {1, 1}, GgmlType::kF32);
+    w.begin();
+    w.write_tensor_data(size_t{0}, &value, 4);
+    w.commit();
+  };
+  one_tensor("nocounts.gguf", "blk.0.attn_q.weight.in_sum2", 1.0f);
+  EXPECT_NE(message_of([&] { read_imatrix(path("nocounts.gguf")); }).find("no .counts"), std::string::npos);
+  Imatrix bad = sample();
+  bad.entries.at("blk.0.ffn_down.weight").in_sum2[1] = std::numeric_limits<float>::quiet_NaN();
+  write_imatrix(bad, path("nan.gguf"));
+  EXPECT_NE(message_of([&] { read_imatrix(path("nan.gguf")); }).find("finite"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace lowbit

@@ -1,0 +1,127 @@
+// `lowbit calibrate MODEL (--corpus NAME | --text FILE) [--ctx N]
+//  [--tokens N | --chunks N] -o FILE [--threads N] [--json]`: runs a
+// calibration text through a Llama model and writes the statistics of its
+// Linears' inputs (lowbit/calib/calibrate.h) as llama.cpp's importance
+// matrix file, which `llama-quantize --imatrix FILE` and lowbit's recipes
+// ("importance": FILE) both read.
+//
+// A corpus name without a split means its calibration split (linux-doc is
+// linux-doc:calib, docs/corpora.md). A progress line per chunk goes to
+// stderr; the summary to stdout (one JSON object with --json). FILE is
+// written whole or not at all.
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "lowbit/calib/calibrate.h"
+#include "lowbit/core/error.h"
+#include "lowbit/model/llama_model.h"
+#include "lowbit/model/tokenizer.h"
+#include "tools/lowbit/commands.h"
+#include "tools/lowbit/common_flags.h"
+#include "tools/lowbit/eval_inputs.h"
+#include "tools/lowbit/installed_models.h"
+
+namespace lowbit::cli {
+
+namespace {
+
+struct CalibrateArgs {
+  std::string model, text_file, corpus, out;
+  int64_t ctx = 512;
+  int64_t tokens = -1, chunks = -1;
+  bool json = false;
+  ThreadsFlag threads;
+};
+
+void run_calibrate(const CalibrateArgs& a) {
+  if (a.text_file.empty() == a.corpus.empty()) fail_usage("give the text with --text FILE or --corpus NAME (one of them)");
+  if (a.ctx < 1) fail_usage(fmt::format("--ctx {}: give a positive number of tokens", a.ctx));
+  if (a.tokens != -1 && a.chunks != -1) fail_usage("--tokens and --chunks both limit the text: give one of them");
+  if (a.chunks == 0 || a.chunks < -1) fail_usage(fmt::format("--chunks {}: give a positive count", a.chunks));
+  if (a.tokens != -1 && a.tokens < a.ctx) {
+    fail_usage(fmt::format("--tokens {}: at least one chunk of --ctx {} tokens is needed", a.tokens, a.ctx));
+  }
+  const std::string path = resolve_installed_model(a.model).value_or(a.model);
+  std::vector<NamedPath> inputs{{"MODEL", path}};
+  if (!a.text_file.empty()) inputs.push_back({"--text", a.text_file});
+  check_paths(inputs, {{"-o", a.out}});
+  check_output_file("-o", a.out);
+  const int threads = a.threads.resolve();
+
+  const std::string text = calibration_text(a.text_file, a.corpus);
+  const LlamaWithTokenizer loaded = load_llama_with_tokenizer(path, threads);
+  const LlamaModel& model = loaded.model;
+  const Tokenizer* tok = loaded.tokenizer.get();
+  const std::vector<int32_t> tokens = tok->encode(text, /*add_special=*/true);
+
+  CalibrateOptions opt;
+  opt.ctx = a.ctx;
+  opt.max_chunks = a.tokens != -1 ? a.tokens / a.ctx : a.chunks;
+  opt.bos = tok->adds_bos() ? tok->bos_id() : -1;
+  opt.threads = threads;
+  opt.on_chunk = [&](int64_t done, int64_t chunks, double seconds) {
+    std::fprintf(stderr, "\r[%lld/%lld] %.1f s, %.1f tokens/s, ETA %.0f s  ", static_cast<long long>(done),
+                 static_cast<long long>(chunks), seconds, static_cast<double>(done * a.ctx) / seconds,
+                 seconds / static_cast<double>(done) * static_cast<double>(chunks - done));
+    if (done == chunks) std::fputc('\n', stderr);
+  };
+  ActivationRecorder recorder(ActivationRecorder::decoder_blocks());
+  const CalibrateResult r = calibrate(model, tokens, opt, recorder);
+
+  const std::string dataset = a.text_file.empty() ? a.corpus : a.text_file;
+  const Imatrix m = to_imatrix(recorder, {dataset}, static_cast<uint32_t>(r.chunks), static_cast<uint32_t>(a.ctx));
+  write_imatrix(m, a.out);
+
+  const double tps = static_cast<double>(r.tokens) / r.seconds;
+  std::string out;
+  if (a.json) {
+    nlohmann::ordered_json j = {{"model", path},       {"dataset", dataset},      {"output", a.out},
+                                {"ctx", a.ctx},        {"chunks", r.chunks},      {"tokens", r.tokens},
+                                {"text_tokens", tokens.size()}, {"entries", m.entries.size()},
+                                {"add_bos", opt.bos >= 0}, {"threads", threads}, {"seconds", r.seconds},
+                                {"tokens_per_second", tps}};
+    out = j.dump() + "\n";
+  } else {
+    out = fmt::format("{}: importance matrix of {} Linears from {} chunks of {} tokens of {} ({:.1f} s, {:.1f} "
+                      "tokens/s, {} threads)\n",
+                      a.out, m.entries.size(), r.chunks, a.ctx, dataset, r.seconds, tps, threads);
+  }
+  if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0) {
+    fail_io("cannot write to standard output");
+  }
+}
+
+}  // namespace
+
+Action add_calibrate_command(CLI::App& app) {
+  auto a = std::make_shared<CalibrateArgs>();
+  auto* cmd = app.add_subcommand(
+      "calibrate", "Run calibration text through a Llama model and write its importance matrix (llama.cpp's format)");
+  cmd->add_option("MODEL", a->model, "an installed model (smollm2), a .gguf file, or a Hugging Face Llama directory")
+      ->required();
+  cmd->add_option("--text", a->text_file, "the calibration text file (one final newline is dropped)");
+  cmd->add_option("--corpus", a->corpus,
+                  "a named corpus instead of --text (docs/corpora.md); a name without a split means its "
+                  "calibration split (linux-doc is linux-doc:calib)");
+  cmd->add_option("--ctx", a->ctx, "tokens per chunk, each run from an empty cache (default 512)");
+  cmd->add_option("--tokens", a->tokens, "use at most this many tokens of the text (whole chunks)");
+  cmd->add_option("--chunks", a->chunks, "use at most this many chunks (default: every whole chunk)");
+  cmd->add_option("-o,--output", a->out, "the importance matrix file to write (GGUF, llama.cpp's imatrix layout)")
+      ->required();
+  a->threads.add_to(cmd);
+  cmd->add_flag("--json", a->json, "print one JSON object");
+  cmd->footer(
+      "Example: lowbit calibrate smollm2 --corpus linux-doc --tokens 65536 -o smol.imatrix.gguf\n"
+      "then:    llama-quantize --imatrix smol.imatrix.gguf in.gguf out.gguf Q4_K_M\n"
+      "    or:  lowbit quantize smollm2 out.gguf --recipe R.json   (R.json: \"importance\": \"smol.imatrix.gguf\")\n"
+      "Every position of every chunk counts; the decoder blocks' Linears are recorded, not the output head "
+      "(as llama-imatrix does by default). docs/calibration.md.");
+  return [a] { run_calibrate(*a); };
+}
+
+}  // namespace lowbit::cli
