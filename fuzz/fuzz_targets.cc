@@ -3,6 +3,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "lowbit/calib/imatrix_file.h"
 #include "lowbit/core/error.h"
 #include "lowbit/format/registry.h"
 #include "lowbit/ggml/codec_registry.h"
@@ -152,11 +153,25 @@ void gguf_tokenizer(const uint8_t* data, size_t size) {
   });
 }
 
+void imatrix(const uint8_t* data, size_t size) {
+  refusing_errors([&] {
+    std::vector<std::byte> bytes(size);
+    if (size) std::memcpy(bytes.data(), data, size);
+    const GgufFile f = GgufFile::from_memory(std::move(bytes), "fuzz input");
+    const Imatrix m = read_imatrix(f);
+    volatile float sink = 0;
+    for (const auto& [name, e] : m.entries) {
+      const std::vector<float> v = m.importance(name, e.cols, "fuzz input");
+      if (!v.empty()) sink = sink + v.front();
+    }
+  });
+}
+
 const std::vector<Target>& targets() {
   static const std::vector<Target> t = {
       {"safetensors", safetensors}, {"gguf", gguf},     {"scheme_spec", scheme_spec},
       {"format_spec", format_spec}, {"recipe", recipe}, {"ct_config", ct_config},
-      {"tokenizer_json", tokenizer_json}, {"gguf_tokenizer", gguf_tokenizer},
+      {"tokenizer_json", tokenizer_json}, {"gguf_tokenizer", gguf_tokenizer}, {"imatrix", imatrix},
   };
   return t;
 }

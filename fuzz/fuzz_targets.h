@@ -22,6 +22,7 @@ void recipe(const uint8_t* data, size_t size);
 void ct_config(const uint8_t* data, size_t size);  // compressed-tensors quantization_config
 void tokenizer_json(const uint8_t* data, size_t size);  // Hugging Face tokenizer.json
 void gguf_tokenizer(const uint8_t* data, size_t size);  // tokenizer.ggml.* of a GGUF file
+void imatrix(const uint8_t* data, size_t size);         // llama.cpp's importance matrix (GGUF)
 
 struct Target {
   std::string name;  // also the folder of its seeds and regressions

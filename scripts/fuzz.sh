@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes lowbit's parsers of untrusted input (safetensors, GGUF, scheme and
 # format spec strings, recipes, compressed-tensors quantization_config,
-# tokenizer.json files and GGUF tokenizer metadata) with
+# tokenizer.json files, GGUF tokenizer metadata, importance matrices) with
 # libFuzzer under ASan + UBSan, each for LOWBIT_FUZZ_SECONDS (default 60),
 # side by side. A crash in any target makes the run exit non-zero once all
 # have finished, naming the input; keep it under fuzz/regressions/<target>/

@@ -26,7 +26,7 @@ std::vector<float> f32_values(const GgufTensorInfo& t, const std::string& path) 
     fail_input(fmt::format("imatrix '{}': tensor '{}' is {}, not F32", path, t.name, ggml_type_info(t.type).name));
   }
   std::vector<float> v(t.numel);
-  std::memcpy(v.data(), t.data, t.numel * sizeof(float));
+  if (t.numel > 0) std::memcpy(v.data(), t.data, t.numel * sizeof(float));  // an empty tensor has no data pointer
   for (float f : v) {
     if (!std::isfinite(f) || f < 0) {
       fail_input(fmt::format("imatrix '{}': tensor '{}' holds {} (entries must be finite and non-negative)", path,
@@ -50,7 +50,11 @@ Imatrix read_imatrix(const std::string& path) {
                            "with: llama-imatrix --in-file '{}' -o imatrix.gguf)",
                            path, path));
   }
-  const GgufFile f = GgufFile::open(path);
+  return read_imatrix(GgufFile::open(path));
+}
+
+Imatrix read_imatrix(const GgufFile& f) {
+  const std::string& path = f.path();
   const GgufValue* type = f.find("general.type");
   if (type == nullptr || type->as_string("general.type") != "imatrix") {
     fail_input(fmt::format("'{}' is a GGUF file but not an importance matrix (general.type is {})", path,
@@ -78,8 +82,10 @@ Imatrix read_imatrix(const std::string& path) {
     e.in_sum2 = f32_values(*p.first, path);
     e.counts = f32_values(*p.second, path);
     const uint64_t n_mat = e.counts.size();
+    // (Divided, not multiplied: ne[0] is any 64-bit value when another
+    // dimension is 0.)
     if (n_mat == 0 || e.in_sum2.size() % n_mat != 0 || p.first->ne.empty() ||
-        p.first->ne[0] * n_mat != e.in_sum2.size()) {
+        p.first->ne[0] != e.in_sum2.size() / n_mat) {
       fail_input(fmt::format("imatrix '{}': '{}' has {} sums for {} counts", path, name, e.in_sum2.size(), n_mat));
     }
     e.cols = static_cast<int64_t>(p.first->ne[0]);

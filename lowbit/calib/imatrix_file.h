@@ -22,6 +22,8 @@
 
 namespace lowbit {
 
+class GgufFile;
+
 struct ImatrixEntry {
   int64_t cols = 0;
   std::vector<float> in_sum2;  // [n_mat * cols]
@@ -43,6 +45,8 @@ struct Imatrix {
 // wrong: another GGUF type, a sums tensor without counts, a non-F32 or
 // non-finite entry, llama.cpp's legacy .dat format).
 Imatrix read_imatrix(const std::string& path);
+// The same from a GGUF file already open (the fuzz target's entry point).
+Imatrix read_imatrix(const GgufFile& f);
 // Whether the file at `path` starts as a GGUF file does (its magic).
 bool looks_like_gguf(const std::string& path);
 // Written atomically (nothing at `path` until the whole file is there).
