@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "lowbit/core/error.h"
 #include "lowbit/model/linear.h"
 
@@ -25,19 +28,30 @@ void ActivationRecorder::observe(std::span<const Linear* const> linears, const f
   // The call's rows first (shared by every Linear of the input), then into
   // each one's running sums.
   partial_.assign(static_cast<size_t>(cols), 0.0);
+  partial_max_.assign(static_cast<size_t>(cols), 0.0f);
   for (int64_t r = 0; r < n; ++r) {
     const float* row = x + r * cols;
     for (int64_t j = 0; j < cols; ++j) {
       const double v = row[j];
       partial_[static_cast<size_t>(j)] += v * v;
+      // max is exact and order-free; a NaN compares false and is skipped.
+      const float a = std::fabs(row[j]);
+      if (a > partial_max_[static_cast<size_t>(j)]) partial_max_[static_cast<size_t>(j)] = a;
     }
   }
   for (const Linear* l : linears) {
     const std::string name = l->name() + ".weight";
     if (wanted_ && !wanted_(name)) continue;
     ColumnStats& s = stats_[name];
-    if (s.sum_sq.empty()) s.sum_sq.assign(static_cast<size_t>(cols), 0.0);
-    for (int64_t j = 0; j < cols; ++j) s.sum_sq[static_cast<size_t>(j)] += partial_[static_cast<size_t>(j)];
+    if (s.sum_sq.empty()) {
+      s.sum_sq.assign(static_cast<size_t>(cols), 0.0);
+      s.absmax.assign(static_cast<size_t>(cols), 0.0f);
+    }
+    for (int64_t j = 0; j < cols; ++j) {
+      const auto k = static_cast<size_t>(j);
+      s.sum_sq[k] += partial_[k];
+      s.absmax[k] = std::max(s.absmax[k], partial_max_[k]);
+    }
     s.rows += n;
   }
 }

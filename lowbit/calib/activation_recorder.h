@@ -3,9 +3,10 @@
 // runs through the model. Only statistics are kept, never activations, so
 // memory is bounded by the model's width, not by the text's length.
 //
-// Today: the sum of x^2 per input column and the number of rows (tokens),
-// llama.cpp's importance matrix (imatrix_file.h). Ranges, histograms and
-// the Gram matrices GPTQ needs are further members of ColumnStats.
+// Today: per input column the sum of x^2 (llama.cpp's importance matrix,
+// imatrix_file.h) and the largest |x| (the range static activation scales
+// start from), and the number of rows (tokens). Histograms and the Gram
+// matrices GPTQ needs are further members of ColumnStats.
 //
 //   ActivationRecorder rec(ActivationRecorder::decoder_blocks());
 //   model.forward(tokens, cache, n, nullptr, threads, &rec);
@@ -25,6 +26,7 @@ namespace lowbit {
 
 struct ColumnStats {
   std::vector<double> sum_sq;  // per input column: the sum over rows of x^2 (each product exact in double)
+  std::vector<float> absmax;   // per input column: the largest |x| (NaNs skipped)
   int64_t rows = 0;            // rows (tokens) seen
 };
 
@@ -51,6 +53,7 @@ class ActivationRecorder : public LinearInputObserver {
   Filter wanted_;
   std::map<std::string, ColumnStats> stats_;
   std::vector<double> partial_;  // scratch: one call's sums
+  std::vector<float> partial_max_;  // and its largest |x|
 };
 
 }  // namespace lowbit

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <random>
@@ -35,6 +36,7 @@ TEST(ActivationRecorder, SumsSquaresPerColumnForEachLinearOfTheInput) {
     const ColumnStats& s = *rec.stats(name);
     EXPECT_EQ(s.rows, 3);
     EXPECT_EQ(s.sum_sq, (std::vector<double>{1 + 0.25 + 0.25, 4 + 0 + 0, 9 + 1 + 1})) << name;
+    EXPECT_EQ(s.absmax, (std::vector<float>{1, 2, 3})) << name;
   }
   // Linears of one input must have one width.
   const Linear* ab[] = {&a, &b};
@@ -77,20 +79,26 @@ TEST(ActivationRecorder, FirstBlockInputIsTheNormalizedEmbedding) {
 
   const std::vector<float>& emb = k.tensors.at("token_embd.weight");
   const std::vector<float>& w = k.tensors.at("blk.0.attn_norm.weight");
-  std::vector<double> want(static_cast<size_t>(c.dim), 0.0);
+  std::vector<double> want(static_cast<size_t>(c.dim), 0.0), want_max(static_cast<size_t>(c.dim), 0.0);
   for (int32_t t : tokens) {
     double ms = 0;
     for (int64_t j = 0; j < c.dim; ++j) ms += std::pow(emb[static_cast<size_t>(t * c.dim + j)], 2);
     const double inv = 1.0 / std::sqrt(ms / static_cast<double>(c.dim) + c.rms_eps);
     for (int64_t j = 0; j < c.dim; ++j) {
-      want[static_cast<size_t>(j)] += std::pow(emb[static_cast<size_t>(t * c.dim + j)] * inv * w[static_cast<size_t>(j)], 2);
+      const double v = emb[static_cast<size_t>(t * c.dim + j)] * inv * w[static_cast<size_t>(j)];
+      want[static_cast<size_t>(j)] += v * v;
+      want_max[static_cast<size_t>(j)] = std::max(want_max[static_cast<size_t>(j)], std::fabs(v));
     }
   }
   for (const char* name : {"blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight"}) {
     const ColumnStats* s = rec.stats(name);
     ASSERT_NE(s, nullptr) << name;
     EXPECT_EQ(s->rows, 6);
-    for (int64_t j = 0; j < c.dim; ++j) EXPECT_NEAR(s->sum_sq[static_cast<size_t>(j)], want[static_cast<size_t>(j)], 1e-5 * want[static_cast<size_t>(j)]) << name << " column " << j;
+    for (int64_t j = 0; j < c.dim; ++j) {
+      const auto k = static_cast<size_t>(j);
+      EXPECT_NEAR(s->sum_sq[k], want[k], 1e-5 * want[k]) << name << " column " << j;
+      EXPECT_NEAR(s->absmax[k], want_max[k], 1e-5 * want_max[k]) << name << " column " << j;
+    }
   }
   // Every Linear is seen, each with its own width; the LM head for the
   // rows whose logits were asked (all six here).
@@ -116,6 +124,7 @@ TEST(ActivationRecorder, SameBitsAtEveryThreadCount) {
     ASSERT_EQ(rec.all().size(), first.size());
     for (const auto& [name, s] : rec.all()) {
       EXPECT_EQ(s.sum_sq, first.at(name).sum_sq) << name << ", " << threads << " threads";
+      EXPECT_EQ(s.absmax, first.at(name).absmax) << name << ", " << threads << " threads";
       EXPECT_EQ(s.rows, first.at(name).rows);
     }
   }

@@ -55,6 +55,7 @@ Imatrix to_imatrix(const ActivationRecorder& recorder, std::vector<std::string> 
     e.cols = static_cast<int64_t>(s.sum_sq.size());
     e.in_sum2.assign(s.sum_sq.begin(), s.sum_sq.end());
     e.counts = {static_cast<float>(s.rows)};
+    e.in_absmax = s.absmax;
     m.entries.emplace(name, std::move(e));
   }
   return m;

@@ -54,6 +54,8 @@ TEST(Calibrate, ChunksAsLlamaImatrixAndEqualsRunningThemByHand) {
   EXPECT_EQ(e.cols, m.config().ffn_dim);
   EXPECT_EQ(e.counts, std::vector<float>{24.0f});
   EXPECT_EQ(e.in_sum2[0], static_cast<float>(rec.stats("blk.1.ffn_down.weight")->sum_sq[0]));
+  EXPECT_EQ(e.in_absmax, rec.stats("blk.1.ffn_down.weight")->absmax);
+  EXPECT_EQ(rec.stats("blk.1.ffn_down.weight")->absmax, by_hand.stats("blk.1.ffn_down.weight")->absmax);
 
   // At most max_chunks.
   opt.max_chunks = 2;

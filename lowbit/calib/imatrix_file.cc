@@ -13,7 +13,7 @@
 namespace lowbit {
 namespace {
 
-constexpr std::string_view kSums = ".in_sum2", kCounts = ".counts";
+constexpr std::string_view kSums = ".in_sum2", kCounts = ".counts", kAbsmax = ".in_absmax";
 
 bool strip_suffix(std::string& s, std::string_view suffix) {
   if (s.size() < suffix.size() || s.compare(s.size() - suffix.size(), suffix.size(), suffix) != 0) return false;
@@ -65,13 +65,19 @@ Imatrix read_imatrix(const GgufFile& f) {
   m.chunk_count = f.get_or<uint32_t>("imatrix.chunk_count", 0);
   m.chunk_size = f.get_or<uint32_t>("imatrix.chunk_size", 0);
   std::map<std::string, std::pair<const GgufTensorInfo*, const GgufTensorInfo*>> parts;
+  std::map<std::string, const GgufTensorInfo*> absmax;
   for (const GgufTensorInfo& t : f.tensors()) {
     std::string name = t.name;
     if (strip_suffix(name, kSums)) {
       parts[name].first = &t;
     } else if (strip_suffix(name, kCounts)) {
       parts[name].second = &t;
-    }  // other tensors: further statistics, not the importance matrix
+    } else if (strip_suffix(name, kAbsmax)) {
+      absmax[name] = &t;
+    }  // other tensors: statistics this version does not read
+  }
+  for (const auto& [name, t] : absmax) {
+    if (!parts.count(name)) fail_input(fmt::format("imatrix '{}': '{}' has {} but no {}", path, name, kAbsmax, kSums));
   }
   for (const auto& [name, p] : parts) {
     if (!p.first || !p.second) {
@@ -89,6 +95,13 @@ Imatrix read_imatrix(const GgufFile& f) {
       fail_input(fmt::format("imatrix '{}': '{}' has {} sums for {} counts", path, name, e.in_sum2.size(), n_mat));
     }
     e.cols = static_cast<int64_t>(p.first->ne[0]);
+    if (const auto a = absmax.find(name); a != absmax.end()) {
+      e.in_absmax = f32_values(*a->second, path);
+      if (e.in_absmax.size() != e.in_sum2.size()) {
+        fail_input(fmt::format("imatrix '{}': '{}' has {} maxima for {} sums", path, name, e.in_absmax.size(),
+                               e.in_sum2.size()));
+      }
+    }
     m.entries.emplace(name, std::move(e));
   }
   return m;
@@ -124,14 +137,22 @@ void write_imatrix(const Imatrix& m, const std::string& path) {
       fail_internal(fmt::format("write_imatrix: '{}' has {} sums for {} matrices of {}", name, e.in_sum2.size(),
                                 n_mat, e.cols));
     }
+    if (!e.in_absmax.empty() && e.in_absmax.size() != e.in_sum2.size()) {
+      fail_internal(fmt::format("write_imatrix: '{}' has {} maxima for {} sums", name, e.in_absmax.size(),
+                                e.in_sum2.size()));
+    }
     w.declare_tensor(name + std::string(kSums), {static_cast<uint64_t>(e.cols), n_mat}, GgmlType::kF32);
     w.declare_tensor(name + std::string(kCounts), {1, n_mat}, GgmlType::kF32);
+    if (!e.in_absmax.empty()) {
+      w.declare_tensor(name + std::string(kAbsmax), {static_cast<uint64_t>(e.cols), n_mat}, GgmlType::kF32);
+    }
   }
   w.begin();
   size_t i = 0;
   for (const auto& [name, e] : m.entries) {
     w.write_tensor_data(i++, e.in_sum2.data(), e.in_sum2.size() * sizeof(float));
     w.write_tensor_data(i++, e.counts.data(), e.counts.size() * sizeof(float));
+    if (!e.in_absmax.empty()) w.write_tensor_data(i++, e.in_absmax.data(), e.in_absmax.size() * sizeof(float));
   }
   w.commit();
 }

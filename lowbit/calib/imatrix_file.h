@@ -8,6 +8,8 @@
 //             imatrix.chunk_size    u32       tokens per chunk (the context)
 //   tensors   <weight>.in_sum2      F32 [n_mat, cols]  sum over tokens of x^2 per input column
 //             <weight>.counts       F32 [n_mat, 1]     tokens counted
+//             <weight>.in_absmax    F32 [n_mat, cols]  lowbit's: the largest |x| per column
+//                                                      (optional; llama.cpp skips it)
 //
 // per weight (by its GGUF name, "blk.0.attn_q.weight"), in name order; n_mat
 // is 1 except for stacked expert matrices. The importance of column j is
@@ -26,8 +28,9 @@ class GgufFile;
 
 struct ImatrixEntry {
   int64_t cols = 0;
-  std::vector<float> in_sum2;  // [n_mat * cols]
-  std::vector<float> counts;   // [n_mat]
+  std::vector<float> in_sum2;    // [n_mat * cols]
+  std::vector<float> counts;     // [n_mat]
+  std::vector<float> in_absmax;  // [n_mat * cols], or empty (files by llama-imatrix have none)
 };
 
 struct Imatrix {

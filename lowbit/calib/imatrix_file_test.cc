@@ -23,8 +23,8 @@ Imatrix sample() {
   m.datasets = {"linux-doc:calib"};
   m.chunk_count = 3;
   m.chunk_size = 512;
-  m.entries["blk.0.attn_q.weight"] = ImatrixEntry{4, {1.5f, 0.0f, 3.0f, 12.0f}, {6.0f}};
-  m.entries["blk.0.ffn_down.weight"] = ImatrixEntry{2, {2.0f, 4.0f}, {2.0f}};
+  m.entries["blk.0.attn_q.weight"] = ImatrixEntry{4, {1.5f, 0.0f, 3.0f, 12.0f}, {6.0f}, {}};
+  m.entries["blk.0.ffn_down.weight"] = ImatrixEntry{2, {2.0f, 4.0f}, {2.0f}, {1.5f, 1.75f}};
   return m;
 }
 
@@ -48,13 +48,18 @@ TEST_F(ImatrixFileTest, RoundTripsAndGivesTheMeanSquare) {
   EXPECT_EQ(r.chunk_size, 512u);
   ASSERT_EQ(r.entries.size(), 2u);
   EXPECT_EQ(r.entries.at("blk.0.attn_q.weight").in_sum2, sample().entries.at("blk.0.attn_q.weight").in_sum2);
+  EXPECT_TRUE(r.entries.at("blk.0.attn_q.weight").in_absmax.empty());  // as in llama-imatrix's files
+  EXPECT_EQ(r.entries.at("blk.0.ffn_down.weight").in_absmax, (std::vector<float>{1.5f, 1.75f}));
   EXPECT_EQ(r.importance("blk.0.attn_q.weight", 4, "m"), (std::vector<float>{0.25f, 0.0f, 0.5f, 2.0f}));
   EXPECT_TRUE(r.importance("blk.1.attn_q.weight", 4, "m").empty());
-  // The file's layout: general.type, then per weight its sums [1, cols]
-  // and counts [1, 1], F32, in name order.
+  // The file's layout: general.type, then per weight its sums [1, cols],
+  // counts [1, 1] and maxima [1, cols] where there are any, F32, in name
+  // order.
   const GgufFile f = GgufFile::open(path("m.gguf"));
   EXPECT_EQ(f.get_string("general.type"), "imatrix");
-  ASSERT_EQ(f.tensors().size(), 4u);
+  ASSERT_EQ(f.tensors().size(), 5u);
+  EXPECT_EQ(f.tensors()[4].name, "blk.0.ffn_down.weight.in_absmax");
+  EXPECT_EQ(f.tensors()[4].ne, (std::vector<uint64_t>{2, 1}));
   EXPECT_EQ(f.tensors()[0].name, "blk.0.attn_q.weight.in_sum2");
   EXPECT_EQ(f.tensors()[0].ne, (std::vector<uint64_t>{4, 1}));
   EXPECT_EQ(f.tensors()[1].name, "blk.0.attn_q.weight.counts");
@@ -85,6 +90,22 @@ TEST_F(ImatrixFileTest, RefusesWhatIsNotAnImportanceMatrix) {
   };
   one_tensor("nocounts.gguf", "blk.0.attn_q.weight.in_sum2", 1.0f);
   EXPECT_NE(message_of([&] { read_imatrix(path("nocounts.gguf")); }).find("no .counts"), std::string::npos);
+  one_tensor("onlymax.gguf", "blk.0.attn_q.weight.in_absmax", 1.0f);
+  EXPECT_NE(message_of([&] { read_imatrix(path("onlymax.gguf")); }).find("no .in_sum2"), std::string::npos);
+  {
+    GgufWriter w(path("shortmax.gguf"));
+    w.add_metadata("general.type", GgufValue::of("imatrix"));
+    const float v[2] = {1.0f, 2.0f};
+    w.declare_tensor("blk.0.attn_q.weight.in_sum2", {2, 1}, GgmlType::kF32);
+    w.declare_tensor("blk.0.attn_q.weight.counts", {1, 1}, GgmlType::kF32);
+    w.declare_tensor("blk.0.attn_q.weight.in_absmax", {1, 1}, GgmlType::kF32);
+    w.begin();
+    w.write_tensor_data(size_t{0}, v, 8);
+    w.write_tensor_data(size_t{1}, v, 4);
+    w.write_tensor_data(size_t{2}, v, 4);
+    w.commit();
+  }
+  EXPECT_NE(message_of([&] { read_imatrix(path("shortmax.gguf")); }).find("1 maxima for 2 sums"), std::string::npos);
   Imatrix bad = sample();
   bad.entries.at("blk.0.ffn_down.weight").in_sum2[1] = std::numeric_limits<float>::quiet_NaN();
   write_imatrix(bad, path("nan.gguf"));

@@ -7,9 +7,11 @@
   matmuls with 8-bit-rounded activations and a float16 KV cache, lowbit's
   from float32 throughout. The largest differences are at attn_output (its
   input is the attention output, where the float16 cache acts), about 1.5%.
-- The file is llama.cpp's: llama-quantize reads lowbit's and lowbit reads
-  llama.cpp's, and with the same importance matrix the two tools write the
-  same bytes for every tensor (Q4_K with its Q5_0 fallbacks, --pure).
+- The file is llama.cpp's: llama-quantize reads lowbit's (which also
+  carries lowbit's per-column maxima, tensors llama.cpp skips) and lowbit
+  reads llama.cpp's, and with the same importance matrix the two tools
+  write the same bytes for every tensor (Q4_K with its Q5_0 fallbacks,
+  --pure).
 - The same file at 1 and 2 threads; bad input refused before any output.
 """
 import json
@@ -92,6 +94,15 @@ def gguf_tensors(path):
 @need_smol
 def test_each_tool_reads_the_others_file_and_both_write_the_same_bytes(setup):
     d, text, ours, theirs = setup
+    # lowbit's file carries its further statistics (the largest |x| per
+    # column) beside llama.cpp's tensors; llama-quantize must skip them.
+    import gguf
+    extra = {t.name[:-len(".in_absmax")]: np.asarray(t.data, dtype=np.float64).reshape(-1)
+             for t in gguf.GGUFReader(str(ours)).tensors if t.name.endswith(".in_absmax")}
+    mean_sq = importance(ours)
+    assert extra.keys() == mean_sq.keys()
+    for k, mx in extra.items():  # a maximum is at least the root mean square
+        assert np.all(mx * mx >= mean_sq[k][0] * (1 - 1e-6)), k
     tools = {}
     for name, imatrix in (("ours", ours), ("theirs", theirs)):
         llama_out, lowbit_out = d / f"llama-q4k-{name}.gguf", d / f"lowbit-q4k-{name}.gguf"
