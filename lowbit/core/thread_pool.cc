@@ -131,6 +131,9 @@ int ThreadPool::size() const {
 }
 
 void ThreadPool::grow_locked(size_t wanted) {
+  // The common case, every parallel_for on the global pool: nothing to do
+  // (and no affinity syscall).
+  if (workers_.size() >= wanted) return;
   // Whatever happens below, poll only while threads fit the cores.
   struct Update {
     ThreadPool* p;
