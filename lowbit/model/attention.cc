@@ -7,11 +7,13 @@
 #include "lowbit/core/error.h"
 #include "lowbit/core/thread_pool.h"
 #include "lowbit/kernels/matmul.h"
+#include "lowbit/model/act_quant.h"
 
 namespace lowbit {
 
 void attention(const float* q, int64_t n_q, int64_t ldq, int64_t q_pos0, const float* k, const float* v, int64_t n_kv,
-               int64_t ldkv, const AttentionShape& s, bool causal, float* out, int64_t ldo, int threads) {
+               int64_t ldkv, const AttentionShape& s, bool causal, float* out, int64_t ldo, int threads,
+               const ActQuant* p_quant) {
   if (s.heads <= 0 || s.kv_heads <= 0 || s.head_dim <= 0 || s.heads % s.kv_heads != 0) {
     fail_internal("attention: bad head counts");
   }
@@ -52,6 +54,14 @@ void attention(const float* q, int64_t n_q, int64_t ldq, int64_t q_pos0, const f
       const float inv = 1.0f / sum;
       for (int64_t j = 0; j < visible; ++j) row[j] *= inv;
       std::fill(row + visible, row + keys, 0.0f);
+    }
+
+    // The quantization point of P·V's left input (one task: one thread).
+    if (p_quant) {
+      thread_local std::vector<float> pq;
+      pq.resize(p.size());
+      p_quant->apply(p.data(), rows, keys, pq.data(), 1);
+      p.swap(pq);
     }
 
     // O = P · V_g: [rows, d].

@@ -11,6 +11,8 @@
 
 namespace lowbit {
 
+struct ActQuant;
+
 struct AttentionShape {
   int64_t heads = 0;     // query heads
   int64_t kv_heads = 0;  // key/value heads; heads is a multiple (GQA)
@@ -28,7 +30,11 @@ inline constexpr int64_t kAttentionQueryTile = 64;
 // Query row i is position q_pos0 + i; `causal` hides the keys after it
 // (q_pos0 + n_q <= n_kv is then required). The softmax is in float32, its
 // maximum subtracted first. Bit-identical for every thread count.
+// `p_quant`, when given, quantizes each head's probabilities P before P·V:
+// a [rows, keys] matrix per task of kAttentionQueryTile query rows (so
+// "/tensor" means per head and tile, "/channel" per query row).
 void attention(const float* q, int64_t n_q, int64_t ldq, int64_t q_pos0, const float* k, const float* v, int64_t n_kv,
-               int64_t ldkv, const AttentionShape& s, bool causal, float* out, int64_t ldo, int threads);
+               int64_t ldkv, const AttentionShape& s, bool causal, float* out, int64_t ldo, int threads,
+               const ActQuant* p_quant = nullptr);
 
 }  // namespace lowbit

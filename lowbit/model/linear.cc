@@ -10,14 +10,25 @@
 namespace lowbit {
 
 Linear::Linear(std::string name, std::vector<float> weight, int64_t out, int64_t in, std::vector<float> bias)
-    : name_(std::move(name)), weight_(std::move(weight)), bias_(std::move(bias)), out_(out), in_(in) {
-  if (out < 0 || in < 0 || weight_.size() != static_cast<size_t>(out * in)) {
-    throw Error(ErrorKind::kInput, fmt::format("layer '{}': weight has {} values, not {} x {}", name_, weight_.size(),
+    : name_(std::move(name)),
+      weight_(std::make_shared<const std::vector<float>>(std::move(weight))),
+      bias_(std::move(bias)),
+      out_(out),
+      in_(in) {
+  if (out < 0 || in < 0 || weight_->size() != static_cast<size_t>(out * in)) {
+    throw Error(ErrorKind::kInput, fmt::format("layer '{}': weight has {} values, not {} x {}", name_, weight_->size(),
                                                out, in));
   }
   if (!bias_.empty() && bias_.size() != static_cast<size_t>(out)) {
     throw Error(ErrorKind::kInput, fmt::format("layer '{}': bias has {} values, not {}", name_, bias_.size(), out));
   }
+}
+
+Linear Linear::with_weight(std::vector<float> weight) const {
+  if (weight.size() != weight_->size()) {
+    fail_internal(fmt::format("layer '{}': a new weight of {} values for {} x {}", name_, weight.size(), out_, in_));
+  }
+  return Linear(name_, std::move(weight), out_, in_, bias_);
 }
 
 void Linear::set_packed(std::shared_ptr<const PackedWeight> packed) {
@@ -50,7 +61,7 @@ void Linear::forward(const float* x, int64_t n, float* y, int threads) const {
     for (size_t j = 0; j < bias_.size(); ++j) y[j] += bias_[j];
     return;
   }
-  matmul_nt(x, n, in_, in_, weight_.data(), out_, bias_.empty() ? nullptr : bias_.data(), y, out_, threads);
+  matmul_nt(x, n, in_, in_, weight_->data(), out_, bias_.empty() ? nullptr : bias_.data(), y, out_, threads);
 }
 
 }  // namespace lowbit

@@ -55,12 +55,18 @@ class Linear {
   int64_t in_features() const noexcept { return in_; }
   int64_t out_features() const noexcept { return out_; }
   const std::string& name() const noexcept { return name_; }
-  const std::vector<float>& weight() const noexcept { return weight_; }
+  const std::vector<float>& weight() const noexcept { return *weight_; }
+  // A copy of this layer with another float32 weight of the same shape
+  // (a weight quantization of a study): the packed form is dropped, the
+  // bias kept. kInternal for a wrong size.
+  Linear with_weight(std::vector<float> weight) const;
   const std::vector<float>& bias() const noexcept { return bias_; }
 
  private:
   std::string name_;
-  std::vector<float> weight_;
+  // Shared and immutable: copies of a model (one per quantization plan of
+  // a study) share their weights.
+  std::shared_ptr<const std::vector<float>> weight_ = std::make_shared<const std::vector<float>>();
   std::vector<float> bias_;
   std::shared_ptr<const PackedWeight> packed_;
   int64_t out_ = 0, in_ = 0;

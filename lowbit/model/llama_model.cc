@@ -1,6 +1,7 @@
 #include "lowbit/model/llama_model.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -72,7 +73,7 @@ LlamaModel LlamaModel::from_tensors(LlamaConfig config, const TensorSource& sour
   LlamaModel m;
   m.config_ = config;
   m.rope_ = Rope(config.head_dim, config.rope_dim, config.rope_theta, config.rope_style);
-  m.embedding_ = need(llama_embedding_name(nm), {vocab, dim});
+  m.embedding_ = std::make_shared<const std::vector<float>>(need(llama_embedding_name(nm), {vocab, dim}));
   m.layers_.resize(static_cast<size_t>(config.layers));
   for (int64_t l = 0; l < config.layers; ++l) {
     LlamaLayer& L = m.layers_[static_cast<size_t>(l)];
@@ -108,7 +109,7 @@ LlamaModel LlamaModel::from_tensors(LlamaConfig config, const TensorSource& sour
     // changes the embedding lookup (llama.cpp also quantizes them apart
     // when it writes output.weight).
     m.config_.tied_embeddings = true;
-    m.lm_head_ = make_linear(llama_output_name(nm), m.embedding_, vocab, dim);
+    m.lm_head_ = make_linear(llama_output_name(nm), *m.embedding_, vocab, dim);
   }
   return m;
 }
@@ -171,7 +172,33 @@ KvCache LlamaModel::new_cache(int64_t capacity) const {
     fail_input(fmt::format("a context of {} tokens is longer than the model's context length {}", capacity,
                            config_.context_length));
   }
-  return KvCache(config_.layers, capacity, config_.kv_dim());
+  return KvCache(config_.layers, capacity, config_.kv_dim(), plan_ ? plan_->kv() : std::nullopt);
+}
+
+std::vector<const Linear*> LlamaModel::linears() const {
+  std::vector<const Linear*> out;
+  for (const LlamaLayer& L : layers_) {
+    for (const Linear* lin : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) out.push_back(lin);
+  }
+  out.push_back(&lm_head_);
+  return out;
+}
+
+LlamaModel LlamaModel::with_weights(const std::function<std::optional<std::vector<float>>(const Linear&)>& fn) const {
+  LlamaModel m = *this;
+  for (LlamaLayer& L : m.layers_) {
+    for (Linear* lin : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) {
+      if (std::optional<std::vector<float>> w = fn(*lin)) *lin = lin->with_weight(std::move(*w));
+    }
+  }
+  if (std::optional<std::vector<float>> w = fn(m.lm_head_)) m.lm_head_ = m.lm_head_.with_weight(std::move(*w));
+  return m;
+}
+
+LlamaModel LlamaModel::with_plan(std::shared_ptr<const QuantPlan> plan) const {
+  LlamaModel m = *this;
+  m.plan_ = std::move(plan);
+  return m;
 }
 
 void LlamaModel::forward(std::span<const int32_t> tokens, KvCache& cache, int64_t logits_from, float* logits,
@@ -201,12 +228,48 @@ void LlamaModel::forward(std::span<const int32_t> tokens, KvCache& cache, int64_
   std::vector<float> xn(x.size()), q(N * static_cast<size_t>(qdim)), att(q.size()), proj(x.size());
   std::vector<float> gate(N * static_cast<size_t>(ffn)), up(gate.size());
   for (int64_t i = 0; i < n; ++i) {
-    std::memcpy(x.data() + i * dim, embedding_.data() + int64_t{tokens[static_cast<size_t>(i)]} * dim,
+    std::memcpy(x.data() + i * dim, embedding_->data() + int64_t{tokens[static_cast<size_t>(i)]} * dim,
                 static_cast<size_t>(dim) * sizeof(float));
   }
   const AttentionShape shape{config_.heads, config_.kv_heads, config_.head_dim};
   const auto observe = [&](std::initializer_list<const Linear*> linears, const float* in, int64_t rows) {
     if (observer) observer->observe(std::span<const Linear* const>(linears.begin(), linears.size()), in, rows);
+  };
+  // The plan's quantization points. A Linear input quantized for several
+  // Linears that share it (Q/K/V, gate/up) with one setting is quantized
+  // once; scratch buffers live for the whole forward.
+  const QuantPlan* plan = plan_.get();
+  std::array<std::vector<float>, 3> in_q;
+  std::vector<float> q_att, k_att, v_att;
+  const auto quantized_inputs = [&](std::initializer_list<const Linear*> linears, const float* in, int64_t rows) {
+    std::array<const float*, 3> out{in, in, in};
+    std::array<int, 3> index{-1, -1, -1};
+    size_t i = 0;
+    for (const Linear* lin : linears) {
+      index[i] = plan ? plan->input_index(*lin) : -1;
+      for (size_t j = 0; j < i && index[i] >= 0; ++j) {
+        if (index[j] == index[i]) {
+          out[i] = out[j];
+          break;
+        }
+      }
+      if (index[i] >= 0 && out[i] == in) {
+        const int64_t cols = lin->in_features();
+        in_q[i].resize(static_cast<size_t>(rows * cols));
+        plan->input(*lin)->apply(in, rows, cols, in_q[i].data(), threads);
+        out[i] = in_q[i].data();
+      }
+      ++i;
+    }
+    return out;
+  };
+  const auto attention_operand = [&](int64_t layer, QuantPlan::AttentionPoint point, const float* in, int64_t rows,
+                                     int64_t cols, std::vector<float>& buf) -> const float* {
+    const ActQuant* a = plan ? plan->attention(layer, point) : nullptr;
+    if (!a) return in;
+    buf.resize(static_cast<size_t>(rows * cols));
+    a->apply(in, rows, cols, buf.data(), threads);
+    return buf.data();
   };
   const auto add_into_x = [&](const std::vector<float>& d) {
     for_chunks(n * dim, threads, [&](int64_t b, int64_t e) {
@@ -214,61 +277,79 @@ void LlamaModel::forward(std::span<const int32_t> tokens, KvCache& cache, int64_
     });
   };
 
-  for (int64_t l = 0; l < config_.layers; ++l) {
-    const LlamaLayer& L = layers_[static_cast<size_t>(l)];
-    float* keys = cache.keys(l);
-    float* values = cache.values(l);
-    // Attention. The new keys and values go straight into the cache rows
-    // of their positions: the cache's row stride is kv_dim, the Linear's
-    // output is dense [n, kv_dim].
-    rms_norm(x.data(), n, dim, dim, L.attn_norm.data(), config_.rms_eps, xn.data(), dim, threads);
-    observe({&L.q, &L.k, &L.v}, xn.data(), n);
-    if (n == 1) {
-      // One token: Q, K and V in one dispatch (the same bits, linear.h).
-      const Linear::OneToken qkv[] = {
-          {&L.q, xn.data(), q.data()}, {&L.k, xn.data(), keys + pos0 * kv}, {&L.v, xn.data(), values + pos0 * kv}};
-      Linear::forward_one(qkv, threads);
-    } else {
-      L.q.forward(xn.data(), n, q.data(), threads);
-      L.k.forward(xn.data(), n, keys + pos0 * kv, threads);
-      L.v.forward(xn.data(), n, values + pos0 * kv, threads);
-    }
-    rope_.apply(q.data(), n, qdim, config_.heads, pos0, threads);
-    rope_.apply(keys + pos0 * kv, n, kv, config_.kv_heads, pos0, threads);
-    attention(q.data(), n, qdim, pos0, keys, values, pos0 + n, kv, shape, /*causal=*/true, att.data(), qdim,
-              n == 1 && (pos0 + 1) * qdim <= kSmallAttention ? 1 : threads);
-    observe({&L.o}, att.data(), n);
-    L.o.forward(att.data(), n, proj.data(), threads);
-    add_into_x(proj);
-    // SwiGLU feed-forward: silu(gate) * up, then down.
-    rms_norm(x.data(), n, dim, dim, L.ffn_norm.data(), config_.rms_eps, xn.data(), dim, threads);
-    observe({&L.gate, &L.up}, xn.data(), n);
-    if (n == 1) {
-      const Linear::OneToken gate_up[] = {{&L.gate, xn.data(), gate.data()}, {&L.up, xn.data(), up.data()}};
-      Linear::forward_one(gate_up, threads);
-    } else {
-      L.gate.forward(xn.data(), n, gate.data(), threads);
-      L.up.forward(xn.data(), n, up.data(), threads);
-    }
-    for_chunks(n * ffn, threads, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        const float g = gate[static_cast<size_t>(i)];
-        const float silu = g / (1.0f + std::exp(-g));
-        gate[static_cast<size_t>(i)] = silu * up[static_cast<size_t>(i)];
+  // A forward that fails halfway leaves a quantized cache as it was.
+  try {
+    for (int64_t l = 0; l < config_.layers; ++l) {
+      const LlamaLayer& L = layers_[static_cast<size_t>(l)];
+      const KvRows kv_rows = cache.rows(l, threads);
+      float* keys = kv_rows.keys;
+      float* values = kv_rows.values;
+      // Attention. The new keys and values go straight into the cache rows
+      // of their positions: the cache's row stride is kv_dim, the Linear's
+      // output is dense [n, kv_dim].
+      rms_norm(x.data(), n, dim, dim, L.attn_norm.data(), config_.rms_eps, xn.data(), dim, threads);
+      observe({&L.q, &L.k, &L.v}, xn.data(), n);
+      const std::array<const float*, 3> qkv_in = quantized_inputs({&L.q, &L.k, &L.v}, xn.data(), n);
+      if (n == 1) {
+        // One token: Q, K and V in one dispatch (the same bits, linear.h).
+        const Linear::OneToken qkv[] = {{&L.q, qkv_in[0], q.data()},
+                                        {&L.k, qkv_in[1], keys + pos0 * kv},
+                                        {&L.v, qkv_in[2], values + pos0 * kv}};
+        Linear::forward_one(qkv, threads);
+      } else {
+        L.q.forward(qkv_in[0], n, q.data(), threads);
+        L.k.forward(qkv_in[1], n, keys + pos0 * kv, threads);
+        L.v.forward(qkv_in[2], n, values + pos0 * kv, threads);
       }
-    });
-    observe({&L.down}, gate.data(), n);
-    L.down.forward(gate.data(), n, proj.data(), threads);
-    add_into_x(proj);
-    // A NaN or infinity would flow silently into every later block and the
-    // logits; name the block where it first appears.
-    for (size_t i = 0; i < x.size(); ++i) {
-      if (!std::isfinite(x[i])) {
-        fail_input(fmt::format("the output of blk {} holds {} (token {} of {}, position {}): the weights or the "
-                               "input overflow float32",
-                               l, x[i], i / static_cast<size_t>(dim), n, pos0 + static_cast<int64_t>(i) / dim));
+      rope_.apply(q.data(), n, qdim, config_.heads, pos0, threads);
+      rope_.apply(keys + pos0 * kv, n, kv, config_.kv_heads, pos0, threads);
+      // The cache keeps the new rows (a quantized cache packs them: from here
+      // on keys and values hold what it stores).
+      cache.store(l, n, threads);
+      // The operands of Q·Kᵀ and P·V as the plan quantizes them.
+      const float* q_in = attention_operand(l, QuantPlan::AttentionPoint::kQ, q.data(), n, qdim, q_att);
+      const float* k_in = attention_operand(l, QuantPlan::AttentionPoint::kK, keys, pos0 + n, kv, k_att);
+      const float* v_in = attention_operand(l, QuantPlan::AttentionPoint::kV, values, pos0 + n, kv, v_att);
+      attention(q_in, n, qdim, pos0, k_in, v_in, pos0 + n, kv, shape, /*causal=*/true, att.data(), qdim,
+                n == 1 && (pos0 + 1) * qdim <= kSmallAttention ? 1 : threads,
+                plan ? plan->attention(l, QuantPlan::AttentionPoint::kP) : nullptr);
+      observe({&L.o}, att.data(), n);
+      L.o.forward(quantized_inputs({&L.o}, att.data(), n)[0], n, proj.data(), threads);
+      add_into_x(proj);
+      // SwiGLU feed-forward: silu(gate) * up, then down.
+      rms_norm(x.data(), n, dim, dim, L.ffn_norm.data(), config_.rms_eps, xn.data(), dim, threads);
+      observe({&L.gate, &L.up}, xn.data(), n);
+      const std::array<const float*, 3> gate_up_in = quantized_inputs({&L.gate, &L.up}, xn.data(), n);
+      if (n == 1) {
+        const Linear::OneToken gate_up[] = {{&L.gate, gate_up_in[0], gate.data()}, {&L.up, gate_up_in[1], up.data()}};
+        Linear::forward_one(gate_up, threads);
+      } else {
+        L.gate.forward(gate_up_in[0], n, gate.data(), threads);
+        L.up.forward(gate_up_in[1], n, up.data(), threads);
+      }
+      for_chunks(n * ffn, threads, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          const float g = gate[static_cast<size_t>(i)];
+          const float silu = g / (1.0f + std::exp(-g));
+          gate[static_cast<size_t>(i)] = silu * up[static_cast<size_t>(i)];
+        }
+      });
+      observe({&L.down}, gate.data(), n);
+      L.down.forward(quantized_inputs({&L.down}, gate.data(), n)[0], n, proj.data(), threads);
+      add_into_x(proj);
+      // A NaN or infinity would flow silently into every later block and the
+      // logits; name the block where it first appears.
+      for (size_t i = 0; i < x.size(); ++i) {
+        if (!std::isfinite(x[i])) {
+          fail_input(fmt::format("the output of blk {} holds {} (token {} of {}, position {}): the weights or the "
+                                 "input overflow float32",
+                                 l, x[i], i / static_cast<size_t>(dim), n, pos0 + static_cast<int64_t>(i) / dim));
+        }
       }
     }
+  } catch (...) {
+    cache.rollback();
+    throw;
   }
   cache.advance(n);
   const int64_t rows = n - logits_from;
@@ -276,7 +357,7 @@ void LlamaModel::forward(std::span<const int32_t> tokens, KvCache& cache, int64_
   rms_norm(x.data() + logits_from * dim, rows, dim, dim, output_norm_.data(), config_.rms_eps, xn.data(), dim,
            threads);
   observe({&lm_head_}, xn.data(), rows);
-  lm_head_.forward(xn.data(), rows, logits, threads);
+  lm_head_.forward(quantized_inputs({&lm_head_}, xn.data(), rows)[0], rows, logits, threads);
 }
 
 }  // namespace lowbit

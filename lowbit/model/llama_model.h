@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -33,6 +34,7 @@
 #include "lowbit/model/linear.h"
 #include "lowbit/model/linear_observer.h"
 #include "lowbit/model/llama_config.h"
+#include "lowbit/model/quant_plan.h"
 #include "lowbit/model/rope.h"
 
 namespace lowbit {
@@ -69,8 +71,23 @@ class LlamaModel {
   const std::vector<LlamaLayer>& layers() const noexcept { return layers_; }
   const Linear& lm_head() const noexcept { return lm_head_; }
 
+  // Every Linear, block by block (Q, K, V, output, gate, up, down), then
+  // the LM head: the points a QuantPlan resolves against.
+  std::vector<const Linear*> linears() const;
+
+  // A copy of this model (sharing every weight it does not replace) whose
+  // Linears, the LM head included, take new float32 weights: fn(linear)
+  // returns the new weight, or nullopt to keep it. Packed forms of
+  // replaced weights drop; the plan is kept.
+  LlamaModel with_weights(const std::function<std::optional<std::vector<float>>(const Linear&)>& fn) const;
+
+  // The plan the forward applies (activations, attention, KV cache), or
+  // null. A copy with a plan shares the weights (see with_weights()).
+  LlamaModel with_plan(std::shared_ptr<const QuantPlan> plan) const;
+  const QuantPlan* plan() const noexcept { return plan_.get(); }
+
   // A KV cache for up to `capacity` positions (at most the model's
-  // context length: kInput otherwise).
+  // context length: kInput otherwise), stored as the plan's KV spec says.
   KvCache new_cache(int64_t capacity) const;
 
   // Runs `tokens` at positions cache.size() .. cache.size() + n - 1, adds
@@ -86,11 +103,12 @@ class LlamaModel {
 
  private:
   LlamaConfig config_;
-  std::vector<float> embedding_;  // [vocab, dim]
+  std::shared_ptr<const std::vector<float>> embedding_;  // [vocab, dim], shared by copies
   std::vector<LlamaLayer> layers_;
   std::vector<float> output_norm_;  // [dim]
   Linear lm_head_;                  // [vocab, dim]
   Rope rope_;
+  std::shared_ptr<const QuantPlan> plan_;
 };
 
 }  // namespace lowbit

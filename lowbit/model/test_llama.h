@@ -26,11 +26,12 @@ inline LlamaConfig tiny_config() {
   return c;
 }
 
-inline LlamaModel tiny_model(uint32_t seed = 11) {
+// A model of config `c` with weights N(0, sd) and norms near 1.
+inline LlamaModel random_model(const LlamaConfig& c, uint32_t seed, float sd) {
   std::mt19937 rng(seed);
-  std::normal_distribution<float> nd(0.0f, 0.5f);
+  std::normal_distribution<float> nd(0.0f, sd);
   return LlamaModel::from_tensors(
-      tiny_config(),
+      c,
       [&](const std::string& name, const std::vector<int64_t>& shape) -> std::optional<std::vector<float>> {
         int64_t n = 1;
         for (int64_t d : shape) n *= d;
@@ -40,5 +41,7 @@ inline LlamaModel tiny_model(uint32_t seed = 11) {
       },
       "tiny");
 }
+
+inline LlamaModel tiny_model(uint32_t seed = 11) { return random_model(tiny_config(), seed, 0.5f); }
 
 }  // namespace lowbit::test_llama

@@ -1,0 +1,106 @@
+// QuantPlan: which format applies at which runtime point of a model, the
+// activation side of "any format at any tensor" (weights are quantized
+// before the model runs; see lowbit study model and quantize).
+//
+// Points, by name:
+//   <linear>          the input of a Linear, named as the Linear is
+//                     ("blk.3.attn_q", "model.layers.3.mlp.down_proj");
+//                     the LM head is "output" / "lm_head"
+//   blk.<i>.attn.q    the query rows entering Q·Kᵀ (after RoPE)
+//   blk.<i>.attn.k    the key rows entering Q·Kᵀ (as the cache holds them)
+//   blk.<i>.attn.p    the softmax output entering P·V, per head and row
+//   blk.<i>.attn.v    the value rows entering P·V
+// and the KV cache of the whole model (kv_quant.h).
+//
+// A plan is written as rules (JSON, docs/runtime.md):
+//   {
+//     "inputs":    [{"match": "ffn_down", "scheme": "none"},
+//                   {"match": "^blk\\.", "scheme": "int8/tensor", "static": true}],
+//     "attention": [{"match": "\\.p$", "scheme": "e4m3fn/channel"}],
+//     "kv": "kivi2"
+//   }
+// "match" is an ECMAScript regular expression searched in the point name,
+// the first matching rule of its list wins, "none" leaves a point as it is,
+// a point no rule matches stays unquantized. "static": true takes a
+// per-tensor scale from calibration (the largest |x| that `lowbit
+// calibrate` recorded for that Linear). A rule that matches no point of
+// the model is an error, so a typo cannot silently leave a model in full
+// precision.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lowbit/model/act_quant.h"
+#include "lowbit/model/kv_quant.h"
+
+namespace lowbit {
+
+class Linear;
+
+struct PlanRule {
+  std::string match;
+  std::string scheme;   // "none" or a scheme spec
+  bool is_static = false;
+};
+
+struct PlanRules {
+  std::vector<PlanRule> inputs, attention;
+  std::string kv = "none";
+
+  // Parses the JSON form; kUsage naming the key or rule at fault (unknown
+  // keys are errors).
+  static PlanRules parse(std::string_view json_text, const std::string& name_for_errors);
+  // The command line's shorthand: every decoder block's Linear inputs take
+  // `acts` ("none", a scheme, or "<scheme>@static"), the KV cache `kv`.
+  // The LM head's input stays unquantized, as its weight does.
+  static PlanRules shorthand(const std::string& acts, const std::string& kv);
+  bool empty() const { return inputs.empty() && attention.empty() && (kv.empty() || kv == "none"); }
+};
+
+class QuantPlan {
+ public:
+  // The largest |x| calibration saw at a Linear's input (by the Linear's
+  // name), for static scales: nullopt when the calibration has no entry.
+  // It checks that the entry is for a Linear of `in_features` columns.
+  using StaticAmax = std::function<std::optional<float>(const std::string& linear, int64_t in_features)>;
+
+  // Resolves the rules against a model's points. `linears` are the
+  // model's Linears, `layers` its blocks (attention points), `kv_dim` the
+  // width of its cache rows. kUsage, before any work, for a rule matching
+  // no point, a bad scheme, a static rule without calibration or for a
+  // Linear the calibration does not know, a KV spec the cache cannot hold.
+  static QuantPlan resolve(const PlanRules& rules, const std::vector<const Linear*>& linears, int64_t layers,
+                           int64_t kv_dim, const StaticAmax& static_amax);
+
+  // The quantizer of a point, or null when it stays as it is. Linears
+  // whose inputs have the same setting get the same index (a shared input
+  // is then quantized once); -1 for none.
+  const ActQuant* input(const Linear& linear) const;
+  int input_index(const Linear& linear) const;
+  enum class AttentionPoint : uint8_t { kQ = 0, kK = 1, kP = 2, kV = 3 };
+  const ActQuant* attention(int64_t layer, AttentionPoint p) const;
+  const std::optional<KvQuant>& kv() const noexcept { return kv_; }
+
+  // Mean stored bits per element over the Linear inputs, weighted by their
+  // columns (32 where a point stays float32): the "bits per activation" of
+  // a study.
+  double input_bits(const std::vector<const Linear*>& linears) const;
+  // One line per distinct setting, for reports.
+  std::vector<std::string> describe() const;
+
+ private:
+  std::vector<ActQuant> quants_;                     // distinct settings
+  std::map<std::string, size_t, std::less<>> input_;  // Linear name -> quants_ index
+  std::vector<std::array<int, 4>> attention_;        // per layer, per point: index or -1
+  std::optional<KvQuant> kv_;
+  std::vector<std::string> described_;
+};
+
+}  // namespace lowbit
