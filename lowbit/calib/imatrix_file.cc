@@ -1,5 +1,7 @@
 #include "lowbit/calib/imatrix_file.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -123,6 +125,26 @@ std::vector<float> Imatrix::importance(const std::string& weight, int64_t cols,
   std::vector<float> v(static_cast<size_t>(cols));
   for (int64_t j = 0; j < cols; ++j) v[static_cast<size_t>(j)] = e.in_sum2[static_cast<size_t>(j)] / e.counts[0];
   return v;
+}
+
+std::optional<float> Imatrix::input_absmax(const std::string& weight, int64_t cols,
+                                           const std::string& file_for_errors) const {
+  const auto it = entries.find(weight);
+  if (it == entries.end()) return std::nullopt;
+  const ImatrixEntry& e = it->second;
+  if (e.counts.size() != 1 || e.cols != cols) {
+    fail_input(fmt::format("imatrix '{}': '{}' has {} matrices of {} columns; the layer has one of {}: the file "
+                           "was made for another model",
+                           file_for_errors, weight, e.counts.size(), e.cols, cols));
+  }
+  if (e.in_absmax.empty()) {
+    fail_input(fmt::format("imatrix '{}': '{}' has no {}.in_absmax (static scales need a file from lowbit "
+                           "calibrate; llama-imatrix records no maxima)",
+                           file_for_errors, weight, weight));
+  }
+  float amax = 0;
+  for (float v : e.in_absmax) amax = std::max(amax, v);
+  return amax;
 }
 
 void write_imatrix(const Imatrix& m, const std::string& path) {

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,11 @@ struct Imatrix {
   // file has no entry for it. ErrorKind::kInput when the entry is not one
   // matrix of `cols` columns, or has no tokens.
   std::vector<float> importance(const std::string& weight, int64_t cols, const std::string& file_for_errors) const;
+  // The largest |x| seen at the input of `weight` (the maximum of its
+  // in_absmax), for static activation scales; nullopt without an entry.
+  // kInput when the entry is not one matrix of `cols` columns (a file made
+  // for another model) or has no in_absmax (llama-imatrix writes none).
+  std::optional<float> input_absmax(const std::string& weight, int64_t cols, const std::string& file_for_errors) const;
 };
 
 // ErrorKind::kInput for a file that is not a GGUF imatrix (naming what is

@@ -67,6 +67,13 @@ TEST_F(ImatrixFileTest, RoundTripsAndGivesTheMeanSquare) {
   // Another model's tensor: named.
   EXPECT_NE(message_of([&] { r.importance("blk.0.attn_q.weight", 8, "m"); }).find("another model"),
             std::string::npos);
+  // Static activation scales: the largest maximum of the entry.
+  EXPECT_EQ(r.input_absmax("blk.0.ffn_down.weight", 2, "m"), 1.75f);
+  EXPECT_FALSE(r.input_absmax("blk.9.ffn_down.weight", 2, "m").has_value());
+  EXPECT_NE(message_of([&] { r.input_absmax("blk.0.ffn_down.weight", 3, "m"); }).find("another model"),
+            std::string::npos);
+  EXPECT_NE(message_of([&] { r.input_absmax("blk.0.attn_q.weight", 4, "m"); }).find("no blk.0.attn_q.weight.in_absmax"),
+            std::string::npos);
 }
 
 TEST_F(ImatrixFileTest, RefusesWhatIsNotAnImportanceMatrix) {

@@ -290,7 +290,14 @@ Action add_study_command(CLI::App& app) {
   q->add_option("--crest-block", a->crest_block, "block size for crest factors (default 32)")->check(whole_number());
   q->add_option("--crest-bins", a->crest_bins, "number of crest-factor bins (default 12)")->check(CLI::Range(1, 1000));
   q->footer("Example: lowbit study qsnr --dist student-t:5 --n 4194304 --seed 1 --schemes mxfp4,nvfp4,mxint4,int4/g32 --plot qsnr.svg");
-  return [a] { run_qsnr(*a); };
+  const Action model = add_study_model_subcommand(*study);
+  return [a, q, model] {
+    if (q->parsed()) {
+      run_qsnr(*a);
+    } else {
+      model();
+    }
+  };
 }
 
 }  // namespace lowbit::cli

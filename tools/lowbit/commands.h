@@ -34,4 +34,7 @@ Action add_eval_ppl_subcommand(CLI::App& eval);
 Action add_eval_kld_subcommand(CLI::App& eval);
 Action add_eval_embed_subcommand(CLI::App& eval);
 
+// `lowbit study model` (cmd_study_model.cc), registered on `study`.
+Action add_study_model_subcommand(CLI::App& study);
+
 }  // namespace lowbit::cli

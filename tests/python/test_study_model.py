@@ -1,0 +1,85 @@
+"""`lowbit study model` on SmolLM2 (docs/study-model.md).
+
+Checks what must hold whatever the formats do to quality:
+- the unquantized combination is the reference (KLD 0), and a float32
+  activation scheme gives exactly its numbers (float32 = none);
+- KV bytes per token are what the cache stores: float32 rows, or int8 codes
+  with one 16-bit scale per row, for each of 30 layers x 2 sides x 192
+  channels;
+- the numbers are the same at 1 and 2 threads;
+- the SVG is written with its Pareto front;
+- settings the runtime cannot take are refused before any work.
+The seeds' claims are not asserted: docs/study-model.md reports them.
+"""
+import json
+
+import pytest
+
+from real_models import SMOL_GGUF, lowbit, need
+
+LAYERS, KV_DIM = 30, 192  # SmolLM2-135M: 30 blocks, 3 KV heads of 64
+
+
+@pytest.fixture(scope="module")
+def smol():
+    need(f"SmolLM2 ({SMOL_GGUF})", SMOL_GGUF.exists())
+    return SMOL_GGUF
+
+
+def study(*args):
+    r = lowbit("study", "model", "smollm2", "--corpus", "kjv", "--ctx", 128, "--chunks", 2, "--json", *args)
+    return json.loads(r.stdout)
+
+
+def test_grid_reference_and_bytes(smol, tmp_path):
+    svg = tmp_path / "s.svg"
+    doc = study("--weights", "none,int8/channel", "--acts", "none,float32/tensor,int8/channel", "--kv",
+                "none,int8,k=int4/channel:1/asym@32,v=int4/g32/asym,window=32", "--plot", svg, "--threads", 2)
+    rows = {(r["weights"], r["acts"], r["kv"]): r for r in doc["rows"]}
+    assert len(rows) == 2 * 3 * 3
+    ref = rows[("none", "none", "none")]
+    assert abs(ref["kld_mean"]) < 1e-6 and ref["same_top"] > 0.99
+    for kv in ("none", "int8"):
+        same = rows[("none", "float32/tensor", kv)]
+        assert same["kld_mean"] == rows[("none", "none", kv)]["kld_mean"]
+        assert same["ppl"] == rows[("none", "none", kv)]["ppl"]
+    assert ref["kv_bytes_per_token"] == LAYERS * 2 * KV_DIM * 4
+    assert rows[("none", "none", "int8")]["kv_bytes_per_token"] == LAYERS * 2 * (KV_DIM + 2)
+    kivi = rows[("none", "none", "k=int4/channel:1/asym@32,v=int4/g32/asym,window=32")]
+    assert LAYERS * 2 * KV_DIM * 0.5 < kivi["kv_bytes_per_token"] < LAYERS * 2 * KV_DIM * 4 * 0.4
+    assert rows[("int8/channel", "none", "none")]["bits_per_weight"] > 8
+    for r in doc["rows"]:
+        assert r["kld_mean"] == r["kld_mean"] and r["ppl"] > 1
+        assert r["kld_mean"] >= -1e-6
+    text = svg.read_text()
+    assert "Pareto front" in text and text.count('class="marker"') >= len(rows)
+
+
+def test_same_numbers_at_one_and_two_threads(smol):
+    args = ("--weights", "nvfp4", "--acts", "mxfp8_e4m3", "--kv", "kivi2")
+    one, two = study(*args, "--threads", 1), study(*args, "--threads", 2)
+    for a, b in zip(one["rows"], two["rows"]):
+        for k in ("kld_mean", "ppl", "same_top", "kv_bytes_per_token", "bits_per_act", "bits_per_weight"):
+            assert a[k] == b[k], k
+
+
+@pytest.mark.parametrize("args,words", [
+    (("--acts", "int8/tensor@static"), b"no calibration file"),
+    (("--kv", "k=int8/tensor,v=int8/channel"), b"KV cache spec"),
+    (("--kv", "kivi3"), b"KV cache spec"),
+    (("--weights", "nosuch4"), b"invalid scheme"),
+    (("--acts", "nvfp4/b16x16"), b"2-D blocks"),
+    (("--acts", "int8/channel@static"), b"one symmetric scale"),
+    (("--chunks", 0), b"--chunks"),
+])
+def test_bad_settings_are_refused_before_work(smol, tmp_path, args, words):
+    calib = []
+    if b"symmetric" in words:
+        # A real calibration file, so that the scheme is what is refused.
+        f = tmp_path / "c.gguf"
+        lowbit("calibrate", "smollm2", "--corpus", "linux-doc", "--ctx", 64, "--chunks", 1, "-o", f)
+        calib = ["--calib", f]
+    r = lowbit("study", "model", "smollm2", "--corpus", "kjv", "--ctx", 64, "--chunks", 1, *args, *calib,
+               check=False)
+    assert r.returncode != 0 and words in r.stderr, r.stderr
+    assert b"[1/" not in r.stderr  # no chunk ran

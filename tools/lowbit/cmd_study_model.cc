@@ -1,0 +1,212 @@
+// `lowbit study model MODEL --weights A,B,... --acts A,B,... --kv A,B,...
+//  (--corpus NAME | --text FILE) [--ctx N] [--chunks N] [--calib FILE]
+//  [--plot FILE.svg] [--json] [--threads N]`: every combination of a
+// weight scheme, an activation setting and a KV-cache setting, measured by
+// the KL divergence to the model as loaded, its perplexity and top-1
+// agreement (lowbit/pipeline/model_study.h).
+//
+// Settings are checked against the model before any forward runs. An
+// activation setting "<scheme>@static" takes per-tensor scales from
+// --calib (a file of lowbit calibrate). KV specs are split on commas like
+// the other lists; the parts of one spec (k=...,v=...,window=N,reorder)
+// stay together. The SVG plots mean KLD against bits per weight, each
+// combination a labelled point, with the Pareto front drawn as a line.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "lowbit/calib/imatrix_file.h"
+#include "lowbit/core/error.h"
+#include "lowbit/core/file_io.h"
+#include "lowbit/eval/svg_plot.h"
+#include "lowbit/model/llama_model.h"
+#include "lowbit/model/tokenizer.h"
+#include "lowbit/pipeline/model_study.h"
+#include "tools/lowbit/commands.h"
+#include "tools/lowbit/common_flags.h"
+#include "tools/lowbit/eval_inputs.h"
+#include "tools/lowbit/installed_models.h"
+
+namespace lowbit::cli {
+namespace {
+
+struct StudyModelArgs {
+  std::string model, weights = "none", acts = "none", kv = "none", text_file, corpus, calib, plot;
+  int64_t ctx = 512, chunks = -1;
+  bool json = false;
+  ThreadsFlag threads;
+};
+
+std::vector<std::string> split_list(const std::string& s, const char* flag, bool kv) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    const size_t comma = s.find(',', pos);
+    const std::string item = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    pos = comma == std::string::npos ? s.size() + 1 : comma + 1;
+    if (item.empty()) fail_usage(fmt::format("{} has an empty entry in '{}'", flag, s));
+    // The later parts of a KV spec belong to the k= before them.
+    const bool continues = kv && !out.empty() && out.back().starts_with("k=") &&
+                           (item.starts_with("v=") || item.starts_with("window=") || item == "reorder");
+    if (continues) {
+      out.back() += "," + item;
+    } else {
+      out.push_back(item);
+    }
+  }
+  return out;
+}
+
+std::string short_label(const ModelStudyRow& r) {
+  std::string label = r.weights == "none" ? "W-" : "W:" + r.weights;
+  if (r.acts != "none") label += " A:" + r.acts;
+  if (r.kv != "none") label += " KV:" + r.kv;
+  return label;
+}
+
+void run_study_model(const StudyModelArgs& a) {
+  if (a.text_file.empty() == a.corpus.empty()) fail_usage("give the text with --text FILE or --corpus NAME (one of them)");
+  if (a.ctx < 2) fail_usage(fmt::format("--ctx {}: give at least 2 tokens", a.ctx));
+  if (a.chunks == 0 || a.chunks < -1) fail_usage(fmt::format("--chunks {}: give a positive count", a.chunks));
+  const std::string path = resolve_installed_model(a.model).value_or(a.model);
+  std::vector<NamedPath> inputs{{"MODEL", path}};
+  if (!a.text_file.empty()) inputs.push_back({"--text", a.text_file});
+  if (!a.calib.empty()) inputs.push_back({"--calib", a.calib});
+  if (!a.plot.empty()) {
+    check_paths(inputs, {{"--plot", a.plot}});
+    check_output_file("--plot", a.plot);
+  }
+  ModelStudySpec spec;
+  spec.weights = split_list(a.weights, "--weights", false);
+  spec.acts = split_list(a.acts, "--acts", false);
+  spec.kv = split_list(a.kv, "--kv", true);
+  spec.ctx = a.ctx;
+  spec.max_chunks = a.chunks;
+  spec.threads = a.threads.resolve();
+  std::shared_ptr<Imatrix> calib;
+  if (!a.calib.empty()) {
+    calib = std::make_shared<Imatrix>(read_imatrix(a.calib));
+    const std::string file = a.calib;
+    spec.static_amax = [calib, file](const std::string& linear, int64_t cols) {
+      return calib->input_absmax(linear + ".weight", cols, file);
+    };
+  }
+  const std::string text = evaluation_text(a.text_file, a.corpus);
+  const LlamaWithTokenizer loaded = load_llama_with_tokenizer(path, spec.threads);
+  const std::vector<int32_t> tokens = loaded.tokenizer->encode(text, /*add_special=*/true);
+  spec.bos = loaded.tokenizer->adds_bos() ? loaded.tokenizer->bos_id() : -1;
+  const size_t combos = spec.weights.size() * spec.acts.size() * spec.kv.size();
+  std::fprintf(stderr, "%zu combinations over %lld tokens\n", combos, static_cast<long long>(tokens.size()));
+  spec.on_chunk = [](int64_t done, int64_t chunks, double seconds) {
+    std::fprintf(stderr, "\r[%lld/%lld] %.1f s, ETA %.0f s  ", static_cast<long long>(done),
+                 static_cast<long long>(chunks), seconds, seconds / static_cast<double>(done) * static_cast<double>(chunks - done));
+    if (done == chunks) std::fputc('\n', stderr);
+  };
+  const ModelStudyResult r = study_model(loaded.model, tokens, spec);
+
+  std::vector<double> xs, ys;
+  for (const ModelStudyRow& row : r.rows) {
+    xs.push_back(row.bits_per_weight);
+    ys.push_back(row.quality.kld_mean);
+  }
+  const std::vector<size_t> front = pareto_front(xs, ys);
+  std::vector<bool> on_front(r.rows.size());
+  for (size_t i : front) on_front[i] = true;
+
+  if (!a.plot.empty()) {
+    PlotSpec p;
+    p.title = fmt::format("{}: KL divergence to the model as loaded ({} chunks of {})", a.model, r.chunks, r.ctx);
+    p.x_label = "bits per weight (decoder blocks, with scales)";
+    p.y_label = "mean KLD";
+    for (const ModelStudyRow& row : r.rows) {
+      PlotSeries s;
+      s.label = short_label(row);
+      s.x = {row.bits_per_weight};
+      s.y = {row.quality.kld_mean};
+      p.series.push_back(std::move(s));
+    }
+    PlotSeries f;
+    f.label = "Pareto front";
+    f.line = true;
+    for (size_t i : front) {
+      f.x.push_back(xs[i]);
+      f.y.push_back(ys[i]);
+    }
+    p.series.push_back(std::move(f));
+    const std::string svg = render_svg_plot(p);
+    write_file_atomic(a.plot, svg.data(), svg.size());
+  }
+
+  std::string out;
+  if (a.json) {
+    nlohmann::ordered_json j = {{"study", "model"}, {"model", path},      {"ctx", r.ctx},
+                                {"chunks", r.chunks}, {"threads", spec.threads}, {"seconds", r.seconds},
+                                {"rows", nlohmann::ordered_json::array()}};
+    for (size_t i = 0; i < r.rows.size(); ++i) {
+      const ModelStudyRow& row = r.rows[i];
+      j["rows"].push_back({{"weights", row.weights},
+                           {"acts", row.acts},
+                           {"kv", row.kv},
+                           {"bits_per_weight", row.bits_per_weight},
+                           {"bits_per_act", row.bits_per_act},
+                           {"kv_bytes_per_token", row.kv_bytes_per_token},
+                           {"kld_mean", row.quality.kld_mean},
+                           {"kld_mean_error", row.quality.kld_mean_error},
+                           {"kld_p99", row.quality.kld_p99},
+                           {"ppl", row.quality.ppl},
+                           {"ppl_base", row.quality.ppl_base},
+                           {"same_top", row.quality.same_top},
+                           {"pareto", static_cast<bool>(on_front[i])}});
+    }
+    out = j.dump() + "\n";
+  } else {
+    out = fmt::format("{} over {} chunks of {} tokens, {:.1f} s; reference PPL {:.4f}\n", path, r.chunks, r.ctx,
+                      r.seconds, r.rows.empty() ? 0.0 : r.rows.front().quality.ppl_base);
+    out += fmt::format("{:<16} {:<20} {:<18} {:>6} {:>6} {:>9} {:>18} {:>10} {:>8}  {}\n", "weights", "acts", "kv",
+                       "b/w", "b/a", "KV B/tok", "mean KLD", "PPL", "top-1", "pareto");
+    for (size_t i = 0; i < r.rows.size(); ++i) {
+      const ModelStudyRow& row = r.rows[i];
+      out += fmt::format("{:<16} {:<20} {:<18} {:>6.3f} {:>6.2f} {:>9.1f} {:>18} {:>10.4f} {:>7.2f}%  {}\n",
+                         row.weights, row.acts, row.kv, row.bits_per_weight, row.bits_per_act,
+                         row.kv_bytes_per_token,
+                         fmt::format("{:.6f}±{:.6f}", row.quality.kld_mean, row.quality.kld_mean_error),
+                         row.quality.ppl, 100 * row.quality.same_top, on_front[i] ? "*" : "");
+    }
+  }
+  if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0) {
+    fail_io("cannot write to standard output");
+  }
+}
+
+}  // namespace
+
+Action add_study_model_subcommand(CLI::App& study) {
+  auto a = std::make_shared<StudyModelArgs>();
+  auto* m = study.add_subcommand("model", "Every weight x activation x KV-cache setting on a language model: KLD, PPL, "
+                                          "top-1 against the model as loaded");
+  m->add_option("MODEL", a->model, "an installed model (smollm2), a .gguf or a Hugging Face Llama")->required();
+  m->add_option("--weights", a->weights, "comma-separated weight schemes for the decoder blocks, or none (default none)");
+  m->add_option("--acts", a->acts,
+                "comma-separated Linear-input settings: none, a scheme (dynamic scales), or <scheme>@static "
+                "(per-tensor scale from --calib) (default none)");
+  m->add_option("--kv", a->kv, "comma-separated KV-cache specs: none, int8, fp8, kivi4, kivi2, bfp8, bfp4, or "
+                               "k=<scheme>[@<group>],v=<scheme>[,window=<n>][,reorder] (default none)");
+  m->add_option("--text", a->text_file, "evaluation text file");
+  m->add_option("--corpus", a->corpus, corpus_option_help());
+  m->add_option("--ctx", a->ctx, "tokens per chunk (default 512)");
+  m->add_option("--chunks", a->chunks, "evaluate at most N chunks (default: all)");
+  m->add_option("--calib", a->calib, "calibration file of lowbit calibrate, for @static settings");
+  m->add_option("--plot", a->plot, "write an SVG: mean KLD against bits per weight, with the Pareto front");
+  m->add_flag("--json", a->json, "print one JSON object");
+  a->threads.add_to(m);
+  m->footer("Example: lowbit study model smollm2 --corpus kjv --chunks 16 --weights int4/g128,mxfp4,nvfp4 "
+            "--acts none,int8/channel,mxfp8_e4m3 --kv none,kivi2 --plot smollm2.svg");
+  return [a] { run_study_model(*a); };
+}
+
+}  // namespace lowbit::cli
