@@ -1,6 +1,7 @@
 #include "lowbit/model/bert_model.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <map>
 
@@ -69,7 +70,7 @@ BertModel::BertModel(BertConfig config, const TensorSource& source, const std::s
     std::vector<float> weight = vec(name + ".weight", {out, in});
     return Linear(prefix + name, std::move(weight), out, in, vec(name + ".bias", {out}));
   };
-  word_ = vec("embeddings.word_embeddings.weight", {c.vocab_size, H});
+  word_ = std::make_shared<const std::vector<float>>(vec("embeddings.word_embeddings.weight", {c.vocab_size, H}));
   position_ = vec("embeddings.position_embeddings.weight", {c.max_position_embeddings, H});
   token_type_ = vec("embeddings.token_type_embeddings.weight", {c.type_vocab_size, H});
   emb_ln_gamma_ = vec("embeddings.LayerNorm.weight", {H});
@@ -136,6 +137,24 @@ std::vector<const Linear*> BertModel::linears() const {
   return out;
 }
 
+BertModel BertModel::with_weights(
+    const std::function<std::optional<std::vector<float>>(const Linear&)>& fn) const {
+  BertModel m = *this;
+  for (Layer& L : m.layers_) {
+    for (Linear* p : {&L.query, &L.key, &L.value, &L.attn_out, &L.intermediate, &L.output}) {
+      if (std::optional<std::vector<float>> w = fn(*p)) *p = p->with_weight(std::move(*w));
+    }
+  }
+  return m;
+}
+
+BertModel BertModel::with_plan(std::shared_ptr<const QuantPlan> plan) const {
+  if (plan && plan->kv()) fail_usage("an encoder has no KV cache: the plan's KV setting must be none");
+  BertModel m = *this;
+  m.plan_ = std::move(plan);
+  return m;
+}
+
 void BertModel::embed_tokens(std::span<const std::vector<int32_t>> sentences, float* h, int threads) const {
   const int64_t H = config_.hidden_size;
   // Row offset of each sentence, so that sentences fill their rows in
@@ -145,7 +164,7 @@ void BertModel::embed_tokens(std::span<const std::vector<int32_t>> sentences, fl
   ThreadPool::global().parallel_for(sentences.size(), threads, [&](size_t s) {
     const std::vector<int32_t>& ids = sentences[s];
     for (size_t t = 0; t < ids.size(); ++t) {
-      const float* w = word_.data() + static_cast<int64_t>(ids[t]) * H;
+      const float* w = word_->data() + static_cast<int64_t>(ids[t]) * H;
       const float* p = position_.data() + static_cast<int64_t>(t) * H;
       const float* tt = token_type_.data();  // token_type_ids are all 0: one segment
       float* y = h + (row0[s] + static_cast<int64_t>(t)) * H;
@@ -192,27 +211,49 @@ void BertModel::forward(std::span<const std::vector<int32_t>> sentences, std::ve
   // attention() is bit-identical for any thread count, so either way the
   // result is the same.
   const int inner_threads = sentences.size() > 1 ? 1 : threads;
+  // The plan's points, each sentence's rows quantized on their own.
+  const QuantPlan* plan = plan_.get();
+  QuantPlan::InputScratch in_q;
+  std::vector<float> q_att, k_att, v_att;
+  const auto inputs = [&](std::initializer_list<const Linear*> linears, const float* x) {
+    if (!plan) return std::array<const float*, 3>{x, x, x};
+    return plan->inputs(linears, x, T, row0, in_q, threads);
+  };
+  const auto operand = [&](size_t layer, QuantPlan::AttentionPoint point, const float* x, std::vector<float>& buf) {
+    const ActQuant* a = plan ? plan->attention(static_cast<int64_t>(layer), point) : nullptr;
+    if (!a) return x;
+    buf.resize(static_cast<size_t>(T * H));
+    for (size_t s = 0; s < sentences.size(); ++s) {
+      a->apply(x + row0[s] * H, row0[s + 1] - row0[s], H, buf.data() + row0[s] * H, threads);
+    }
+    return static_cast<const float*>(buf.data());
+  };
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Layer& L = layers_[l];
-    L.query.forward(h, T, q.data(), threads);
-    L.key.forward(h, T, k.data(), threads);
-    L.value.forward(h, T, v.data(), threads);
+    const std::array<const float*, 3> qkv_in = inputs({&L.query, &L.key, &L.value}, h);
+    L.query.forward(qkv_in[0], T, q.data(), threads);
+    L.key.forward(qkv_in[1], T, k.data(), threads);
+    L.value.forward(qkv_in[2], T, v.data(), threads);
+    const float* qa = operand(l, QuantPlan::AttentionPoint::kQ, q.data(), q_att);
+    const float* ka = operand(l, QuantPlan::AttentionPoint::kK, k.data(), k_att);
+    const float* va = operand(l, QuantPlan::AttentionPoint::kV, v.data(), v_att);
+    const ActQuant* p_quant = plan ? plan->attention(static_cast<int64_t>(l), QuantPlan::AttentionPoint::kP) : nullptr;
     ThreadPool::global().parallel_for(sentences.size(), sentences.size() > 1 ? threads : 1, [&](size_t s) {
       const int64_t r = row0[s], n = row0[s + 1] - row0[s];
-      attention(q.data() + r * H, n, H, 0, k.data() + r * H, v.data() + r * H, n, H, shape, /*causal=*/false,
-                ctx.data() + r * H, H, inner_threads);
+      attention(qa + r * H, n, H, 0, ka + r * H, va + r * H, n, H, shape, /*causal=*/false, ctx.data() + r * H, H,
+                inner_threads, p_quant);
     });
-    L.attn_out.forward(ctx.data(), T, tmp.data(), threads);
+    L.attn_out.forward(inputs({&L.attn_out}, ctx.data())[0], T, tmp.data(), threads);
     for_elements(T * H, threads, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) tmp[i] += h[i];
     });
     layer_norm(tmp.data(), T, H, H, L.ln1_gamma.data(), L.ln1_beta.data(), c.layer_norm_eps, h, H, threads);
 
-    L.intermediate.forward(h, T, inter.data(), threads);
+    L.intermediate.forward(inputs({&L.intermediate}, h)[0], T, inter.data(), threads);
     for_elements(T * I, threads, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) inter[i] = gelu_erf(inter[i]);
     });
-    L.output.forward(inter.data(), T, tmp.data(), threads);
+    L.output.forward(inputs({&L.output}, inter.data())[0], T, tmp.data(), threads);
     for_elements(T * H, threads, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) tmp[i] += h[i];
     });

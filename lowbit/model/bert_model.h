@@ -21,12 +21,15 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "lowbit/model/bert_config.h"
 #include "lowbit/model/linear.h"
+#include "lowbit/model/quant_plan.h"
 
 namespace lowbit {
 
@@ -71,6 +74,16 @@ class BertModel {
   // Every projection, in execution order (the quantization points).
   std::vector<const Linear*> linears() const;
 
+  // A copy sharing every weight it does not replace: fn(linear) returns a
+  // new float32 weight or nullopt (llama_model.h's with_weights).
+  BertModel with_weights(const std::function<std::optional<std::vector<float>>(const Linear&)>& fn) const;
+  // A copy whose forward applies `plan` (Linear inputs and attention
+  // points; an encoder has no KV cache, so a plan with one is kUsage).
+  // Every point quantizes each sentence's rows on their own, so a
+  // sentence's embedding never depends on the rest of its batch.
+  BertModel with_plan(std::shared_ptr<const QuantPlan> plan) const;
+  const QuantPlan* plan() const noexcept { return plan_.get(); }
+
  private:
   struct Layer {
     Linear query, key, value, attn_out, intermediate, output;
@@ -80,8 +93,10 @@ class BertModel {
   void embed_tokens(std::span<const std::vector<int32_t>> sentences, float* h, int threads) const;
 
   BertConfig config_;
-  std::vector<float> word_, position_, token_type_, emb_ln_gamma_, emb_ln_beta_;
+  std::shared_ptr<const std::vector<float>> word_;  // shared by copies
+  std::vector<float> position_, token_type_, emb_ln_gamma_, emb_ln_beta_;
   std::vector<Layer> layers_;
+  std::shared_ptr<const QuantPlan> plan_;
 };
 
 }  // namespace lowbit

@@ -195,6 +195,43 @@ TEST(BertModel, BitIdenticalAcrossThreadCounts) {
   EXPECT_EQ(model.embed(one, mean_normalize(300), 1), model.embed(one, mean_normalize(300), 3));
 }
 
+TEST(BertModel, QuantPlanFloat32IsExactThreadInvariantAndPerSentence) {
+  const BertConfig c = tiny_config();
+  RandomWeights w;
+  const BertModel model(c, w.source());
+  std::vector<std::vector<int32_t>> batch = {{1, 5, 9, 2}, {1, 7, 3, 3, 8, 11, 2}, {1, 4, 2}};
+  const SentencePipeline p = mean_normalize(300);
+  const auto plan = [&](const char* json) {
+    return std::make_shared<const QuantPlan>(QuantPlan::resolve(PlanRules::parse(json, "t"), model.linears(),
+                                                                c.num_layers, 0, nullptr));
+  };
+  const std::vector<float> ref = model.embed(batch, p, 2);
+  const std::vector<float> f32 =
+      model.with_plan(plan(R"({"inputs": [{"match": ".", "scheme": "float32/tensor"}],
+                               "attention": [{"match": ".", "scheme": "float32/channel"}]})"))
+          .embed(batch, p, 2);
+  EXPECT_EQ(ref, f32);
+  // Per-tensor dynamic scales are taken per sentence: the quantized input
+  // of sentence 0 is the same alone or beside a sentence with larger values.
+  const BertModel q = model.with_plan(plan(R"({"inputs": [{"match": "encoder", "scheme": "int4/tensor"}],
+                                               "attention": [{"match": "\\.p$", "scheme": "e4m3fn/channel"}]})"));
+  const std::vector<float> a = q.embed(batch, p, 1), b = q.embed(batch, p, 2);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, ref);
+  // Alone, sentence 1 differs from its batched self only by the matmul's
+  // blocking (last bits), not by an int4 step of another scale.
+  const std::vector<float> alone = q.embed(std::span(batch).subspan(1, 1), p, 1);
+  const int64_t d = model.embedding_dim(p);
+  for (int64_t j = 0; j < d; ++j) EXPECT_NEAR(alone[static_cast<size_t>(j)], a[static_cast<size_t>(d + j)], 1e-5);
+  EXPECT_THROW(model.with_plan(plan(R"({"kv": "int8"})")), Error);
+  // Weights replaced in a copy; the original is untouched.
+  const BertModel zero = model.with_weights([](const Linear& l) -> std::optional<std::vector<float>> {
+    return std::vector<float>(l.weight().size(), 0.0f);
+  });
+  EXPECT_NE(zero.embed(batch, p, 1), ref);
+  EXPECT_EQ(model.embed(batch, p, 1), ref);
+}
+
 TEST(BertModel, PoolingModesAndNoNormalization) {
   const BertConfig c = tiny_config();
   RandomWeights w;

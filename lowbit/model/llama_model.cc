@@ -239,29 +239,11 @@ void LlamaModel::forward(std::span<const int32_t> tokens, KvCache& cache, int64_
   // Linears that share it (Q/K/V, gate/up) with one setting is quantized
   // once; scratch buffers live for the whole forward.
   const QuantPlan* plan = plan_.get();
-  std::array<std::vector<float>, 3> in_q;
+  QuantPlan::InputScratch in_q;
   std::vector<float> q_att, k_att, v_att;
   const auto quantized_inputs = [&](std::initializer_list<const Linear*> linears, const float* in, int64_t rows) {
-    std::array<const float*, 3> out{in, in, in};
-    std::array<int, 3> index{-1, -1, -1};
-    size_t i = 0;
-    for (const Linear* lin : linears) {
-      index[i] = plan ? plan->input_index(*lin) : -1;
-      for (size_t j = 0; j < i && index[i] >= 0; ++j) {
-        if (index[j] == index[i]) {
-          out[i] = out[j];
-          break;
-        }
-      }
-      if (index[i] >= 0 && out[i] == in) {
-        const int64_t cols = lin->in_features();
-        in_q[i].resize(static_cast<size_t>(rows * cols));
-        plan->input(*lin)->apply(in, rows, cols, in_q[i].data(), threads);
-        out[i] = in_q[i].data();
-      }
-      ++i;
-    }
-    return out;
+    if (!plan) return std::array<const float*, 3>{in, in, in};
+    return plan->inputs(linears, in, rows, {}, in_q, threads);
   };
   const auto attention_operand = [&](int64_t layer, QuantPlan::AttentionPoint point, const float* in, int64_t rows,
                                      int64_t cols, std::vector<float>& buf) -> const float* {

@@ -74,8 +74,8 @@ PlanRules PlanRules::shorthand(const std::string& acts, const std::string& kv) {
   r.kv = kv;
   if (acts != "none" && !acts.empty()) {
     PlanRule rule;
-    // Decoder blocks in GGUF and Hugging Face spellings.
-    rule.match = R"(^blk\.|^model\.layers\.)";
+    // Llama blocks in GGUF and Hugging Face spellings, BERT encoder layers.
+    rule.match = R"(^blk\.|^model\.layers\.|(^|\.)encoder\.layer\.)";
     rule.scheme = acts;
     if (rule.scheme.ends_with("@static")) {
       rule.scheme.resize(rule.scheme.size() - 7);
@@ -193,6 +193,40 @@ int QuantPlan::input_index(const Linear& linear) const {
 const ActQuant* QuantPlan::input(const Linear& linear) const {
   const int i = input_index(linear);
   return i < 0 ? nullptr : &quants_[static_cast<size_t>(i)];
+}
+
+std::array<const float*, 3> QuantPlan::inputs(std::initializer_list<const Linear*> linears, const float* x,
+                                             int64_t rows, std::span<const int64_t> segments, InputScratch& scratch,
+                                             int threads) const {
+  std::array<const float*, 3> out{x, x, x};
+  std::array<int, 3> index{-1, -1, -1};
+  if (linears.size() > 3) fail_internal("QuantPlan::inputs: more than 3 Linears share an input");
+  size_t i = 0;
+  for (const Linear* lin : linears) {
+    index[i] = input_index(*lin);
+    for (size_t j = 0; j < i && index[i] >= 0; ++j) {
+      if (index[j] == index[i]) {
+        out[i] = out[j];
+        break;
+      }
+    }
+    if (index[i] >= 0 && out[i] == x) {
+      const ActQuant& a = quants_[static_cast<size_t>(index[i])];
+      const int64_t cols = lin->in_features();
+      scratch[i].resize(static_cast<size_t>(rows * cols));
+      if (segments.empty()) {
+        a.apply(x, rows, cols, scratch[i].data(), threads);
+      } else {
+        for (size_t s = 0; s + 1 < segments.size(); ++s) {
+          a.apply(x + segments[s] * cols, segments[s + 1] - segments[s], cols, scratch[i].data() + segments[s] * cols,
+                  threads);
+        }
+      }
+      out[i] = scratch[i].data();
+    }
+    ++i;
+  }
+  return out;
 }
 
 const ActQuant* QuantPlan::attention(int64_t layer, AttentionPoint p) const {

@@ -31,8 +31,10 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,9 +59,10 @@ struct PlanRules {
   // Parses the JSON form; kUsage naming the key or rule at fault (unknown
   // keys are errors).
   static PlanRules parse(std::string_view json_text, const std::string& name_for_errors);
-  // The command line's shorthand: every decoder block's Linear inputs take
-  // `acts` ("none", a scheme, or "<scheme>@static"), the KV cache `kv`.
-  // The LM head's input stays unquantized, as its weight does.
+  // The command line's shorthand: every block's Linear inputs (Llama
+  // decoder blocks, BERT encoder layers) take `acts` ("none", a scheme, or
+  // "<scheme>@static"), the KV cache `kv`. The LM head's input stays
+  // unquantized, as its weight does.
   static PlanRules shorthand(const std::string& acts, const std::string& kv);
   bool empty() const { return inputs.empty() && attention.empty() && (kv.empty() || kv == "none"); }
 };
@@ -84,6 +87,16 @@ class QuantPlan {
   // is then quantized once); -1 for none.
   const ActQuant* input(const Linear& linear) const;
   int input_index(const Linear& linear) const;
+  // The inputs of up to 3 Linears that share the input x [rows, cols]: x
+  // itself where a Linear's input stays as it is, else x quantized (once
+  // per distinct setting, into `scratch`). `segments`, when not empty, are
+  // row offsets (segments[i] .. segments[i+1]) quantized independently, so
+  // that a sentence of a BERT batch does not depend on its batch-mates;
+  // empty means one segment of all rows.
+  using InputScratch = std::array<std::vector<float>, 3>;
+  std::array<const float*, 3> inputs(std::initializer_list<const Linear*> linears, const float* x, int64_t rows,
+                                     std::span<const int64_t> segments, InputScratch& scratch, int threads) const;
+
   enum class AttentionPoint : uint8_t { kQ = 0, kK = 1, kP = 2, kV = 3 };
   const ActQuant* attention(int64_t layer, AttentionPoint p) const;
   const std::optional<KvQuant>& kv() const noexcept { return kv_; }

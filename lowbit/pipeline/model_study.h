@@ -24,7 +24,9 @@
 
 namespace lowbit {
 
+class BertModel;
 class LlamaModel;
+struct SentencePipeline;
 
 struct ModelStudySpec {
   std::vector<std::string> weights;  // "none" (as stored) or a scheme
@@ -44,7 +46,10 @@ struct ModelStudyRow {
   double bits_per_weight = 0;     // block Linears, codes + scales as stored
   double bits_per_act = 0;        // Linear inputs (32 where unquantized)
   double kv_bytes_per_token = 0;  // after a chunk of ctx positions
-  KldSummary quality;
+  KldSummary quality;             // language models
+  // Embedding models: the cosine of each sentence's embedding with the
+  // model's own as loaded (mean, worst), and paraphrase retrieval.
+  double cosine_mean = 0, cosine_min = 0, recall_at_1 = 0, mrr = 0;
 };
 
 struct ModelStudyResult {
@@ -56,6 +61,17 @@ struct ModelStudyResult {
 // Every setting is parsed and resolved against the model before any
 // forward runs: kUsage naming the bad one.
 ModelStudyResult study_model(const LlamaModel& model, std::span<const int32_t> tokens, const ModelStudySpec& spec);
+
+// The same for a BERT embedding model: each combination embeds `queries`
+// and `candidates` (token ids, already truncated as the pipeline does) in
+// batches of `batch`; fidelity is the cosine with the model's own
+// embeddings over all sentences, retrieval ranks each query's candidate
+// (row i matches row i) among all candidates. KV settings must be "none".
+// `on_chunk` is called after each combination (done, combinations).
+ModelStudyResult study_encoder(const BertModel& model, const SentencePipeline& pipeline,
+                               std::span<const std::vector<int32_t>> queries,
+                               std::span<const std::vector<int32_t>> candidates, size_t batch,
+                               const ModelStudySpec& spec);
 
 // The indices of rows on the Pareto front of (x, y), both smaller-is-better:
 // no other row is at most as large in both and smaller in one. Sorted by x.

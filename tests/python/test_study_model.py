@@ -83,3 +83,25 @@ def test_bad_settings_are_refused_before_work(smol, tmp_path, args, words):
                check=False)
     assert r.returncode != 0 and words in r.stderr, r.stderr
     assert b"[1/" not in r.stderr  # no chunk ran
+
+
+def test_embedding_model(tmp_path):
+    from real_models import MINILM_DIR
+    need(f"MiniLM ({MINILM_DIR})", MINILM_DIR.exists())
+    svg = tmp_path / "m.svg"
+    r = lowbit("study", "model", "minilm", "--pairs", 64, "--weights", "none,int8/channel", "--acts",
+               "none,float32/tensor,int8/channel", "--json", "--plot", svg, "--threads", 2)
+    doc = json.loads(r.stdout)
+    assert doc["kind"] == "embedding"
+    rows = {(x["weights"], x["acts"]): x for x in doc["rows"]}
+    assert len(rows) == 6
+    ref = rows[("none", "none")]
+    assert ref["cosine_mean"] == 1.0 and ref["cosine_min"] == 1.0
+    for w in ("none", "int8/channel"):
+        for k in ("cosine_mean", "cosine_min", "recall_at_1", "mrr"):
+            assert rows[(w, "float32/tensor")][k] == rows[(w, "none")][k], (w, k)
+    assert 0.9 < rows[("int8/channel", "int8/channel")]["cosine_mean"] < 1.0
+    assert "Pareto front" in svg.read_text()
+    for args, words in ((("--kv", "int8"), b"no KV cache"), (("--corpus", "kjv"), b"verse pairs")):
+        bad = lowbit("study", "model", "minilm", "--pairs", 8, *args, check=False)
+        assert bad.returncode != 0 and words in bad.stderr, bad.stderr

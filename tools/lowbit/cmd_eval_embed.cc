@@ -32,7 +32,6 @@
 #include "lowbit/core/text.h"
 #include "lowbit/eval/corpus.h"
 #include "lowbit/eval/embedding_eval.h"
-#include "lowbit/model/unicode.h"
 #include "tools/lowbit/commands.h"
 #include "tools/lowbit/common_flags.h"
 #include "tools/lowbit/embedding_model.h"
@@ -236,16 +235,9 @@ void run_eval_embed(const EvalEmbedArgs& a) {
   if (pairs.empty()) fail_input("the kjv-web corpus holds no verse pairs");
   const size_t n = parse_pairs(a.pairs, pairs.size());
   pairs.resize(n);
-  std::vector<std::string_view> kjv, web;
-  for (const VersePair& p : pairs) {
-    // An invalid byte would be dropped by BERT's tokenizer, silently
-    // embedding another text than the corpus's.
-    if (!unicode::is_valid_utf8(p.kjv) || !unicode::is_valid_utf8(p.web)) {
-      fail_input(fmt::format("corpus 'kjv-web': {} is not valid UTF-8", quote_untrusted(p.reference)));
-    }
-    kjv.push_back(p.kjv);
-    web.push_back(p.web);
-  }
+  const VerseLines lines = verse_lines(pairs);
+  const std::vector<std::string_view>& kjv = lines.kjv;
+  const std::vector<std::string_view>& web = lines.web;
 
   // Every model is opened and its config and pipeline read before any is
   // run, so that a GGUF, a non-BERT model or a width other than BASE's is

@@ -12,6 +12,7 @@
 // stay together. The SVG plots mean KLD against bits per weight, each
 // combination a labelled point, with the Pareto front drawn as a line.
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -23,12 +24,14 @@
 #include "lowbit/calib/imatrix_file.h"
 #include "lowbit/core/error.h"
 #include "lowbit/core/file_io.h"
+#include "lowbit/eval/corpus.h"
 #include "lowbit/eval/svg_plot.h"
 #include "lowbit/model/llama_model.h"
 #include "lowbit/model/tokenizer.h"
 #include "lowbit/pipeline/model_study.h"
 #include "tools/lowbit/commands.h"
 #include "tools/lowbit/common_flags.h"
+#include "tools/lowbit/embedding_model.h"
 #include "tools/lowbit/eval_inputs.h"
 #include "tools/lowbit/installed_models.h"
 
@@ -37,7 +40,7 @@ namespace {
 
 struct StudyModelArgs {
   std::string model, weights = "none", acts = "none", kv = "none", text_file, corpus, calib, plot;
-  int64_t ctx = 512, chunks = -1;
+  int64_t ctx = 512, chunks = -1, pairs = 1000, batch = 32;
   bool json = false;
   ThreadsFlag threads;
 };
@@ -69,15 +72,127 @@ std::string short_label(const ModelStudyRow& r) {
   return label;
 }
 
-void run_study_model(const StudyModelArgs& a) {
-  if (a.text_file.empty() == a.corpus.empty()) fail_usage("give the text with --text FILE or --corpus NAME (one of them)");
-  if (a.ctx < 2) fail_usage(fmt::format("--ctx {}: give at least 2 tokens", a.ctx));
-  if (a.chunks == 0 || a.chunks < -1) fail_usage(fmt::format("--chunks {}: give a positive count", a.chunks));
-  const std::string path = resolve_installed_model(a.model).value_or(a.model);
-  std::vector<NamedPath> inputs{{"MODEL", path}};
-  if (!a.text_file.empty()) inputs.push_back({"--text", a.text_file});
-  if (!a.calib.empty()) inputs.push_back({"--calib", a.calib});
+void run_study_decoder(const StudyModelArgs& a, const std::string& path, ModelStudySpec spec);
+
+// A Hugging Face directory whose config.json says model_type "bert".
+bool is_bert_directory(const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::path cfg = std::filesystem::path(path) / "config.json";
+  if (!std::filesystem::is_directory(path, ec) || !std::filesystem::is_regular_file(cfg, ec)) return false;
+  const std::vector<std::byte> bytes = read_file(cfg.string());
+  const nlohmann::json j = nlohmann::json::parse(std::string_view(reinterpret_cast<const char*>(bytes.data()),
+                                                                  bytes.size()),
+                                                 nullptr, /*allow_exceptions=*/false);
+  return j.is_object() && j.contains("model_type") && j["model_type"] == "bert";
+}
+
+void write_stdout(const std::string& out) {
+  if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0) {
+    fail_io("cannot write to standard output");
+  }
+}
+
+// The plot both kinds of model draw: one labelled point per combination,
+// the Pareto front as a line.
+void write_plot(const std::string& path, PlotSpec p, const ModelStudyResult& r, const std::vector<double>& xs,
+                const std::vector<double>& ys, const std::vector<size_t>& front) {
+  for (size_t i = 0; i < r.rows.size(); ++i) {
+    PlotSeries s;
+    s.label = short_label(r.rows[i]);
+    s.x = {xs[i]};
+    s.y = {ys[i]};
+    p.series.push_back(std::move(s));
+  }
+  PlotSeries f;
+  f.label = "Pareto front";
+  f.line = true;
+  for (size_t i : front) {
+    f.x.push_back(xs[i]);
+    f.y.push_back(ys[i]);
+  }
+  p.series.push_back(std::move(f));
+  const std::string svg = render_svg_plot(p);
+  write_file_atomic(path, svg.data(), svg.size());
+}
+
+// An embedding model on the kjv-web verse pairs: fidelity to the model as
+// loaded and paraphrase retrieval (WEB verse -> its KJV verse).
+void run_study_encoder(const StudyModelArgs& a, const std::string& path, ModelStudySpec spec) {
+  if (!a.text_file.empty() || !a.corpus.empty()) {
+    fail_usage(fmt::format("'{}' is an embedding model: it is studied on the kjv-web verse pairs (--pairs N), "
+                           "not on --text or --corpus",
+                           a.model));
+  }
+  if (a.pairs < 1) fail_usage(fmt::format("--pairs {}: give a positive count", a.pairs));
+  if (a.batch < 1) fail_usage(fmt::format("--batch {}: give a positive count", a.batch));
+  std::vector<VersePair> pairs = read_verse_pairs();
+  if (static_cast<int64_t>(pairs.size()) < a.pairs) {
+    fail_usage(fmt::format("--pairs {}: the kjv-web corpus has {} verse pairs", a.pairs, pairs.size()));
+  }
+  pairs.resize(static_cast<size_t>(a.pairs));
+  const VerseLines lines = verse_lines(pairs);
+  const std::vector<std::string_view>& kjv = lines.kjv;
+  const std::vector<std::string_view>& web = lines.web;
+  const Checkpoint ck = open_embedding_checkpoint(path, "lowbit study model");
+  const EmbeddingModel em(ck, path, spec.threads);
+  const std::vector<std::vector<int32_t>> candidates = em.tokenize(kjv, spec.threads);
+  const std::vector<std::vector<int32_t>> queries = em.tokenize(web, spec.threads);
+  std::fprintf(stderr, "%zu combinations over %zu verse pairs\n", spec.weights.size() * spec.acts.size(), kjv.size());
+  const ModelStudyResult r =
+      study_encoder(em.model(), em.pipeline(), queries, candidates, static_cast<size_t>(a.batch), spec);
+
+  std::vector<double> xs, ys;
+  for (const ModelStudyRow& row : r.rows) {
+    xs.push_back(row.bits_per_weight);
+    ys.push_back(1.0 - row.cosine_mean);
+  }
+  const std::vector<size_t> front = pareto_front(xs, ys);
+  std::vector<bool> on_front(r.rows.size());
+  for (size_t i : front) on_front[i] = true;
   if (!a.plot.empty()) {
+    PlotSpec p;
+    p.title = fmt::format("{}: embedding fidelity to the model as loaded ({} kjv-web pairs)", a.model, a.pairs);
+    p.x_label = "bits per weight (encoder layers, with scales)";
+    p.y_label = "1 - mean cosine";
+    write_plot(a.plot, p, r, xs, ys, front);
+  }
+  if (a.json) {
+    nlohmann::ordered_json j = {{"study", "model"}, {"model", path},         {"kind", "embedding"},
+                                {"pairs", a.pairs}, {"threads", spec.threads}, {"seconds", r.seconds},
+                                {"rows", nlohmann::ordered_json::array()}};
+    for (size_t i = 0; i < r.rows.size(); ++i) {
+      const ModelStudyRow& row = r.rows[i];
+      j["rows"].push_back({{"weights", row.weights},
+                           {"acts", row.acts},
+                           {"bits_per_weight", row.bits_per_weight},
+                           {"bits_per_act", row.bits_per_act},
+                           {"cosine_mean", row.cosine_mean},
+                           {"cosine_min", row.cosine_min},
+                           {"recall_at_1", row.recall_at_1},
+                           {"mrr", row.mrr},
+                           {"pareto", static_cast<bool>(on_front[i])}});
+    }
+    write_stdout(j.dump() + "\n");
+    return;
+  }
+  std::string out = fmt::format("{} on {} kjv-web pairs, {:.1f} s\n", path, a.pairs, r.seconds);
+  out += fmt::format("{:<16} {:<20} {:>6} {:>6} {:>12} {:>12} {:>9} {:>8}  {}\n", "weights", "acts", "b/w", "b/a",
+                     "mean cos", "worst cos", "recall@1", "MRR", "pareto");
+  for (size_t i = 0; i < r.rows.size(); ++i) {
+    const ModelStudyRow& row = r.rows[i];
+    out += fmt::format("{:<16} {:<20} {:>6.3f} {:>6.2f} {:>12.6f} {:>12.6f} {:>8.2f}% {:>8.4f}  {}\n", row.weights,
+                       row.acts, row.bits_per_weight, row.bits_per_act, row.cosine_mean, row.cosine_min,
+                       100 * row.recall_at_1, row.mrr, on_front[i] ? "*" : "");
+  }
+  write_stdout(out);
+}
+
+void run_study_model(const StudyModelArgs& a) {
+  const std::string path = resolve_installed_model(a.model).value_or(a.model);
+  if (!a.plot.empty()) {
+    std::vector<NamedPath> inputs{{"MODEL", path}};
+    if (!a.text_file.empty()) inputs.push_back({"--text", a.text_file});
+    if (!a.calib.empty()) inputs.push_back({"--calib", a.calib});
     check_paths(inputs, {{"--plot", a.plot}});
     check_output_file("--plot", a.plot);
   }
@@ -96,17 +211,25 @@ void run_study_model(const StudyModelArgs& a) {
       return calib->input_absmax(linear + ".weight", cols, file);
     };
   }
+  spec.on_chunk = [](int64_t done, int64_t chunks, double seconds) {
+    std::fprintf(stderr, "\r[%lld/%lld] %.1f s, ETA %.0f s  ", static_cast<long long>(done),
+                 static_cast<long long>(chunks), seconds, seconds / static_cast<double>(done) * static_cast<double>(chunks - done));
+    if (done == chunks) std::fputc('\n', stderr);
+  };
+  if (is_bert_directory(path)) return run_study_encoder(a, path, std::move(spec));
+  run_study_decoder(a, path, std::move(spec));
+}
+
+void run_study_decoder(const StudyModelArgs& a, const std::string& path, ModelStudySpec spec) {
+  if (a.text_file.empty() == a.corpus.empty()) fail_usage("give the text with --text FILE or --corpus NAME (one of them)");
+  if (a.ctx < 2) fail_usage(fmt::format("--ctx {}: give at least 2 tokens", a.ctx));
+  if (a.chunks == 0 || a.chunks < -1) fail_usage(fmt::format("--chunks {}: give a positive count", a.chunks));
   const std::string text = evaluation_text(a.text_file, a.corpus);
   const LlamaWithTokenizer loaded = load_llama_with_tokenizer(path, spec.threads);
   const std::vector<int32_t> tokens = loaded.tokenizer->encode(text, /*add_special=*/true);
   spec.bos = loaded.tokenizer->adds_bos() ? loaded.tokenizer->bos_id() : -1;
   const size_t combos = spec.weights.size() * spec.acts.size() * spec.kv.size();
   std::fprintf(stderr, "%zu combinations over %lld tokens\n", combos, static_cast<long long>(tokens.size()));
-  spec.on_chunk = [](int64_t done, int64_t chunks, double seconds) {
-    std::fprintf(stderr, "\r[%lld/%lld] %.1f s, ETA %.0f s  ", static_cast<long long>(done),
-                 static_cast<long long>(chunks), seconds, seconds / static_cast<double>(done) * static_cast<double>(chunks - done));
-    if (done == chunks) std::fputc('\n', stderr);
-  };
   const ModelStudyResult r = study_model(loaded.model, tokens, spec);
 
   std::vector<double> xs, ys;
@@ -123,23 +246,7 @@ void run_study_model(const StudyModelArgs& a) {
     p.title = fmt::format("{}: KL divergence to the model as loaded ({} chunks of {})", a.model, r.chunks, r.ctx);
     p.x_label = "bits per weight (decoder blocks, with scales)";
     p.y_label = "mean KLD";
-    for (const ModelStudyRow& row : r.rows) {
-      PlotSeries s;
-      s.label = short_label(row);
-      s.x = {row.bits_per_weight};
-      s.y = {row.quality.kld_mean};
-      p.series.push_back(std::move(s));
-    }
-    PlotSeries f;
-    f.label = "Pareto front";
-    f.line = true;
-    for (size_t i : front) {
-      f.x.push_back(xs[i]);
-      f.y.push_back(ys[i]);
-    }
-    p.series.push_back(std::move(f));
-    const std::string svg = render_svg_plot(p);
-    write_file_atomic(a.plot, svg.data(), svg.size());
+    write_plot(a.plot, p, r, xs, ys, front);
   }
 
   std::string out;
@@ -178,9 +285,7 @@ void run_study_model(const StudyModelArgs& a) {
                          row.quality.ppl, 100 * row.quality.same_top, on_front[i] ? "*" : "");
     }
   }
-  if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0) {
-    fail_io("cannot write to standard output");
-  }
+  write_stdout(out);
 }
 
 }  // namespace
@@ -200,6 +305,8 @@ Action add_study_model_subcommand(CLI::App& study) {
   m->add_option("--corpus", a->corpus, corpus_option_help());
   m->add_option("--ctx", a->ctx, "tokens per chunk (default 512)");
   m->add_option("--chunks", a->chunks, "evaluate at most N chunks (default: all)");
+  m->add_option("--pairs", a->pairs, "embedding models: kjv-web verse pairs to embed (default 1000)");
+  m->add_option("--batch", a->batch, "embedding models: sentences per batch (default 32)");
   m->add_option("--calib", a->calib, "calibration file of lowbit calibrate, for @static settings");
   m->add_option("--plot", a->plot, "write an SVG: mean KLD against bits per weight, with the Pareto front");
   m->add_flag("--json", a->json, "print one JSON object");

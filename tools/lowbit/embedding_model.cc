@@ -9,6 +9,7 @@
 #include "lowbit/core/text.h"
 #include "lowbit/core/thread_pool.h"
 #include "lowbit/io/gguf_reader.h"
+#include "lowbit/model/unicode.h"
 
 namespace lowbit::cli {
 
@@ -23,6 +24,18 @@ std::unique_ptr<Tokenizer> wordpiece_tokenizer(const std::string& path) {
 }
 
 }  // namespace
+
+VerseLines verse_lines(const std::vector<VersePair>& pairs) {
+  VerseLines v;
+  for (const VersePair& p : pairs) {
+    if (!unicode::is_valid_utf8(p.kjv) || !unicode::is_valid_utf8(p.web)) {
+      fail_input(fmt::format("corpus 'kjv-web': {} is not valid UTF-8", quote_untrusted(p.reference)));
+    }
+    v.kjv.push_back(p.kjv);
+    v.web.push_back(p.web);
+  }
+  return v;
+}
 
 Checkpoint open_embedding_checkpoint(const std::string& path, std::string_view command) {
   Checkpoint ck = Checkpoint::open(path);
@@ -45,6 +58,20 @@ EmbeddingModel::EmbeddingModel(const Checkpoint& ck, std::string path, int threa
       tokenizer_(wordpiece_tokenizer(path_)),
       model_(BertModel::load(ck, config_, threads)) {}
 
+std::vector<std::vector<int32_t>> EmbeddingModel::tokenize(std::span<const std::string_view> lines, int threads,
+                                                           size_t* truncated) const {
+  std::vector<std::vector<int32_t>> ids(lines.size());
+  // The tokenizer is immutable and thread-safe; each line is its own task.
+  ThreadPool::global().parallel_for(lines.size(), threads, [&](size_t i) {
+    ids[i] = truncate_tokens(tokenizer_->encode(lines[i], /*add_special=*/true), pipeline_.max_seq_length);
+  });
+  if (truncated) {
+    *truncated = 0;
+    for (const auto& s : ids) *truncated += static_cast<int64_t>(s.size()) == pipeline_.max_seq_length;
+  }
+  return ids;
+}
+
 std::vector<float> EmbeddingModel::embed(std::span<const std::string_view> lines, size_t batch, int threads,
                                          const std::function<void(size_t)>& on_batch, size_t* at_limit) const {
   const int64_t d = dim();
@@ -52,12 +79,9 @@ std::vector<float> EmbeddingModel::embed(std::span<const std::string_view> lines
   size_t truncated = 0;
   for (size_t b0 = 0; b0 < lines.size(); b0 += batch) {
     const size_t n = std::min(batch, lines.size() - b0);
-    std::vector<std::vector<int32_t>> ids(n);
-    // The tokenizer is immutable and thread-safe; each line is its own task.
-    ThreadPool::global().parallel_for(n, threads, [&](size_t i) {
-      ids[i] = truncate_tokens(tokenizer_->encode(lines[b0 + i], /*add_special=*/true), pipeline_.max_seq_length);
-    });
-    for (const auto& s : ids) truncated += static_cast<int64_t>(s.size()) == pipeline_.max_seq_length;
+    size_t at = 0;
+    const std::vector<std::vector<int32_t>> ids = tokenize(lines.subspan(b0, n), threads, &at);
+    truncated += at;
     const std::vector<float> e = model_.embed(ids, pipeline_, threads);
     std::copy(e.begin(), e.end(), out.begin() + static_cast<int64_t>(b0) * d);
     if (on_batch) on_batch(b0 + n);

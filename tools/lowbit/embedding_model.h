@@ -15,12 +15,23 @@
 #include <string_view>
 #include <vector>
 
+#include "lowbit/eval/corpus.h"
 #include "lowbit/io/checkpoint.h"
 #include "lowbit/model/bert_config.h"
 #include "lowbit/model/bert_model.h"
 #include "lowbit/model/tokenizer.h"
 
 namespace lowbit::cli {
+
+// The lines of `pairs` (kjv-web verse pairs) as the embedding commands
+// embed them: the KJV verses and the WEB verses, views into `pairs`
+// (which must outlive them). kInput naming a verse that is not valid
+// UTF-8: BERT's tokenizer would drop the byte and silently embed another
+// text than the corpus's.
+struct VerseLines {
+  std::vector<std::string_view> kjv, web;
+};
+VerseLines verse_lines(const std::vector<VersePair>& pairs);
 
 // The checkpoint at `path` (a resolved model path). A GGUF file is refused
 // (kInput) naming its architecture: the embedding commands run BERT
@@ -37,6 +48,12 @@ class EmbeddingModel {
   const std::string& path() const noexcept { return path_; }
   const SentencePipeline& pipeline() const noexcept { return pipeline_; }
   int64_t dim() const noexcept { return model_.embedding_dim(pipeline_); }
+  const BertModel& model() const noexcept { return model_; }
+
+  // The token ids embed() runs for `lines`: [CLS] ... [SEP], truncated to
+  // max_seq_length; `truncated`, if given, gets the count at the limit.
+  std::vector<std::vector<int32_t>> tokenize(std::span<const std::string_view> lines, int threads,
+                                             size_t* truncated = nullptr) const;
 
   // The embeddings of `lines`, [lines.size(), dim()] row-major, run in
   // batches of `batch` lines in order (the batch composition fixes the
