@@ -29,6 +29,8 @@ void ActivationRecorder::observe(std::span<const Linear* const> linears, const f
   // each one's running sums.
   partial_.assign(static_cast<size_t>(cols), 0.0);
   partial_max_.assign(static_cast<size_t>(cols), 0.0f);
+  partial_hist_ = AbsHistogram();
+  partial_hist_.add(x, n * cols);
   for (int64_t r = 0; r < n; ++r) {
     const float* row = x + r * cols;
     for (int64_t j = 0; j < cols; ++j) {
@@ -52,6 +54,7 @@ void ActivationRecorder::observe(std::span<const Linear* const> linears, const f
       s.sum_sq[k] += partial_[k];
       s.absmax[k] = std::max(s.absmax[k], partial_max_[k]);
     }
+    s.hist.merge(partial_hist_);
     s.rows += n;
   }
 }

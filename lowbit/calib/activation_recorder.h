@@ -3,10 +3,10 @@
 // runs through the model. Only statistics are kept, never activations, so
 // memory is bounded by the model's width, not by the text's length.
 //
-// Today: per input column the sum of x^2 (llama.cpp's importance matrix,
-// imatrix_file.h) and the largest |x| (the range static activation scales
-// start from), and the number of rows (tokens). Histograms and the Gram
-// matrices GPTQ needs are further members of ColumnStats.
+// Per input column the sum of x^2 (llama.cpp's importance matrix,
+// imatrix_file.h) and the largest |x|, per tensor a histogram of |x| (the
+// static activation scales of static_scale.h), and the number of rows
+// (tokens). The Gram matrices GPTQ needs are a further member to come.
 //
 //   ActivationRecorder rec(ActivationRecorder::decoder_blocks());
 //   model.forward(tokens, cache, n, nullptr, threads, &rec);
@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "lowbit/calib/abs_histogram.h"
 #include "lowbit/model/linear_observer.h"
 
 namespace lowbit {
@@ -27,6 +28,7 @@ namespace lowbit {
 struct ColumnStats {
   std::vector<double> sum_sq;  // per input column: the sum over rows of x^2 (each product exact in double)
   std::vector<float> absmax;   // per input column: the largest |x| (NaNs skipped)
+  AbsHistogram hist;           // every |x| of the input
   int64_t rows = 0;            // rows (tokens) seen
 };
 
@@ -54,6 +56,7 @@ class ActivationRecorder : public LinearInputObserver {
   std::map<std::string, ColumnStats> stats_;
   std::vector<double> partial_;  // scratch: one call's sums
   std::vector<float> partial_max_;  // and its largest |x|
+  AbsHistogram partial_hist_;       // and its histogram
 };
 
 }  // namespace lowbit

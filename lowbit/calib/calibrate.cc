@@ -56,6 +56,7 @@ Imatrix to_imatrix(const ActivationRecorder& recorder, std::vector<std::string> 
     e.in_sum2.assign(s.sum_sq.begin(), s.sum_sq.end());
     e.counts = {static_cast<float>(s.rows)};
     e.in_absmax = s.absmax;
+    e.in_hist = s.hist.counts();
     m.entries.emplace(name, std::move(e));
   }
   return m;

@@ -15,7 +15,7 @@
 namespace lowbit {
 namespace {
 
-constexpr std::string_view kSums = ".in_sum2", kCounts = ".counts", kAbsmax = ".in_absmax";
+constexpr std::string_view kSums = ".in_sum2", kCounts = ".counts", kAbsmax = ".in_absmax", kHist = ".in_hist";
 
 bool strip_suffix(std::string& s, std::string_view suffix) {
   if (s.size() < suffix.size() || s.compare(s.size() - suffix.size(), suffix.size(), suffix) != 0) return false;
@@ -34,6 +34,26 @@ std::vector<float> f32_values(const GgufTensorInfo& t, const std::string& path) 
       fail_input(fmt::format("imatrix '{}': tensor '{}' holds {} (entries must be finite and non-negative)", path,
                              t.name, f));
     }
+  }
+  return v;
+}
+
+// Histogram counts: F64 holding whole numbers up to 2^53 (exact in a
+// double), AbsHistogram::kBins of them.
+std::vector<uint64_t> histogram_values(const GgufTensorInfo& t, const std::string& path) {
+  if (t.type != GgmlType::kF64 || t.numel != AbsHistogram::kBins) {
+    fail_input(fmt::format("imatrix '{}': tensor '{}' is not an F64 histogram of {} bins", path, t.name,
+                           AbsHistogram::kBins));
+  }
+  std::vector<uint64_t> v(t.numel);
+  for (uint64_t i = 0; i < t.numel; ++i) {
+    double d;
+    std::memcpy(&d, t.data + i * sizeof(double), sizeof(double));
+    if (!(d >= 0 && d <= 9007199254740992.0) || d != std::floor(d)) {
+      fail_input(fmt::format("imatrix '{}': tensor '{}' holds {} (counts are whole non-negative numbers)", path,
+                             t.name, d));
+    }
+    v[i] = static_cast<uint64_t>(d);
   }
   return v;
 }
@@ -67,7 +87,7 @@ Imatrix read_imatrix(const GgufFile& f) {
   m.chunk_count = f.get_or<uint32_t>("imatrix.chunk_count", 0);
   m.chunk_size = f.get_or<uint32_t>("imatrix.chunk_size", 0);
   std::map<std::string, std::pair<const GgufTensorInfo*, const GgufTensorInfo*>> parts;
-  std::map<std::string, const GgufTensorInfo*> absmax;
+  std::map<std::string, const GgufTensorInfo*> absmax, hist;
   for (const GgufTensorInfo& t : f.tensors()) {
     std::string name = t.name;
     if (strip_suffix(name, kSums)) {
@@ -76,10 +96,17 @@ Imatrix read_imatrix(const GgufFile& f) {
       parts[name].second = &t;
     } else if (strip_suffix(name, kAbsmax)) {
       absmax[name] = &t;
+    } else if (strip_suffix(name, kHist)) {
+      hist[name] = &t;
     }  // other tensors: statistics this version does not read
   }
-  for (const auto& [name, t] : absmax) {
-    if (!parts.count(name)) fail_input(fmt::format("imatrix '{}': '{}' has {} but no {}", path, name, kAbsmax, kSums));
+  for (const auto* extra : {&absmax, &hist}) {
+    for (const auto& [name, t] : *extra) {
+      if (!parts.count(name)) {
+        fail_input(fmt::format("imatrix '{}': '{}' has {} but no {}", path, name,
+                               extra == &absmax ? kAbsmax : kHist, kSums));
+      }
+    }
   }
   for (const auto& [name, p] : parts) {
     if (!p.first || !p.second) {
@@ -104,6 +131,7 @@ Imatrix read_imatrix(const GgufFile& f) {
                                e.in_sum2.size()));
       }
     }
+    if (const auto h = hist.find(name); h != hist.end()) e.in_hist = histogram_values(*h->second, path);
     m.entries.emplace(name, std::move(e));
   }
   return m;
@@ -147,6 +175,12 @@ std::optional<float> Imatrix::input_absmax(const std::string& weight, int64_t co
   return amax;
 }
 
+std::optional<AbsHistogram> Imatrix::input_histogram(const std::string& weight) const {
+  const auto it = entries.find(weight);
+  if (it == entries.end() || it->second.in_hist.empty()) return std::nullopt;
+  return AbsHistogram::from_counts(it->second.in_hist);
+}
+
 void write_imatrix(const Imatrix& m, const std::string& path) {
   GgufWriter w(path);
   w.add_metadata("general.type", GgufValue::of("imatrix"));
@@ -168,6 +202,9 @@ void write_imatrix(const Imatrix& m, const std::string& path) {
     if (!e.in_absmax.empty()) {
       w.declare_tensor(name + std::string(kAbsmax), {static_cast<uint64_t>(e.cols), n_mat}, GgmlType::kF32);
     }
+    if (!e.in_hist.empty()) {
+      w.declare_tensor(name + std::string(kHist), {AbsHistogram::kBins, 1}, GgmlType::kF64);
+    }
   }
   w.begin();
   size_t i = 0;
@@ -175,6 +212,10 @@ void write_imatrix(const Imatrix& m, const std::string& path) {
     w.write_tensor_data(i++, e.in_sum2.data(), e.in_sum2.size() * sizeof(float));
     w.write_tensor_data(i++, e.counts.data(), e.counts.size() * sizeof(float));
     if (!e.in_absmax.empty()) w.write_tensor_data(i++, e.in_absmax.data(), e.in_absmax.size() * sizeof(float));
+    if (!e.in_hist.empty()) {
+      std::vector<double> d(e.in_hist.begin(), e.in_hist.end());
+      w.write_tensor_data(i++, d.data(), d.size() * sizeof(double));
+    }
   }
   w.commit();
 }

@@ -10,6 +10,8 @@
 //             <weight>.counts       F32 [n_mat, 1]     tokens counted
 //             <weight>.in_absmax    F32 [n_mat, cols]  lowbit's: the largest |x| per column
 //                                                      (optional; llama.cpp skips it)
+//             <weight>.in_hist      F64 [1, 4080]      lowbit's: the histogram of |x|
+//                                                      (abs_histogram.h; optional)
 //
 // per weight (by its GGUF name, "blk.0.attn_q.weight"), in name order; n_mat
 // is 1 except for stacked expert matrices. The importance of column j is
@@ -23,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "lowbit/calib/abs_histogram.h"
+
 namespace lowbit {
 
 class GgufFile;
@@ -32,6 +36,7 @@ struct ImatrixEntry {
   std::vector<float> in_sum2;    // [n_mat * cols]
   std::vector<float> counts;     // [n_mat]
   std::vector<float> in_absmax;  // [n_mat * cols], or empty (files by llama-imatrix have none)
+  std::vector<uint64_t> in_hist;  // AbsHistogram::kBins counts, or empty
 };
 
 struct Imatrix {
@@ -48,6 +53,9 @@ struct Imatrix {
   // kInput when the entry is not one matrix of `cols` columns (a file made
   // for another model) or has no in_absmax (llama-imatrix writes none).
   std::optional<float> input_absmax(const std::string& weight, int64_t cols, const std::string& file_for_errors) const;
+  // The histogram of |x| at the input of `weight`, or nullopt when the
+  // file has none for it.
+  std::optional<AbsHistogram> input_histogram(const std::string& weight) const;
 };
 
 // ErrorKind::kInput for a file that is not a GGUF imatrix (naming what is

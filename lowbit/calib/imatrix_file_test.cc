@@ -23,8 +23,11 @@ Imatrix sample() {
   m.datasets = {"linux-doc:calib"};
   m.chunk_count = 3;
   m.chunk_size = 512;
-  m.entries["blk.0.attn_q.weight"] = ImatrixEntry{4, {1.5f, 0.0f, 3.0f, 12.0f}, {6.0f}, {}};
-  m.entries["blk.0.ffn_down.weight"] = ImatrixEntry{2, {2.0f, 4.0f}, {2.0f}, {1.5f, 1.75f}};
+  m.entries["blk.0.attn_q.weight"] = ImatrixEntry{4, {1.5f, 0.0f, 3.0f, 12.0f}, {6.0f}, {}, {}};
+  std::vector<uint64_t> hist(AbsHistogram::kBins, 0);
+  hist[AbsHistogram::bin_of(1.5f)] = 3;
+  hist[AbsHistogram::bin_of(0.25f)] = (uint64_t{1} << 40) + 1;  // beyond float32's exact integers
+  m.entries["blk.0.ffn_down.weight"] = ImatrixEntry{2, {2.0f, 4.0f}, {2.0f}, {1.5f, 1.75f}, hist};
   return m;
 }
 
@@ -50,6 +53,9 @@ TEST_F(ImatrixFileTest, RoundTripsAndGivesTheMeanSquare) {
   EXPECT_EQ(r.entries.at("blk.0.attn_q.weight").in_sum2, sample().entries.at("blk.0.attn_q.weight").in_sum2);
   EXPECT_TRUE(r.entries.at("blk.0.attn_q.weight").in_absmax.empty());  // as in llama-imatrix's files
   EXPECT_EQ(r.entries.at("blk.0.ffn_down.weight").in_absmax, (std::vector<float>{1.5f, 1.75f}));
+  EXPECT_EQ(r.entries.at("blk.0.ffn_down.weight").in_hist, sample().entries.at("blk.0.ffn_down.weight").in_hist);
+  EXPECT_FALSE(r.input_histogram("blk.0.attn_q.weight").has_value());
+  EXPECT_EQ(r.input_histogram("blk.0.ffn_down.weight")->total(), (uint64_t{1} << 40) + 4);
   EXPECT_EQ(r.importance("blk.0.attn_q.weight", 4, "m"), (std::vector<float>{0.25f, 0.0f, 0.5f, 2.0f}));
   EXPECT_TRUE(r.importance("blk.1.attn_q.weight", 4, "m").empty());
   // The file's layout: general.type, then per weight its sums [1, cols],
@@ -57,8 +63,10 @@ TEST_F(ImatrixFileTest, RoundTripsAndGivesTheMeanSquare) {
   // order.
   const GgufFile f = GgufFile::open(path("m.gguf"));
   EXPECT_EQ(f.get_string("general.type"), "imatrix");
-  ASSERT_EQ(f.tensors().size(), 5u);
+  ASSERT_EQ(f.tensors().size(), 6u);
   EXPECT_EQ(f.tensors()[4].name, "blk.0.ffn_down.weight.in_absmax");
+  EXPECT_EQ(f.tensors()[5].name, "blk.0.ffn_down.weight.in_hist");
+  EXPECT_EQ(f.tensors()[5].type, GgmlType::kF64);
   EXPECT_EQ(f.tensors()[4].ne, (std::vector<uint64_t>{2, 1}));
   EXPECT_EQ(f.tensors()[0].name, "blk.0.attn_q.weight.in_sum2");
   EXPECT_EQ(f.tensors()[0].ne, (std::vector<uint64_t>{4, 1}));
@@ -117,6 +125,25 @@ TEST_F(ImatrixFileTest, RefusesWhatIsNotAnImportanceMatrix) {
   bad.entries.at("blk.0.ffn_down.weight").in_sum2[1] = std::numeric_limits<float>::quiet_NaN();
   write_imatrix(bad, path("nan.gguf"));
   EXPECT_NE(message_of([&] { read_imatrix(path("nan.gguf")); }).find("finite"), std::string::npos);
+  one_tensor("onlyhist.gguf", "blk.0.attn_q.weight.in_hist", 1.0f);
+  EXPECT_NE(message_of([&] { read_imatrix(path("onlyhist.gguf")); }).find("no .in_sum2"), std::string::npos);
+  // A histogram must be F64 counts of every bin, whole numbers.
+  for (const double bad_count : {0.5, -1.0, 1e300}) {
+    GgufWriter w(path("badhist.gguf"));
+    w.add_metadata("general.type", GgufValue::of("imatrix"));
+    const float v[2] = {1.0f, 2.0f};
+    std::vector<double> h(AbsHistogram::kBins, 0.0);
+    h[7] = bad_count;
+    w.declare_tensor("blk.0.attn_q.weight.in_sum2", {2, 1}, GgmlType::kF32);
+    w.declare_tensor("blk.0.attn_q.weight.counts", {1, 1}, GgmlType::kF32);
+    w.declare_tensor("blk.0.attn_q.weight.in_hist", {AbsHistogram::kBins, 1}, GgmlType::kF64);
+    w.begin();
+    w.write_tensor_data(size_t{0}, v, 8);
+    w.write_tensor_data(size_t{1}, v, 4);
+    w.write_tensor_data(size_t{2}, h.data(), h.size() * 8);
+    w.commit();
+    EXPECT_NE(message_of([&] { read_imatrix(path("badhist.gguf")); }).find("whole non-negative"), std::string::npos);
+  }
 }
 
 }  // namespace

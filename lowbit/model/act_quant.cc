@@ -100,7 +100,9 @@ double ActQuant::bits_per_element(int64_t cols) const {
 }
 
 std::string ActQuant::describe() const {
-  return static_amax > 0 ? fmt::format("{} static (amax {:.6g})", scheme.spec(), static_amax) : scheme.spec();
+  return static_amax > 0 ? fmt::format("{} static {} (amax {:.6g})", scheme.spec(),
+                                       static_rule.empty() ? "absmax" : static_rule, static_amax)
+                         : scheme.spec();
 }
 
 }  // namespace lowbit

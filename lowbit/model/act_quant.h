@@ -8,9 +8,9 @@
 //   dynamic  the scheme's own, computed from the values at hand: /tensor
 //            (the whole matrix), /channel (one per row: per token), /gN,
 //            MX and NVFP4 blocks (along a row: the reduction axis);
-//   static   one per-tensor scale fixed in advance from calibration, the
-//            largest |x| seen (s = amax / the element's max); values
-//            beyond it saturate.
+//   static   one per-tensor scale fixed in advance from calibration
+//            (s = amax / the element's max, amax by a rule of
+//            lowbit/calib/static_scale.h); values beyond it saturate.
 // Every value goes through the format engine (lowbit/quant/, so every
 // rounding mode works, stochastic included) and the result is the same for
 // every thread count.
@@ -29,8 +29,10 @@ namespace lowbit {
 
 struct ActQuant {
   Scheme scheme;
-  // > 0: a static per-tensor scale from this calibrated largest |x|.
+  // > 0: a static per-tensor scale from this calibrated |x| (the rule that
+  // chose it, for reports: absmax, percentile:<p>, mse, kl).
   float static_amax = 0;
+  std::string static_rule;
 
   // The point's scheme, parsed and checked: kUsage for schemes a runtime
   // tensor cannot take (outliers, which need a stored position list; a 2-D

@@ -29,15 +29,20 @@ std::vector<PlanRule> parse_rules(const Json& value, const std::string& where_li
         if (!v.is_string()) fail_usage(fmt::format("{}: \"{}\" must be a string", where, k));
         (k == "match" ? rule.match : rule.scheme) = v.get<std::string>();
       } else if (k == "static") {
-        if (!v.is_boolean()) fail_usage(where + ": \"static\" must be true or false");
-        rule.is_static = v.get<bool>();
+        if (v.is_boolean()) {
+          rule.static_rule = v.get<bool>() ? "absmax" : "";
+        } else if (v.is_string() && !v.get<std::string>().empty()) {
+          rule.static_rule = v.get<std::string>();
+        } else {
+          fail_usage(where + ": \"static\" must be true, false or a rule (absmax, percentile:<p>, mse, kl)");
+        }
       } else {
         fail_usage(fmt::format("{}: unknown key \"{}\"; valid: match, scheme, static", where, k));
       }
     }
     if (!rj.contains("match")) fail_usage(where + " has no \"match\" regular expression");
     if (!rj.contains("scheme")) fail_usage(where + " has no \"scheme\" (a scheme, or \"none\")");
-    if (rule.is_static && rule.scheme == "none") fail_usage(where + ": a static \"none\" means nothing");
+    if (!rule.static_rule.empty() && rule.scheme == "none") fail_usage(where + ": a static \"none\" means nothing");
     rules.push_back(std::move(rule));
   }
   return rules;
@@ -77,9 +82,11 @@ PlanRules PlanRules::shorthand(const std::string& acts, const std::string& kv) {
     // Llama blocks in GGUF and Hugging Face spellings, BERT encoder layers.
     rule.match = R"(^blk\.|^model\.layers\.|(^|\.)encoder\.layer\.)";
     rule.scheme = acts;
-    if (rule.scheme.ends_with("@static")) {
-      rule.scheme.resize(rule.scheme.size() - 7);
-      rule.is_static = true;
+    if (const size_t at = rule.scheme.find("@static"); at != std::string::npos) {
+      const std::string tail = rule.scheme.substr(at + 7);
+      if (!tail.empty() && tail[0] != ':') fail_usage(fmt::format("'{}': write <scheme>@static or <scheme>@static:<rule>", acts));
+      rule.static_rule = tail.empty() ? "absmax" : tail.substr(1);
+      rule.scheme.resize(at);
     }
     r.inputs.push_back(std::move(rule));
   }
@@ -93,7 +100,9 @@ QuantPlan QuantPlan::resolve(const PlanRules& rules, const std::vector<const Lin
   const auto intern = [&](ActQuant a) -> size_t {
     for (size_t i = 0; i < plan.quants_.size(); ++i) {
       const ActQuant& b = plan.quants_[i];
-      if (b.scheme.spec() == a.scheme.spec() && b.static_amax == a.static_amax) return i;
+      if (b.scheme.spec() == a.scheme.spec() && b.static_amax == a.static_amax && b.static_rule == a.static_rule) {
+        return i;
+      }
     }
     plan.quants_.push_back(std::move(a));
     return plan.quants_.size() - 1;
@@ -115,19 +124,24 @@ QuantPlan QuantPlan::resolve(const PlanRules& rules, const std::vector<const Lin
       input_used[i] = true;
       const PlanRule& rule = rules.inputs[i];
       if (rule.scheme == "none") break;
-      if (rule.is_static) {
+      if (!rule.static_rule.empty()) {
         if (!static_amax) {
           fail_usage(fmt::format("input rule {} ({}) asks for static scales, and no calibration file was given "
                                  "(--calib FILE from lowbit calibrate)",
                                  i + 1, rule.match));
         }
-        const std::optional<float> amax = static_amax(lin->name(), lin->in_features());
+        // The scheme is checked first, so that a static /channel is named as
+        // such before any calibration is read.
+        const ActQuant shape = ActQuant::fixed(rule.scheme, 1.0f);
+        const std::optional<float> amax = static_amax(lin->name(), lin->in_features(), shape.scheme, rule.static_rule);
         if (!amax) {
           fail_usage(fmt::format("input rule {} ({}): the calibration has no largest |x| for '{}' (was it made for "
                                  "this model by lowbit calibrate?)",
                                  i + 1, rule.match, lin->name()));
         }
-        plan.input_[lin->name()] = intern(ActQuant::fixed(rule.scheme, *amax));
+        ActQuant a = ActQuant::fixed(rule.scheme, *amax);
+        a.static_rule = rule.static_rule;
+        plan.input_[lin->name()] = intern(std::move(a));
       } else {
         plan.input_[lin->name()] = intern(ActQuant::dynamic(rule.scheme));
       }
@@ -143,7 +157,7 @@ QuantPlan QuantPlan::resolve(const PlanRules& rules, const std::vector<const Lin
         attn_used[i] = true;
         const PlanRule& rule = rules.attention[i];
         if (rule.scheme == "none") break;
-        if (rule.is_static) {
+        if (!rule.static_rule.empty()) {
           fail_usage(fmt::format("attention rule {} ({}): static scales are recorded for Linear inputs only; use a "
                                  "dynamic scheme",
                                  i + 1, rule.match));

@@ -23,9 +23,10 @@
 // the first matching rule of its list wins, "none" leaves a point as it is,
 // a point no rule matches stays unquantized. "static": true takes a
 // per-tensor scale from calibration (the largest |x| that `lowbit
-// calibrate` recorded for that Linear). A rule that matches no point of
-// the model is an error, so a typo cannot silently leave a model in full
-// precision.
+// calibrate` recorded for that Linear); "static": "percentile:99.99",
+// "mse" or "kl" choose it from the recorded histogram of |x| by that rule
+// (lowbit/calib/static_scale.h). A rule that matches no point of the model
+// is an error, so a typo cannot silently leave a model in full precision.
 #pragma once
 
 #include <array>
@@ -48,8 +49,8 @@ class Linear;
 
 struct PlanRule {
   std::string match;
-  std::string scheme;   // "none" or a scheme spec
-  bool is_static = false;
+  std::string scheme;       // "none" or a scheme spec
+  std::string static_rule;  // empty: dynamic; else absmax, percentile:<p>, mse or kl
 };
 
 struct PlanRules {
@@ -69,10 +70,13 @@ struct PlanRules {
 
 class QuantPlan {
  public:
-  // The largest |x| calibration saw at a Linear's input (by the Linear's
-  // name), for static scales: nullopt when the calibration has no entry.
-  // It checks that the entry is for a Linear of `in_features` columns.
-  using StaticAmax = std::function<std::optional<float>(const std::string& linear, int64_t in_features)>;
+  // The amax of a static scale for a Linear's input (by the Linear's name)
+  // by `rule` (absmax, percentile:<p>, mse, kl) for `scheme`, from
+  // calibration: nullopt when the calibration has no entry. It checks that
+  // the entry is for a Linear of `in_features` columns and throws for a
+  // rule it does not know.
+  using StaticAmax = std::function<std::optional<float>(const std::string& linear, int64_t in_features,
+                                                        const Scheme& scheme, const std::string& rule)>;
 
   // Resolves the rules against a model's points. `linears` are the
   // model's Linears, `layers` its blocks (attention points), `kv_dim` the

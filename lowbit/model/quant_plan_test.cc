@@ -84,9 +84,9 @@ TEST(QuantPlanTest, BadPlansFailBeforeAnyWork) {
   usage(R"({"attention": [{"match": "attn\\.x$", "scheme": "int8/channel"}]})", "matches no attention point");
   usage(R"({"inputs": [{"match": "blk", "scheme": "int8/tensor", "static": true}]})", "no calibration file");
   usage(R"({"inputs": [{"match": "blk", "scheme": "int8/tensor", "static": true}]})", "no largest |x|",
-        [](const std::string&, int64_t) { return std::nullopt; });
+        [](const std::string&, int64_t, const Scheme&, const std::string&) { return std::nullopt; });
   usage(R"({"inputs": [{"match": "blk", "scheme": "int8/channel", "static": true}]})", "one symmetric scale",
-        [](const std::string&, int64_t) { return 1.0f; });
+        [](const std::string&, int64_t, const Scheme&, const std::string&) { return 1.0f; });
   usage(R"({"kv": "k=int8/tensor,v=int8/channel"})", "KV cache spec");
   usage(R"({"kv": "k=int4/g48,v=int4/g48"})", "do not divide");
   usage(R"({"inputs": [{"match": "blk", "scheme": "int9000"}]})", "invalid scheme");
@@ -133,8 +133,11 @@ TEST(QuantPlanTest, StaticScalesComeFromCalibration) {
   const LlamaModel m = plan_model();
   std::vector<std::string> asked;
   const QuantPlan p = resolve(m, PlanRules::shorthand("int8/tensor@static", "none"),
-                              [&](const std::string& name, int64_t cols) -> std::optional<float> {
+                              [&](const std::string& name, int64_t cols, const Scheme& s,
+                                  const std::string& rule) -> std::optional<float> {
                                 asked.push_back(name);
+                                EXPECT_EQ(rule, "absmax");
+                                EXPECT_EQ(s.element.bits, 8);
                                 return cols == 64 ? 3.0f : 5.0f;
                               });
   EXPECT_EQ(asked.size(), 14u);  // every block Linear, not the head

@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lowbit/calib/imatrix_file.h"
+#include "lowbit/calib/static_scale.h"
 #include "lowbit/core/error.h"
 #include "lowbit/core/file_io.h"
 #include "lowbit/eval/corpus.h"
@@ -203,14 +204,7 @@ void run_study_model(const StudyModelArgs& a) {
   spec.ctx = a.ctx;
   spec.max_chunks = a.chunks;
   spec.threads = a.threads.resolve();
-  std::shared_ptr<Imatrix> calib;
-  if (!a.calib.empty()) {
-    calib = std::make_shared<Imatrix>(read_imatrix(a.calib));
-    const std::string file = a.calib;
-    spec.static_amax = [calib, file](const std::string& linear, int64_t cols) {
-      return calib->input_absmax(linear + ".weight", cols, file);
-    };
-  }
+  if (!a.calib.empty()) spec.static_amax = static_amax_from(std::make_shared<const Imatrix>(read_imatrix(a.calib)), a.calib);
   spec.on_chunk = [](int64_t done, int64_t chunks, double seconds) {
     std::fprintf(stderr, "\r[%lld/%lld] %.1f s, ETA %.0f s  ", static_cast<long long>(done),
                  static_cast<long long>(chunks), seconds, seconds / static_cast<double>(done) * static_cast<double>(chunks - done));
@@ -297,8 +291,8 @@ Action add_study_model_subcommand(CLI::App& study) {
   m->add_option("MODEL", a->model, "an installed model (smollm2), a .gguf or a Hugging Face Llama")->required();
   m->add_option("--weights", a->weights, "comma-separated weight schemes for the decoder blocks, or none (default none)");
   m->add_option("--acts", a->acts,
-                "comma-separated Linear-input settings: none, a scheme (dynamic scales), or <scheme>@static "
-                "(per-tensor scale from --calib) (default none)");
+                "comma-separated Linear-input settings: none, a scheme (dynamic scales), or <scheme>@static[:rule] "
+                "(per-tensor scale from --calib; rule absmax (default), percentile:<p>, mse or kl) (default none)");
   m->add_option("--kv", a->kv, "comma-separated KV-cache specs: none, int8, fp8, kivi4, kivi2, bfp8, bfp4, or "
                                "k=<scheme>[@<group>],v=<scheme>[,window=<n>][,reorder] (default none)");
   m->add_option("--text", a->text_file, "evaluation text file");
