@@ -6,11 +6,13 @@
 #include <cmath>
 
 #include "lowbit/core/error.h"
+#include "lowbit/kernels/matmul.h"
 #include "lowbit/model/linear.h"
 
 namespace lowbit {
 
-ActivationRecorder::ActivationRecorder(Filter wanted) : wanted_(std::move(wanted)) {}
+ActivationRecorder::ActivationRecorder(Filter wanted, Options options)
+    : wanted_(std::move(wanted)), options_(options) {}
 
 ActivationRecorder::Filter ActivationRecorder::decoder_blocks() {
   return [](const std::string& name) { return name.rfind("blk.", 0) == 0; };
@@ -41,10 +43,20 @@ void ActivationRecorder::observe(std::span<const Linear* const> linears, const f
       if (a > partial_max_[static_cast<size_t>(j)]) partial_max_[static_cast<size_t>(j)] = a;
     }
   }
+  std::shared_ptr<std::vector<double>> gram;  // the input's, once per call
   for (const Linear* l : linears) {
     const std::string name = l->name() + ".weight";
     if (wanted_ && !wanted_(name)) continue;
     ColumnStats& s = stats_[name];
+    if (options_.gram) {
+      if (!s.gram) {
+        if (!gram) gram = std::make_shared<std::vector<double>>(static_cast<size_t>(cols * cols), 0.0);
+        s.gram = gram;
+      } else if (gram && s.gram != gram) {
+        fail_internal("ActivationRecorder: Linears of one input were recorded apart before");
+      }
+      gram = s.gram;
+    }
     if (s.sum_sq.empty()) {
       s.sum_sq.assign(static_cast<size_t>(cols), 0.0);
       s.absmax.assign(static_cast<size_t>(cols), 0.0f);
@@ -57,6 +69,8 @@ void ActivationRecorder::observe(std::span<const Linear* const> linears, const f
     s.hist.merge(partial_hist_);
     s.rows += n;
   }
+  // One product per input, however many Linears share it.
+  if (gram) gram_add_upper(x, n, cols, gram->data(), options_.threads);
 }
 
 const ColumnStats* ActivationRecorder::stats(const std::string& weight_name) const {

@@ -5,8 +5,10 @@
 //
 // Per input column the sum of x^2 (llama.cpp's importance matrix,
 // imatrix_file.h) and the largest |x|, per tensor a histogram of |x| (the
-// static activation scales of static_scale.h), and the number of rows
-// (tokens). The Gram matrices GPTQ needs are a further member to come.
+// static activation scales of static_scale.h), the number of rows
+// (tokens), and on request the Gram matrix X^T X of the input in float64
+// (GPTQ's Hessian; cols^2 doubles per input, shared by the Linears that
+// share the input).
 //
 //   ActivationRecorder rec(ActivationRecorder::decoder_blocks());
 //   model.forward(tokens, cache, n, nullptr, threads, &rec);
@@ -16,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -30,6 +33,10 @@ struct ColumnStats {
   std::vector<float> absmax;   // per input column: the largest |x| (NaNs skipped)
   AbsHistogram hist;           // every |x| of the input
   int64_t rows = 0;            // rows (tokens) seen
+  // Options::gram: [cols, cols] row-major, the upper triangle (i <= j)
+  // holding sum over rows of x_i x_j (kernels/matmul.h gram_add_upper);
+  // one matrix for all Linears of an input.
+  std::shared_ptr<std::vector<double>> gram;
 };
 
 class ActivationRecorder : public LinearInputObserver {
@@ -37,7 +44,12 @@ class ActivationRecorder : public LinearInputObserver {
   // Which Linears to record, by weight tensor name ("blk.0.attn_q.weight");
   // an empty predicate records every Linear.
   using Filter = std::function<bool(const std::string& weight_name)>;
-  explicit ActivationRecorder(Filter wanted = {});
+  struct Options {
+    bool gram = false;  // also accumulate X^T X
+    int threads = 1;    // for the Gram products (the same bits at any count)
+  };
+  explicit ActivationRecorder(Filter wanted = {}) : ActivationRecorder(std::move(wanted), Options{}) {}
+  ActivationRecorder(Filter wanted, Options options);
 
   // The Linears of the decoder blocks ("blk." names), not the output head:
   // what llama-imatrix records by default.
@@ -53,6 +65,7 @@ class ActivationRecorder : public LinearInputObserver {
 
  private:
   Filter wanted_;
+  Options options_;
   std::map<std::string, ColumnStats> stats_;
   std::vector<double> partial_;  // scratch: one call's sums
   std::vector<float> partial_max_;  // and its largest |x|

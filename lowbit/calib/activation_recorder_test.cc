@@ -41,6 +41,28 @@ TEST(ActivationRecorder, SumsSquaresPerColumnForEachLinearOfTheInput) {
   // Linears of one input must have one width.
   const Linear* ab[] = {&a, &b};
   EXPECT_THROW(rec.observe(ab, x, 1), Error);
+  EXPECT_EQ(rec.stats("blk.0.a.weight")->gram, nullptr);  // not asked for
+}
+
+TEST(ActivationRecorder, GramMatrixOncePerInputSharedByItsLinears) {
+  const Linear a("blk.0.a", std::vector<float>(3 * 2, 0.0f), 2, 3), c("blk.0.c", std::vector<float>(3 * 2, 0.0f), 2, 3);
+  ActivationRecorder rec(ActivationRecorder::decoder_blocks(), {.gram = true, .threads = 2});
+  const float x[] = {1, -2, 3, 0.5f, 0, -1};  // [2, 3]
+  const Linear* ac[] = {&a, &c};
+  rec.observe(ac, x, 2);
+  rec.observe(ac, x + 3, 1);
+  const ColumnStats& s = *rec.stats("blk.0.a.weight");
+  ASSERT_NE(s.gram, nullptr);
+  EXPECT_EQ(s.gram, rec.stats("blk.0.c.weight")->gram);  // one matrix, added once per call
+  // Rows (1, -2, 3), (0.5, 0, -1), (0.5, 0, -1): the upper triangle of X^T X.
+  const std::vector<double>& g = *s.gram;
+  EXPECT_EQ(g[0 * 3 + 0], 1.5);
+  EXPECT_EQ(g[0 * 3 + 1], -2.0);
+  EXPECT_EQ(g[0 * 3 + 2], 3.0 - 0.5 - 0.5);
+  EXPECT_EQ(g[1 * 3 + 1], 4.0);
+  EXPECT_EQ(g[1 * 3 + 2], -6.0);
+  EXPECT_EQ(g[2 * 3 + 2], 11.0);
+  for (size_t j = 0; j < 3; ++j) EXPECT_EQ(g[j * 3 + j], s.sum_sq[j]);
 }
 
 // The tiny model with every tensor it was built from kept by name.

@@ -57,6 +57,14 @@ Imatrix to_imatrix(const ActivationRecorder& recorder, std::vector<std::string> 
     e.counts = {static_cast<float>(s.rows)};
     e.in_absmax = s.absmax;
     e.in_hist = s.hist.counts();
+    if (s.gram) {
+      // The upper triangle, mirrored, rounded once to float32.
+      const auto c = static_cast<size_t>(e.cols);
+      e.in_gram.resize(c * c);
+      for (size_t i = 0; i < c; ++i) {
+        for (size_t j = i; j < c; ++j) e.in_gram[i * c + j] = e.in_gram[j * c + i] = static_cast<float>((*s.gram)[i * c + j]);
+      }
+    }
     m.entries.emplace(name, std::move(e));
   }
   return m;

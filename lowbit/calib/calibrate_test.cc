@@ -65,6 +65,35 @@ TEST(Calibrate, ChunksAsLlamaImatrixAndEqualsRunningThemByHand) {
   EXPECT_EQ(two.stats("blk.0.attn_q.weight")->rows, 16);
 }
 
+TEST(Calibrate, GramMatricesAreThreadInvariantAndWrittenSymmetric) {
+  const LlamaModel m = test_llama::tiny_model();
+  const std::vector<int32_t> tokens = some_tokens(30);
+  CalibrateOptions opt;
+  opt.ctx = 8;
+  ActivationRecorder one(ActivationRecorder::decoder_blocks(), {.gram = true, .threads = 1});
+  ActivationRecorder two(ActivationRecorder::decoder_blocks(), {.gram = true, .threads = 2});
+  calibrate(m, tokens, opt, one);
+  opt.threads = 2;
+  calibrate(m, tokens, opt, two);
+  for (const auto& [name, s] : one.all()) {
+    ASSERT_NE(s.gram, nullptr) << name;
+    EXPECT_EQ(*s.gram, *two.stats(name)->gram) << name;
+    // The diagonal is the sum of squares (the same products, another order).
+    const size_t c = s.sum_sq.size();
+    for (size_t j = 0; j < c; ++j) EXPECT_NEAR((*s.gram)[j * c + j], s.sum_sq[j], 1e-9 * s.sum_sq[j]) << name;
+  }
+  // Q, K and V share one matrix.
+  EXPECT_EQ(one.stats("blk.0.attn_q.weight")->gram, one.stats("blk.0.attn_v.weight")->gram);
+  const Imatrix im = to_imatrix(one, {"t"}, 3, 8);
+  const ImatrixEntry& e = im.entries.at("blk.1.ffn_down.weight");
+  const size_t c = static_cast<size_t>(e.cols);
+  ASSERT_EQ(e.in_gram.size(), c * c);
+  for (size_t i = 0; i < c; ++i) {
+    for (size_t j = 0; j < c; ++j) EXPECT_EQ(e.in_gram[i * c + j], e.in_gram[j * c + i]);
+  }
+  EXPECT_EQ(e.in_gram[1 * c + 2], static_cast<float>((*one.stats("blk.1.ffn_down.weight")->gram)[1 * c + 2]));
+}
+
 TEST(Calibrate, RefusesTooLittleTextAndTooLongAContext) {
   const LlamaModel m = test_llama::tiny_model();
   ActivationRecorder rec;

@@ -15,7 +15,8 @@
 namespace lowbit {
 namespace {
 
-constexpr std::string_view kSums = ".in_sum2", kCounts = ".counts", kAbsmax = ".in_absmax", kHist = ".in_hist";
+constexpr std::string_view kSums = ".in_sum2", kCounts = ".counts", kAbsmax = ".in_absmax", kHist = ".in_hist",
+                           kGram = ".in_gram";
 
 bool strip_suffix(std::string& s, std::string_view suffix) {
   if (s.size() < suffix.size() || s.compare(s.size() - suffix.size(), suffix.size(), suffix) != 0) return false;
@@ -34,6 +35,20 @@ std::vector<float> f32_values(const GgufTensorInfo& t, const std::string& path) 
       fail_input(fmt::format("imatrix '{}': tensor '{}' holds {} (entries must be finite and non-negative)", path,
                              t.name, f));
     }
+  }
+  return v;
+}
+
+// A Gram matrix: F32 [cols, cols], finite (of either sign).
+std::vector<float> gram_values(const GgufTensorInfo& t, int64_t cols, const std::string& path) {
+  if (t.type != GgmlType::kF32 || t.ne.size() != 2 || t.ne[0] != static_cast<uint64_t>(cols) ||
+      t.ne[1] != static_cast<uint64_t>(cols)) {
+    fail_input(fmt::format("imatrix '{}': tensor '{}' is not an F32 matrix of {} x {}", path, t.name, cols, cols));
+  }
+  std::vector<float> v(t.numel);
+  if (t.numel > 0) std::memcpy(v.data(), t.data, t.numel * sizeof(float));
+  for (float f : v) {
+    if (!std::isfinite(f)) fail_input(fmt::format("imatrix '{}': tensor '{}' holds {}", path, t.name, f));
   }
   return v;
 }
@@ -87,7 +102,7 @@ Imatrix read_imatrix(const GgufFile& f) {
   m.chunk_count = f.get_or<uint32_t>("imatrix.chunk_count", 0);
   m.chunk_size = f.get_or<uint32_t>("imatrix.chunk_size", 0);
   std::map<std::string, std::pair<const GgufTensorInfo*, const GgufTensorInfo*>> parts;
-  std::map<std::string, const GgufTensorInfo*> absmax, hist;
+  std::map<std::string, const GgufTensorInfo*> absmax, hist, gram;
   for (const GgufTensorInfo& t : f.tensors()) {
     std::string name = t.name;
     if (strip_suffix(name, kSums)) {
@@ -98,13 +113,15 @@ Imatrix read_imatrix(const GgufFile& f) {
       absmax[name] = &t;
     } else if (strip_suffix(name, kHist)) {
       hist[name] = &t;
+    } else if (strip_suffix(name, kGram)) {
+      gram[name] = &t;
     }  // other tensors: statistics this version does not read
   }
-  for (const auto* extra : {&absmax, &hist}) {
+  for (const auto* extra : {&absmax, &hist, &gram}) {
     for (const auto& [name, t] : *extra) {
       if (!parts.count(name)) {
         fail_input(fmt::format("imatrix '{}': '{}' has {} but no {}", path, name,
-                               extra == &absmax ? kAbsmax : kHist, kSums));
+                               extra == &absmax ? kAbsmax : extra == &hist ? kHist : kGram, kSums));
       }
     }
   }
@@ -132,6 +149,10 @@ Imatrix read_imatrix(const GgufFile& f) {
       }
     }
     if (const auto h = hist.find(name); h != hist.end()) e.in_hist = histogram_values(*h->second, path);
+    if (const auto g = gram.find(name); g != gram.end()) {
+      if (n_mat != 1) fail_input(fmt::format("imatrix '{}': '{}' has a Gram matrix for {} matrices", path, name, n_mat));
+      e.in_gram = gram_values(*g->second, e.cols, path);
+    }
     m.entries.emplace(name, std::move(e));
   }
   return m;
@@ -205,6 +226,14 @@ void write_imatrix(const Imatrix& m, const std::string& path) {
     if (!e.in_hist.empty()) {
       w.declare_tensor(name + std::string(kHist), {AbsHistogram::kBins, 1}, GgmlType::kF64);
     }
+    if (!e.in_gram.empty()) {
+      if (e.in_gram.size() != static_cast<uint64_t>(e.cols * e.cols)) {
+        fail_internal(fmt::format("write_imatrix: '{}' has a Gram matrix of {} values for {} columns", name,
+                                  e.in_gram.size(), e.cols));
+      }
+      w.declare_tensor(name + std::string(kGram), {static_cast<uint64_t>(e.cols), static_cast<uint64_t>(e.cols)},
+                       GgmlType::kF32);
+    }
   }
   w.begin();
   size_t i = 0;
@@ -216,6 +245,7 @@ void write_imatrix(const Imatrix& m, const std::string& path) {
       std::vector<double> d(e.in_hist.begin(), e.in_hist.end());
       w.write_tensor_data(i++, d.data(), d.size() * sizeof(double));
     }
+    if (!e.in_gram.empty()) w.write_tensor_data(i++, e.in_gram.data(), e.in_gram.size() * sizeof(float));
   }
   w.commit();
 }

@@ -12,6 +12,9 @@
 //                                                      (optional; llama.cpp skips it)
 //             <weight>.in_hist      F64 [1, 4080]      lowbit's: the histogram of |x|
 //                                                      (abs_histogram.h; optional)
+//             <weight>.in_gram      F32 [cols, cols]   lowbit's: X^T X of the input, summed
+//                                                      in float64, stored symmetric (optional,
+//                                                      calibrate --gram; GPTQ's Hessian)
 //
 // per weight (by its GGUF name, "blk.0.attn_q.weight"), in name order; n_mat
 // is 1 except for stacked expert matrices. The importance of column j is
@@ -37,6 +40,7 @@ struct ImatrixEntry {
   std::vector<float> counts;     // [n_mat]
   std::vector<float> in_absmax;  // [n_mat * cols], or empty (files by llama-imatrix have none)
   std::vector<uint64_t> in_hist;  // AbsHistogram::kBins counts, or empty
+  std::vector<float> in_gram;     // [cols * cols] symmetric, or empty
 };
 
 struct Imatrix {

@@ -23,11 +23,11 @@ Imatrix sample() {
   m.datasets = {"linux-doc:calib"};
   m.chunk_count = 3;
   m.chunk_size = 512;
-  m.entries["blk.0.attn_q.weight"] = ImatrixEntry{4, {1.5f, 0.0f, 3.0f, 12.0f}, {6.0f}, {}, {}};
+  m.entries["blk.0.attn_q.weight"] = ImatrixEntry{4, {1.5f, 0.0f, 3.0f, 12.0f}, {6.0f}, {}, {}, {}};
   std::vector<uint64_t> hist(AbsHistogram::kBins, 0);
   hist[AbsHistogram::bin_of(1.5f)] = 3;
   hist[AbsHistogram::bin_of(0.25f)] = (uint64_t{1} << 40) + 1;  // beyond float32's exact integers
-  m.entries["blk.0.ffn_down.weight"] = ImatrixEntry{2, {2.0f, 4.0f}, {2.0f}, {1.5f, 1.75f}, hist};
+  m.entries["blk.0.ffn_down.weight"] = ImatrixEntry{2, {2.0f, 4.0f}, {2.0f}, {1.5f, 1.75f}, hist, {2.0f, -1.0f, -1.0f, 4.0f}};
   return m;
 }
 
@@ -55,6 +55,8 @@ TEST_F(ImatrixFileTest, RoundTripsAndGivesTheMeanSquare) {
   EXPECT_EQ(r.entries.at("blk.0.ffn_down.weight").in_absmax, (std::vector<float>{1.5f, 1.75f}));
   EXPECT_EQ(r.entries.at("blk.0.ffn_down.weight").in_hist, sample().entries.at("blk.0.ffn_down.weight").in_hist);
   EXPECT_FALSE(r.input_histogram("blk.0.attn_q.weight").has_value());
+  EXPECT_EQ(r.entries.at("blk.0.ffn_down.weight").in_gram, (std::vector<float>{2.0f, -1.0f, -1.0f, 4.0f}));
+  EXPECT_TRUE(r.entries.at("blk.0.attn_q.weight").in_gram.empty());
   EXPECT_EQ(r.input_histogram("blk.0.ffn_down.weight")->total(), (uint64_t{1} << 40) + 4);
   EXPECT_EQ(r.importance("blk.0.attn_q.weight", 4, "m"), (std::vector<float>{0.25f, 0.0f, 0.5f, 2.0f}));
   EXPECT_TRUE(r.importance("blk.1.attn_q.weight", 4, "m").empty());
@@ -63,7 +65,9 @@ TEST_F(ImatrixFileTest, RoundTripsAndGivesTheMeanSquare) {
   // order.
   const GgufFile f = GgufFile::open(path("m.gguf"));
   EXPECT_EQ(f.get_string("general.type"), "imatrix");
-  ASSERT_EQ(f.tensors().size(), 6u);
+  ASSERT_EQ(f.tensors().size(), 7u);
+  EXPECT_EQ(f.tensors()[6].name, "blk.0.ffn_down.weight.in_gram");
+  EXPECT_EQ(f.tensors()[6].ne, (std::vector<uint64_t>{2, 2}));
   EXPECT_EQ(f.tensors()[4].name, "blk.0.ffn_down.weight.in_absmax");
   EXPECT_EQ(f.tensors()[5].name, "blk.0.ffn_down.weight.in_hist");
   EXPECT_EQ(f.tensors()[5].type, GgmlType::kF64);
@@ -125,6 +129,12 @@ TEST_F(ImatrixFileTest, RefusesWhatIsNotAnImportanceMatrix) {
   bad.entries.at("blk.0.ffn_down.weight").in_sum2[1] = std::numeric_limits<float>::quiet_NaN();
   write_imatrix(bad, path("nan.gguf"));
   EXPECT_NE(message_of([&] { read_imatrix(path("nan.gguf")); }).find("finite"), std::string::npos);
+  one_tensor("onlygram.gguf", "blk.0.attn_q.weight.in_gram", 1.0f);
+  EXPECT_NE(message_of([&] { read_imatrix(path("onlygram.gguf")); }).find("no .in_sum2"), std::string::npos);
+  Imatrix badgram = sample();
+  badgram.entries.at("blk.0.ffn_down.weight").in_gram[1] = std::numeric_limits<float>::infinity();
+  write_imatrix(badgram, path("badgram.gguf"));
+  EXPECT_NE(message_of([&] { read_imatrix(path("badgram.gguf")); }).find("in_gram' holds inf"), std::string::npos);
   one_tensor("onlyhist.gguf", "blk.0.attn_q.weight.in_hist", 1.0f);
   EXPECT_NE(message_of([&] { read_imatrix(path("onlyhist.gguf")); }).find("no .in_sum2"), std::string::npos);
   // A histogram must be F64 counts of every bin, whole numbers.

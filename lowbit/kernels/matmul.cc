@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "lowbit/core/error.h"
 #include "lowbit/core/thread_pool.h"
@@ -70,6 +72,28 @@ void matmul_nt(const float* x, int64_t n, int64_t k, int64_t ldx, const float* w
         for (int64_t j = 0; j < cols; ++j) out[i * ldy + j] += bias[c0 + j];
       }
     }
+  });
+}
+
+void gram_add_upper(const float* x, int64_t n, int64_t k, double* g, int threads) {
+  if (n < 0 || k < 0) fail_internal("gram_add_upper: bad shape");
+  if (n == 0 || k == 0) return;
+  single_threaded_blas();
+  std::vector<double> xd(static_cast<size_t>(n * k));
+  for (size_t i = 0; i < xd.size(); ++i) xd[i] = x[i];
+  const int64_t tiles = (k + kGramTile - 1) / kGramTile;
+  // The upper triangle's tiles (I <= J), in a fixed order.
+  std::vector<std::pair<int64_t, int64_t>> work;
+  for (int64_t I = 0; I < tiles; ++I) {
+    for (int64_t J = I; J < tiles; ++J) work.emplace_back(I, J);
+  }
+  ThreadPool::global().parallel_for(work.size(), threads, [&](size_t t) {
+    const int64_t i0 = work[t].first * kGramTile, j0 = work[t].second * kGramTile;
+    const int64_t ni = std::min(kGramTile, k - i0), nj = std::min(kGramTile, k - j0);
+    // G[I, J] += X[:, I]ᵀ · X[:, J]
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blas_int(ni, "ni"), blas_int(nj, "nj"), blas_int(n, "n"),
+                1.0, xd.data() + i0, blas_int(k, "k"), xd.data() + j0, blas_int(k, "k"), 1.0, g + i0 * k + j0,
+                blas_int(k, "k"));
   });
 }
 

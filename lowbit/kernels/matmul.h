@@ -35,4 +35,14 @@ void sgemm_nt_serial(int64_t n, int64_t m, int64_t k, float alpha, const float* 
 void sgemm_nn_serial(int64_t n, int64_t m, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
                      float* c, int64_t ldc);
 
+// Gram matrix accumulation for GPTQ's Hessian: g[i, j] += sum_r x[r, i] *
+// x[r, j] over the n rows of x [n, k] (row-major, dense), in float64 (each
+// x converted exactly), for i <= j: the upper triangle of the k x k
+// row-major g. Entries below the diagonal are unspecified (the diagonal
+// tiles write theirs too): mirror the upper triangle when reading. Tiles of kGramTile x kGramTile of g, each one dgemm, run on the
+// pool: bit-identical for every thread count, and repeated calls add in
+// call order.
+inline constexpr int64_t kGramTile = 128;
+void gram_add_upper(const float* x, int64_t n, int64_t k, double* g, int threads);
+
 }  // namespace lowbit

@@ -71,5 +71,28 @@ TEST(Matmul, EmptyReductionGivesTheBias) {
   EXPECT_EQ(y, (std::vector<float>{1.5f, -2.0f, 1.5f, -2.0f}));
 }
 
+TEST(Matmul, GramUpperTriangleInDoubleThreadInvariantAndAccumulating) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const int64_t n = 70, k = 300;  // k crosses kGramTile twice
+  std::vector<float> x(static_cast<size_t>(n * k));
+  for (float& v : x) v = nd(rng);
+  std::vector<double> g1(static_cast<size_t>(k * k), 0.0), g2 = g1;
+  gram_add_upper(x.data(), n, k, g1.data(), 1);
+  gram_add_upper(x.data(), n, k, g2.data(), 3);
+  for (int64_t i = 0; i < k; ++i) {
+    for (int64_t j = i; j < k; ++j) {
+      double want = 0;
+      for (int64_t r = 0; r < n; ++r) want += double{x[r * k + i]} * double{x[r * k + j]};
+      const size_t at = static_cast<size_t>(i * k + j);
+      ASSERT_NEAR(g1[at], want, 1e-12 * (1 + std::fabs(want))) << i << "," << j;
+      ASSERT_EQ(std::memcmp(&g1[at], &g2[at], sizeof(double)), 0) << i << "," << j;
+    }
+  }
+  // A second call adds.
+  gram_add_upper(x.data(), n, k, g1.data(), 2);
+  EXPECT_NEAR(g1[static_cast<size_t>(5 * k + 200)], 2 * g2[static_cast<size_t>(5 * k + 200)], 1e-9);
+}
+
 }  // namespace
 }  // namespace lowbit

@@ -125,6 +125,36 @@ def test_each_tool_reads_the_others_file_and_both_write_the_same_bytes(setup):
 
 
 @need_smol
+def test_gram_matrices_and_llama_quantize_still_reads_the_file(setup, tmp_path):
+    d, text, ours, theirs = setup
+    g = tmp_path / "gram.gguf"
+    r = json.loads(lowbit("calibrate", SMOL_GGUF, "--text", text, "--ctx", 128, "--chunks", 2, "-o", g, "--gram",
+                          "--threads", 2, "--json").stdout)
+    assert r["gram"] is True
+    import gguf
+    tensors = {t.name: t for t in gguf.GGUFReader(str(g)).tensors}
+    grams = {k[:-len(".in_gram")]: v for k, v in tensors.items() if k.endswith(".in_gram")}
+    assert len(grams) == 210
+    for name in ("blk.0.attn_q.weight", "blk.7.ffn_down.weight"):
+        m = np.asarray(grams[name].data, dtype=np.float64)
+        cols = m.shape[-1]
+        m = m.reshape(cols, cols)
+        assert np.array_equal(m, m.T)
+        # Its diagonal is sum x^2, which the file also holds as in_sum2 (the
+        # same float64 sums in another order, each rounded to float32).
+        s2 = np.asarray(tensors[name + ".in_sum2"].data, dtype=np.float64).reshape(-1)
+        assert np.allclose(np.diag(m), s2, rtol=1e-5), name
+        # A Gram matrix is positive semi-definite.
+        assert np.linalg.eigvalsh(m).min() > -1e-3 * np.abs(m).max()
+    # Q, K and V share an input, so one matrix.
+    assert np.array_equal(np.asarray(grams["blk.3.attn_q.weight"].data), np.asarray(grams["blk.3.attn_v.weight"].data))
+    # llama-quantize skips the further tensors.
+    out = tmp_path / "q.gguf"
+    r = run([LLAMA_BIN / "llama-quantize", "--allow-requantize", "--imatrix", g, SMOL_GGUF, out, "Q4_K_M", 2])
+    assert re.search(r"loaded 210 importance matrix entries", r.stdout + r.stderr), r.stdout[-2000:]
+
+
+@need_smol
 def test_same_file_at_one_and_two_threads(setup, tmp_path):
     d, text, ours, theirs = setup
     one = tmp_path / "one.gguf"

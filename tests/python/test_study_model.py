@@ -12,11 +12,13 @@ Checks what must hold whatever the formats do to quality:
 The seeds' claims are not asserted: docs/study-model.md reports them.
 """
 import json
+import pathlib
 
 import pytest
 
 from real_models import SMOL_GGUF, lowbit, need
 
+REPO = pathlib.Path(__file__).resolve().parents[2]
 LAYERS, KV_DIM = 30, 192  # SmolLM2-135M: 30 blocks, 3 KV heads of 64
 
 
@@ -71,6 +73,8 @@ def test_same_numbers_at_one_and_two_threads(smol):
     (("--acts", "nvfp4/b16x16"), b"2-D blocks"),
     (("--acts", "int8/channel@static"), b"one symmetric scale"),
     (("--chunks", 0), b"--chunks"),
+    # A calibration file of another model (a fuzz seed: 2 columns).
+    (("--acts", "int8/tensor@static", "--calib", REPO / "fuzz" / "seeds" / "imatrix" / "seed4"), b"another model"),
 ])
 def test_bad_settings_are_refused_before_work(smol, tmp_path, args, words):
     calib = []

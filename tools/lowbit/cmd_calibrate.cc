@@ -34,7 +34,7 @@ struct CalibrateArgs {
   std::string model, text_file, corpus, out;
   int64_t ctx = 512;
   int64_t tokens = -1, chunks = -1;
-  bool json = false;
+  bool json = false, gram = false;
   ThreadsFlag threads;
 };
 
@@ -70,7 +70,7 @@ void run_calibrate(const CalibrateArgs& a) {
                  seconds / static_cast<double>(done) * static_cast<double>(chunks - done));
     if (done == chunks) std::fputc('\n', stderr);
   };
-  ActivationRecorder recorder(ActivationRecorder::decoder_blocks());
+  ActivationRecorder recorder(ActivationRecorder::decoder_blocks(), {.gram = a.gram, .threads = threads});
   const CalibrateResult r = calibrate(model, tokens, opt, recorder);
 
   const std::string dataset = a.text_file.empty() ? a.corpus : a.text_file;
@@ -82,7 +82,7 @@ void run_calibrate(const CalibrateArgs& a) {
   if (a.json) {
     nlohmann::ordered_json j = {{"model", path},       {"dataset", dataset},      {"output", a.out},
                                 {"ctx", a.ctx},        {"chunks", r.chunks},      {"tokens", r.tokens},
-                                {"text_tokens", tokens.size()}, {"entries", m.entries.size()},
+                                {"text_tokens", tokens.size()}, {"entries", m.entries.size()}, {"gram", a.gram},
                                 {"add_bos", opt.bos >= 0}, {"threads", threads}, {"seconds", r.seconds},
                                 {"tokens_per_second", tps}};
     out = j.dump() + "\n";
@@ -115,6 +115,9 @@ Action add_calibrate_command(CLI::App& app) {
       ->required();
   a->threads.add_to(cmd);
   cmd->add_flag("--json", a->json, "print one JSON object");
+  cmd->add_flag("--gram", a->gram,
+                "also record each Linear input's Gram matrix X^T X (float64 sums, written as F32 <w>.in_gram; "
+                "in^2 floats per Linear: about 0.5 GB for SmolLM2-135M)");
   cmd->footer(
       "Example: lowbit calibrate smollm2 --corpus linux-doc --tokens 65536 -o smol.imatrix.gguf\n"
       "then:    llama-quantize --imatrix smol.imatrix.gguf in.gguf out.gguf Q4_K_M\n"
