@@ -28,13 +28,21 @@ void refusing_errors(Fn fn) {
   }
 }
 
+// The fuzz input as a file's bytes (an empty input has no data pointer to
+// copy from).
+std::vector<std::byte> bytes_of(const uint8_t* data, size_t size) {
+  std::vector<std::byte> bytes(size);
+  if (size) std::memcpy(bytes.data(), data, size);
+  return bytes;
+}
+
+GgufFile gguf_of(const uint8_t* data, size_t size) { return GgufFile::from_memory(bytes_of(data, size), "fuzz input"); }
+
 }  // namespace
 
 void safetensors(const uint8_t* data, size_t size) {
   refusing_errors([&] {
-    std::vector<std::byte> bytes(size);
-    if (size) std::memcpy(bytes.data(), data, size);
-    const SafetensorsFile f = SafetensorsFile::from_memory(std::move(bytes), "fuzz input");
+    const SafetensorsFile f = SafetensorsFile::from_memory(bytes_of(data, size), "fuzz input");
     // Touch every tensor's bytes: the spans must lie inside the buffer.
     volatile uint8_t sink = 0;
     for (const TensorInfo& t : f.tensors()) {
@@ -45,9 +53,7 @@ void safetensors(const uint8_t* data, size_t size) {
 
 void gguf(const uint8_t* data, size_t size) {
   refusing_errors([&] {
-    std::vector<std::byte> bytes(size);
-    if (size) std::memcpy(bytes.data(), data, size);
-    const GgufFile f = GgufFile::from_memory(std::move(bytes), "fuzz input");
+    const GgufFile f = gguf_of(data, size);
     volatile uint8_t sink = 0;
     for (const GgufTensorInfo& t : f.tensors()) {
       const auto d = t.bytes();
@@ -145,9 +151,7 @@ void tokenizer_json(const uint8_t* data, size_t size) {
 
 void gguf_tokenizer(const uint8_t* data, size_t size) {
   refusing_errors([&] {
-    std::vector<std::byte> bytes(size);
-    if (size) std::memcpy(bytes.data(), data, size);
-    const GgufFile f = GgufFile::from_memory(std::move(bytes), "fuzz input");
+    const GgufFile f = gguf_of(data, size);
     const auto tok = load_gguf_tokenizer(f);
     exercise_tokenizer(*tok, text(data, size));
   });
@@ -155,14 +159,15 @@ void gguf_tokenizer(const uint8_t* data, size_t size) {
 
 void imatrix(const uint8_t* data, size_t size) {
   refusing_errors([&] {
-    std::vector<std::byte> bytes(size);
-    if (size) std::memcpy(bytes.data(), data, size);
-    const GgufFile f = GgufFile::from_memory(std::move(bytes), "fuzz input");
+    const GgufFile f = gguf_of(data, size);
     const Imatrix m = read_imatrix(f);
     volatile float sink = 0;
     for (const auto& [name, e] : m.entries) {
       const std::vector<float> v = m.importance(name, e.cols, "fuzz input");
       if (!v.empty()) sink = sink + v.front();
+      // The readers of static scales: the maximum and the histogram.
+      if (!e.in_absmax.empty()) sink = sink + *m.input_absmax(name, e.cols, "fuzz input");
+      if (const std::optional<AbsHistogram> h = m.input_histogram(name)) sink = sink + h->percentile(99.9);
     }
   });
 }

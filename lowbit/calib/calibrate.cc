@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "lowbit/core/error.h"
+#include "lowbit/eval/perplexity.h"
 #include "lowbit/model/llama_model.h"
 
 namespace lowbit {
@@ -31,11 +32,9 @@ CalibrateResult calibrate(const LlamaModel& model, std::span<const int32_t> toke
   const auto t0 = std::chrono::steady_clock::now();
   CalibrateResult r;
   for (int64_t c = 0; c < chunks; ++c) {
-    const auto chunk = tokens.subspan(static_cast<size_t>(c * ctx), static_cast<size_t>(ctx));
-    input.assign(chunk.begin(), chunk.end());
-    if (opt.bos >= 0) input[0] = opt.bos;
-    cache.clear();
-    model.forward(input, cache, /*logits_from=*/ctx, nullptr, opt.threads, &recorder);
+    // No logits: the LM head is not recorded.
+    run_chunk(model, tokens.subspan(static_cast<size_t>(c * ctx), static_cast<size_t>(ctx)), opt.bos, cache, input,
+              /*logits_from=*/ctx, nullptr, opt.threads, &recorder);
     r.chunks = c + 1;
     r.tokens = r.chunks * ctx;
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

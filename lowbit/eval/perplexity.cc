@@ -40,14 +40,24 @@ int64_t count_chunks(int64_t n_tokens, int64_t ctx, int64_t max_chunks) {
   return max_chunks < 0 ? n_tokens / ctx : std::min(max_chunks, n_tokens / ctx);
 }
 
-void chunk_logits(const LlamaModel& model, std::span<const int32_t> chunk, int32_t bos, KvCache& cache,
-                  std::vector<int32_t>& input, std::vector<float>& logits, int threads) {
+void run_chunk(const LlamaModel& model, std::span<const int32_t> chunk, int32_t bos, KvCache& cache,
+               std::vector<int32_t>& input, int64_t logits_from, std::vector<float>* logits, int threads,
+               LinearInputObserver* observer) {
   const auto ctx = static_cast<int64_t>(chunk.size());
   input.assign(chunk.begin(), chunk.end());
   if (bos >= 0) input[0] = bos;
   cache.clear();
-  logits.resize(static_cast<size_t>((ctx - ctx / 2) * model.config().vocab_size));
-  model.forward(input, cache, ctx / 2, logits.data(), threads);
+  float* out = nullptr;
+  if (logits_from < ctx) {
+    logits->resize(static_cast<size_t>((ctx - logits_from) * model.config().vocab_size));
+    out = logits->data();
+  }
+  model.forward(input, cache, logits_from, out, threads, observer);
+}
+
+void chunk_logits(const LlamaModel& model, std::span<const int32_t> chunk, int32_t bos, KvCache& cache,
+                  std::vector<int32_t>& input, std::vector<float>& logits, int threads) {
+  run_chunk(model, chunk, bos, cache, input, static_cast<int64_t>(chunk.size()) / 2, &logits, threads);
 }
 
 PerplexityResult perplexity(const LlamaModel& model, std::span<const int32_t> tokens, const PerplexityOptions& opt) {

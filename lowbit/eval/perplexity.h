@@ -27,6 +27,7 @@ namespace lowbit {
 
 class LlamaModel;
 class KvCache;
+class LinearInputObserver;
 
 // Sums of negative log-likelihoods: a small mergeable statistic.
 struct NllStats {
@@ -89,8 +90,14 @@ struct PerplexityResult {
 int64_t count_chunks(int64_t n_tokens, int64_t ctx, int64_t max_chunks);
 
 // One chunk through `model` from an empty `cache`, its first token replaced
-// by `bos` when bos >= 0: `logits` receives the rows of positions
-// ctx/2 .. ctx-1 ([ctx - ctx/2, vocab]). `input` is scratch.
+// by `bos` when bos >= 0 (llama.cpp's chunking, shared by perplexity, KL
+// divergence and calibration): `logits` receives the rows of positions
+// logits_from .. ctx-1 (none when logits_from == ctx, then `logits` may be
+// null), `observer` sees every Linear's input. `input` is scratch.
+void run_chunk(const LlamaModel& model, std::span<const int32_t> chunk, int32_t bos, KvCache& cache,
+               std::vector<int32_t>& input, int64_t logits_from, std::vector<float>* logits, int threads,
+               LinearInputObserver* observer = nullptr);
+// run_chunk with the logits of positions ctx/2 .. ctx-1 ([ctx - ctx/2, vocab]).
 void chunk_logits(const LlamaModel& model, std::span<const int32_t> chunk, int32_t bos, KvCache& cache,
                   std::vector<int32_t>& input, std::vector<float>& logits, int threads);
 
