@@ -74,9 +74,10 @@ PlanRules PlanRules::parse(std::string_view text, const std::string& name) {
   return r;
 }
 
-PlanRules PlanRules::shorthand(const std::string& acts, const std::string& kv) {
+PlanRules PlanRules::shorthand(const std::string& acts, const std::string& kv, const std::string& attn) {
   PlanRules r;
   r.kv = kv;
+  if (attn != "none" && !attn.empty()) r.attention.push_back(PlanRule{".", attn, ""});
   if (acts != "none" && !acts.empty()) {
     PlanRule rule;
     // Llama blocks in GGUF and Hugging Face spellings, BERT encoder layers.

@@ -64,7 +64,9 @@ struct PlanRules {
   // decoder blocks, BERT encoder layers) take `acts` ("none", a scheme, or
   // "<scheme>@static"), the KV cache `kv`. The LM head's input stays
   // unquantized, as its weight does.
-  static PlanRules shorthand(const std::string& acts, const std::string& kv);
+  // `attn` ("none" or a scheme) quantizes every attention point (Q, K, P
+  // and V of every block).
+  static PlanRules shorthand(const std::string& acts, const std::string& kv, const std::string& attn = "none");
   bool empty() const { return inputs.empty() && attention.empty() && (kv.empty() || kv == "none"); }
 };
 

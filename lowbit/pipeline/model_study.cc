@@ -125,7 +125,7 @@ ModelStudyResult study_model(const LlamaModel& model, std::span<const int32_t> t
   for (const std::string& a : spec.acts) {
     for (const std::string& k : spec.kv) {
       plans.push_back(std::make_shared<const QuantPlan>(QuantPlan::resolve(
-          PlanRules::shorthand(a, k), linears, model.config().layers, model.config().kv_dim(), spec.static_amax)));
+          PlanRules::shorthand(a, k, spec.attn), linears, model.config().layers, model.config().kv_dim(), spec.static_amax)));
     }
   }
 
@@ -193,7 +193,7 @@ ModelStudyResult study_encoder(const BertModel& model, const SentencePipeline& p
   std::vector<std::shared_ptr<const QuantPlan>> plans;
   for (const std::string& a : spec.acts) {
     plans.push_back(std::make_shared<const QuantPlan>(
-        QuantPlan::resolve(PlanRules::shorthand(a, "none"), linears, layers, 0, spec.static_amax)));
+        QuantPlan::resolve(PlanRules::shorthand(a, "none", spec.attn), linears, layers, 0, spec.static_amax)));
   }
   const auto t0 = std::chrono::steady_clock::now();
   const auto embed_both = [&](const BertModel& m) {

@@ -32,6 +32,7 @@ struct ModelStudySpec {
   std::vector<std::string> weights;  // "none" (as stored) or a scheme
   std::vector<std::string> acts;     // "none", a scheme, or "<scheme>@static"
   std::vector<std::string> kv;       // "none" or a KV spec (kv_quant.h)
+  std::string attn = "none";         // every attention point (Q, K, P, V), all combinations
   int64_t ctx = 512;
   int64_t max_chunks = -1;
   int32_t bos = -1;

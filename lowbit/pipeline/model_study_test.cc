@@ -62,6 +62,31 @@ TEST(ModelStudyTest, EveryCombinationAgainstTheModelAsLoaded) {
   }
 }
 
+TEST(ModelStudyTest, AttentionOperandsQuantizedInEveryCombination) {
+  const LlamaModel m = study_llama();
+  const std::vector<int32_t> tokens = study_tokens();
+  ModelStudySpec spec;
+  spec.weights = {"none"};
+  spec.acts = {"none"};
+  spec.kv = {"none"};
+  spec.ctx = 64;
+  spec.threads = 2;
+  const ModelStudyResult ref = study_model(m, tokens, spec);
+  // float32 at Q, K, P and V is the unquantized attention, bit for bit.
+  spec.attn = "float32/channel";
+  const ModelStudyResult same = study_model(m, tokens, spec);
+  EXPECT_EQ(same.rows[0].quality.kld_mean, ref.rows[0].quality.kld_mean);
+  EXPECT_EQ(same.rows[0].quality.ppl, ref.rows[0].quality.ppl);
+  // A 4-bit grid at every operand moves the logits.
+  spec.attn = "int4/channel";
+  const ModelStudyResult q = study_model(m, tokens, spec);
+  EXPECT_GT(q.rows[0].quality.kld_mean, 1e-5);
+  EXPECT_NE(q.rows[0].quality.ppl, ref.rows[0].quality.ppl);
+  // A scheme the attention points cannot take is refused before any forward.
+  spec.attn = "nvfp4/b16x16";
+  EXPECT_THROW(study_model(m, tokens, spec), Error);
+}
+
 TEST(ModelStudyTest, BadSettingsFailBeforeAnyForward) {
   const LlamaModel m = study_llama();
   const std::vector<int32_t> tokens = study_tokens();

@@ -71,6 +71,7 @@ def test_same_numbers_at_one_and_two_threads(smol):
     (("--kv", "kivi3"), b"KV cache spec"),
     (("--weights", "nosuch4"), b"invalid scheme"),
     (("--acts", "nvfp4/b16x16"), b"2-D blocks"),
+    (("--attn", "nvfp4/b16x16"), b"2-D blocks"),
     (("--acts", "int8/channel@static"), b"one symmetric scale"),
     (("--chunks", 0), b"--chunks"),
     # A calibration file of another model (a fuzz seed: 2 columns).

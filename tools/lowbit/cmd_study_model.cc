@@ -11,6 +11,7 @@
 // the other lists; the parts of one spec (k=...,v=...,window=N,reorder)
 // stay together. The SVG plots mean KLD against bits per weight, each
 // combination a labelled point, with the Pareto front drawn as a line.
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <cstdio>
@@ -40,7 +41,7 @@ namespace lowbit::cli {
 namespace {
 
 struct StudyModelArgs {
-  std::string model, weights = "none", acts = "none", kv = "none", text_file, corpus, calib, plot;
+  std::string model, weights = "none", acts = "none", kv = "none", attn = "none", text_file, corpus, calib, plot;
   int64_t ctx = 512, chunks = -1, pairs = 1000, batch = 32;
   bool json = false;
   ThreadsFlag threads;
@@ -158,7 +159,7 @@ void run_study_encoder(const StudyModelArgs& a, const std::string& path, ModelSt
     write_plot(a.plot, p, r, xs, ys, front);
   }
   if (a.json) {
-    nlohmann::ordered_json j = {{"study", "model"}, {"model", path},         {"kind", "embedding"},
+    nlohmann::ordered_json j = {{"study", "model"}, {"model", path}, {"attn", a.attn}, {"kind", "embedding"},
                                 {"pairs", a.pairs}, {"threads", spec.threads}, {"seconds", r.seconds},
                                 {"rows", nlohmann::ordered_json::array()}};
     for (size_t i = 0; i < r.rows.size(); ++i) {
@@ -201,6 +202,7 @@ void run_study_model(const StudyModelArgs& a) {
   spec.weights = split_list(a.weights, "--weights", false);
   spec.acts = split_list(a.acts, "--acts", false);
   spec.kv = split_list(a.kv, "--kv", true);
+  spec.attn = a.attn;
   spec.ctx = a.ctx;
   spec.max_chunks = a.chunks;
   spec.threads = a.threads.resolve();
@@ -223,7 +225,10 @@ void run_study_decoder(const StudyModelArgs& a, const std::string& path, ModelSt
   const std::vector<int32_t> tokens = loaded.tokenizer->encode(text, /*add_special=*/true);
   spec.bos = loaded.tokenizer->adds_bos() ? loaded.tokenizer->bos_id() : -1;
   const size_t combos = spec.weights.size() * spec.acts.size() * spec.kv.size();
-  std::fprintf(stderr, "%zu combinations over %lld tokens\n", combos, static_cast<long long>(tokens.size()));
+  int64_t chunks = static_cast<int64_t>(tokens.size()) / a.ctx;
+  if (a.chunks > 0) chunks = std::min(chunks, a.chunks);
+  std::fprintf(stderr, "%zu combinations over %lld chunks of %lld tokens (of %zu in the text)\n", combos,
+               static_cast<long long>(chunks), static_cast<long long>(a.ctx), tokens.size());
   const ModelStudyResult r = study_model(loaded.model, tokens, spec);
 
   std::vector<double> xs, ys;
@@ -245,7 +250,7 @@ void run_study_decoder(const StudyModelArgs& a, const std::string& path, ModelSt
 
   std::string out;
   if (a.json) {
-    nlohmann::ordered_json j = {{"study", "model"}, {"model", path},      {"ctx", r.ctx},
+    nlohmann::ordered_json j = {{"study", "model"}, {"model", path}, {"attn", a.attn}, {"ctx", r.ctx},
                                 {"chunks", r.chunks}, {"threads", spec.threads}, {"seconds", r.seconds},
                                 {"rows", nlohmann::ordered_json::array()}};
     for (size_t i = 0; i < r.rows.size(); ++i) {
@@ -266,8 +271,9 @@ void run_study_decoder(const StudyModelArgs& a, const std::string& path, ModelSt
     }
     out = j.dump() + "\n";
   } else {
-    out = fmt::format("{} over {} chunks of {} tokens, {:.1f} s; reference PPL {:.4f}\n", path, r.chunks, r.ctx,
-                      r.seconds, r.rows.empty() ? 0.0 : r.rows.front().quality.ppl_base);
+    out = fmt::format("{} over {} chunks of {} tokens, {:.1f} s; reference PPL {:.4f}{}\n", path, r.chunks, r.ctx,
+                      r.seconds, r.rows.empty() ? 0.0 : r.rows.front().quality.ppl_base,
+                      a.attn == "none" ? std::string() : "; attention operands " + a.attn);
     out += fmt::format("{:<16} {:<20} {:<18} {:>6} {:>6} {:>9} {:>18} {:>10} {:>8}  {}\n", "weights", "acts", "kv",
                        "b/w", "b/a", "KV B/tok", "mean KLD", "PPL", "top-1", "pareto");
     for (size_t i = 0; i < r.rows.size(); ++i) {
@@ -295,6 +301,9 @@ Action add_study_model_subcommand(CLI::App& study) {
                 "(per-tensor scale from --calib; rule absmax (default), percentile:<p>, mse or kl) (default none)");
   m->add_option("--kv", a->kv, "comma-separated KV-cache specs: none, int8, fp8, kivi4, kivi2, bfp8, bfp4, or "
                                "k=<scheme>[@<group>],v=<scheme>[,window=<n>][,reorder] (default none)");
+  m->add_option("--attn", a->attn,
+                "one scheme for every attention operand (Q, K, the softmax output P, V; rows are tokens, or query "
+                "rows for P) in all combinations, e.g. e4m3fn/channel (default none)");
   m->add_option("--text", a->text_file, "evaluation text file");
   m->add_option("--corpus", a->corpus, corpus_option_help());
   m->add_option("--ctx", a->ctx, "tokens per chunk (default 512)");
