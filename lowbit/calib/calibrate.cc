@@ -7,6 +7,7 @@
 
 #include "lowbit/core/error.h"
 #include "lowbit/eval/perplexity.h"
+#include "lowbit/model/bert_model.h"
 #include "lowbit/model/llama_model.h"
 
 namespace lowbit {
@@ -39,6 +40,28 @@ CalibrateResult calibrate(const LlamaModel& model, std::span<const int32_t> toke
     r.tokens = r.chunks * ctx;
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (opt.on_chunk) opt.on_chunk(r.chunks, chunks, r.seconds);
+  }
+  return r;
+}
+
+CalibrateResult calibrate(const BertModel& model, std::span<const std::vector<int32_t>> sentences,
+                          const CalibrateOptions& opt, ActivationRecorder& recorder) {
+  if (opt.batch < 1) fail_usage(fmt::format("a batch of {} sentences", opt.batch));
+  if (sentences.empty()) fail_input("the calibration text has no sentences");
+  const auto n = static_cast<int64_t>(sentences.size());
+  const int64_t whole = (n + opt.batch - 1) / opt.batch;
+  const int64_t batches = opt.max_chunks < 0 ? whole : std::min(opt.max_chunks, whole);
+  std::vector<float> hidden;
+  const auto t0 = std::chrono::steady_clock::now();
+  CalibrateResult r;
+  for (int64_t b = 0; b < batches; ++b) {
+    const int64_t first = b * opt.batch, count = std::min(opt.batch, n - first);
+    const auto batch = sentences.subspan(static_cast<size_t>(first), static_cast<size_t>(count));
+    model.forward(batch, hidden, opt.threads, &recorder);
+    for (const auto& s : batch) r.tokens += static_cast<int64_t>(s.size());
+    r.chunks = b + 1;
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (opt.on_chunk) opt.on_chunk(r.chunks, batches, r.seconds);
   }
   return r;
 }

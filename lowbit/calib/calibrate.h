@@ -11,6 +11,10 @@
 //     default).
 //
 //   Imatrix m = calibrate(model, tokens, {.ctx = 512}, recorder);
+//
+// An encoder (BERT) is calibrated on sentences instead: each is a
+// separate input, run in batches of `batch` sentences in order (the batch
+// is what the recorder sees in one call, so it fixes the sums' order).
 #pragma once
 
 #include <cstdint>
@@ -24,10 +28,12 @@
 
 namespace lowbit {
 
+class BertModel;
 class LlamaModel;
 
 struct CalibrateOptions {
-  int64_t ctx = 512;
+  int64_t ctx = 512;        // decoder: tokens per chunk
+  int64_t batch = 32;       // encoder: sentences per forward (a "chunk")
   int64_t max_chunks = -1;  // -1: every whole chunk of the text
   int32_t bos = -1;         // >= 0: a chunk's first token becomes this
   int threads = 1;
@@ -37,7 +43,7 @@ struct CalibrateOptions {
 
 struct CalibrateResult {
   int64_t chunks = 0;
-  int64_t tokens = 0;  // chunks * ctx
+  int64_t tokens = 0;  // decoder: chunks * ctx; encoder: the sentences' tokens
   double seconds = 0;
 };
 
@@ -45,6 +51,13 @@ struct CalibrateResult {
 // text has fewer than ctx tokens or ctx exceeds the model's context.
 CalibrateResult calibrate(const LlamaModel& model, std::span<const int32_t> tokens, const CalibrateOptions& opt,
                           ActivationRecorder& recorder);
+
+// The encoder's version: `sentences` (token ids with [CLS] and [SEP], each
+// within the model's positions) in batches of opt.batch, at most
+// opt.max_chunks batches; `ctx` and `bos` do not apply. ErrorKind::kInput
+// when there are no sentences.
+CalibrateResult calibrate(const BertModel& model, std::span<const std::vector<int32_t>> sentences,
+                          const CalibrateOptions& opt, ActivationRecorder& recorder);
 
 // The recorder's sums as llama.cpp's importance matrix (float32 sums of
 // the float64 ones; counts are the tokens).

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include "lowbit/core/error.h"
+#include "lowbit/calib/static_scale.h"
+#include "lowbit/model/test_bert.h"
 #include "lowbit/model/test_llama.h"
 
 namespace lowbit {
@@ -103,6 +105,89 @@ TEST(Calibrate, RefusesTooLittleTextAndTooLongAContext) {
   opt.ctx = m.config().context_length + 1;
   EXPECT_THROW(calibrate(m, some_tokens(100), opt, rec), Error);
   EXPECT_TRUE(rec.all().empty());
+}
+
+std::vector<std::vector<int32_t>> some_sentences() {
+  std::vector<std::vector<int32_t>> s;
+  for (int i = 0; i < 7; ++i) {
+    std::vector<int32_t> ids = {1};  // [CLS] ... [SEP]
+    for (int t = 0; t < 3 + (i * 5) % 9; ++t) ids.push_back(3 + (i * 11 + t * 7) % 45);
+    ids.push_back(2);
+    s.push_back(std::move(ids));
+  }
+  return s;
+}
+
+TEST(Calibrate, EncoderSentencesInBatchesThreadInvariantAndStaticScalesFollow) {
+  test_bert::RandomWeights w;
+  const BertModel m = test_bert::tiny_model(w);
+  const std::vector<std::vector<int32_t>> sentences = some_sentences();
+  int64_t tokens = 0;
+  for (const auto& s : sentences) tokens += static_cast<int64_t>(s.size());
+  CalibrateOptions opt;
+  opt.batch = 3;  // batches of 3, 3, 1
+  int64_t last = 0;
+  opt.on_chunk = [&](int64_t done, int64_t all, double) {
+    EXPECT_EQ(all, 3);
+    last = done;
+  };
+  ActivationRecorder one;
+  const CalibrateResult r = calibrate(m, sentences, opt, one);
+  EXPECT_EQ(r.chunks, 3);
+  EXPECT_EQ(last, 3);
+  EXPECT_EQ(r.tokens, tokens);
+  EXPECT_EQ(one.all().size(), static_cast<size_t>(6 * m.config().num_layers));
+  const ColumnStats* q0 = one.stats("encoder.layer.0.attention.self.query.weight");
+  ASSERT_NE(q0, nullptr);
+  EXPECT_EQ(q0->rows, tokens);
+  EXPECT_EQ(q0->sum_sq, one.stats("encoder.layer.0.attention.self.value.weight")->sum_sq);  // shared input
+  EXPECT_EQ(one.stats("encoder.layer.1.output.dense.weight")->sum_sq.size(),
+            static_cast<size_t>(m.config().intermediate_size));
+
+  // The same bits at 2 threads; the same maxima and histograms with
+  // batches of one (order-free statistics; sums agree to rounding).
+  opt.threads = 2;
+  opt.on_chunk = nullptr;
+  ActivationRecorder two;
+  calibrate(m, sentences, opt, two);
+  opt.batch = 1;
+  ActivationRecorder singles;
+  EXPECT_EQ(calibrate(m, sentences, opt, singles).chunks, 7);
+  for (const auto& [name, s] : one.all()) {
+    EXPECT_EQ(s.sum_sq, two.stats(name)->sum_sq) << name;
+    EXPECT_EQ(s.absmax, singles.stats(name)->absmax) << name;
+    EXPECT_EQ(s.hist.counts(), singles.stats(name)->hist.counts()) << name;
+    for (size_t j = 0; j < s.sum_sq.size(); ++j) {
+      EXPECT_NEAR(s.sum_sq[j], singles.stats(name)->sum_sq[j], 1e-12 * s.sum_sq[j]) << name;
+    }
+  }
+  // At most max_chunks batches.
+  opt.max_chunks = 2;
+  ActivationRecorder first_two;
+  EXPECT_EQ(calibrate(m, sentences, opt, first_two).tokens,
+            static_cast<int64_t>(sentences[0].size() + sentences[1].size()));
+
+  // The file's maxima give the encoder's static scales: int8 per tensor
+  // moves the embeddings, float32 does not.
+  const auto im = std::make_shared<const Imatrix>(to_imatrix(one, {"t"}, 3, 3));
+  const auto plan = [&](const char* scheme) {
+    return std::make_shared<const QuantPlan>(QuantPlan::resolve(PlanRules::shorthand(scheme, "none"), m.linears(),
+                                                                m.config().num_layers, 0, static_amax_from(im, "t")));
+  };
+  std::vector<float> ref, q8;
+  m.forward(sentences, ref, 2);
+  m.with_plan(plan("int8/tensor@static")).forward(sentences, q8, 2);
+  EXPECT_NE(ref, q8);
+  double err = 0, norm = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    err += (ref[i] - q8[i]) * (ref[i] - q8[i]);
+    norm += ref[i] * ref[i];
+  }
+  EXPECT_LT(err, 1e-3 * norm);  // 8 bits with the seen maximum: close
+
+  ActivationRecorder none;
+  opt.max_chunks = -1;
+  EXPECT_THROW(calibrate(m, std::vector<std::vector<int32_t>>{}, opt, none), Error);
 }
 
 }  // namespace

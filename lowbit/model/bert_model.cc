@@ -174,8 +174,8 @@ void BertModel::embed_tokens(std::span<const std::vector<int32_t>> sentences, fl
   });
 }
 
-void BertModel::forward(std::span<const std::vector<int32_t>> sentences, std::vector<float>& hidden,
-                        int threads) const {
+void BertModel::forward(std::span<const std::vector<int32_t>> sentences, std::vector<float>& hidden, int threads,
+                        LinearInputObserver* observer) const {
   const BertConfig& c = config_;
   const int64_t H = c.hidden_size, I = c.intermediate_size;
   int64_t T = 0;
@@ -216,6 +216,7 @@ void BertModel::forward(std::span<const std::vector<int32_t>> sentences, std::ve
   QuantPlan::InputScratch in_q;
   std::vector<float> q_att, k_att, v_att;
   const auto inputs = [&](std::initializer_list<const Linear*> linears, const float* x) {
+    if (observer) observer->observe(std::span<const Linear* const>(linears.begin(), linears.size()), x, T);
     if (!plan) return std::array<const float*, 3>{x, x, x};
     return plan->inputs(linears, x, T, row0, in_q, threads);
   };

@@ -29,6 +29,7 @@
 
 #include "lowbit/model/bert_config.h"
 #include "lowbit/model/linear.h"
+#include "lowbit/model/linear_observer.h"
 #include "lowbit/model/quant_plan.h"
 
 namespace lowbit {
@@ -56,8 +57,11 @@ class BertModel {
   // The last layer's token states of a batch: hidden gets sum(len) rows of
   // hidden_size floats, the sentences' rows one after another. Each
   // sentence is token ids ([CLS] ... [SEP]) of 1 to max_position_embeddings
-  // tokens; ids outside the vocabulary are ErrorKind::kInput.
-  void forward(std::span<const std::vector<int32_t>> sentences, std::vector<float>& hidden, int threads) const;
+  // tokens; ids outside the vocabulary are ErrorKind::kInput. `observer`,
+  // when given, sees every Linear's input for the whole batch (all
+  // sentences' rows), before the plan quantizes it (linear_observer.h).
+  void forward(std::span<const std::vector<int32_t>> sentences, std::vector<float>& hidden, int threads,
+               LinearInputObserver* observer = nullptr) const;
 
   // One embedding per sentence, [sentences.size(), pooled dim] row-major:
   // forward, then the pipeline's pooling and normalization. Sentences

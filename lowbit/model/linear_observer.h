@@ -8,7 +8,8 @@
 //
 // The runtime calls observe() on the calling thread, between its parallel
 // steps, in a fixed order (block by block; in a block Q/K/V, output,
-// gate/up, down; then the LM head for the rows whose logits are asked), so
+// gate/up, down; then the LM head for the rows whose logits are asked; in a
+// BERT encoder layer Q/K/V, attention output, intermediate, output), so
 // an observer that adds its statistics in call order gets the same bits at
 // every thread count.
 #pragma once

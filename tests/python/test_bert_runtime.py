@@ -90,6 +90,7 @@ class NumpyBert:
         self.layers = cfg["num_hidden_layers"]
         self.heads = cfg["num_attention_heads"]
         self.eps = cfg["layer_norm_eps"]
+        self.observe = None
 
     def ln(self, x, name):
         mean = x.mean(axis=-1, keepdims=True)
@@ -99,12 +100,16 @@ class NumpyBert:
     def dense(self, x, name):
         # The one float32 step: numpy's sgemm, as PyTorch computes these
         # products on a CPU (float64 products would double the test's time).
+        if self.observe:
+            self.observe(name, x)
         y = x.astype(np.float32) @ self.w32[name + ".weight"].T
         return y.astype(np.float64) + self.w[name + ".bias"]
 
-    def embed(self, sentences):
+    def embed(self, sentences, observe=None):
         """sentences: lists of token ids. All tokens concatenated for the dense
-        layers; attention per sentence."""
+        layers; attention per sentence. observe(name, x), if given, sees each
+        dense layer's input (for the calibration test)."""
+        self.observe = observe
         lengths = [len(s) for s in sentences]
         starts = np.concatenate([[0], np.cumsum(lengths)])
         ids = np.concatenate([np.asarray(s) for s in sentences])
@@ -223,6 +228,54 @@ def test_truncation_and_empty_line_match_the_reference(lowbit, reference_model):
     diff = np.abs(one[0] - got[2]).max()
     print(f"\nalone vs in a batch behind 256 tokens: max difference {diff:.3g}")
     assert diff < 1e-6
+
+
+@need_minilm
+def test_calibrate_records_every_encoder_input_as_numpy_does(lowbit, verses, reference_model):
+    """`lowbit calibrate minilm`: per Linear, the sum of x^2 and the largest
+    |x| of each input column over every token, against the numpy reference's
+    dense-layer inputs; then study model takes the file's static scales, and
+    refuses a decoder's file."""
+    import gguf
+    _, lines = verses
+    lines = lines[:40]
+    (lowbit.workdir / "cal.txt").write_text("\n\n".join(lines) + "\n")  # blank lines are skipped
+    r = lowbit.run("calibrate", "minilm", "--text", "cal.txt", "--batch", 16, "-o", "m.gguf", "--json",
+                   "--threads", "2")
+    doc = json.loads(r.stdout)
+    assert doc["sentences"] == 40 and doc["chunks"] == 3 and doc["entries"] == 36
+    ids = [e.ids for e in reference_tokenizer().encode_batch(lines)]
+    assert doc["tokens"] == sum(len(i) for i in ids)
+    want = {}
+
+    def observe(name, x):
+        w = want.setdefault(name + ".weight", [0.0, 0.0])
+        w[0] = w[0] + (x * x).sum(axis=0)
+        w[1] = np.maximum(w[1], np.abs(x).max(axis=0))
+
+    reference_model.embed(ids, observe=observe)
+    f = gguf.GGUFReader(str(lowbit.workdir / "m.gguf"))
+    got = {t.name: np.asarray(t.data, dtype=np.float64).reshape(-1) for t in f.tensors}
+    assert {n.rsplit(".", 1)[0] for n in got} == set(want)
+    worst = 0.0
+    for name, (sum2, amax) in want.items():
+        assert got[name + ".counts"][0] == doc["tokens"]
+        worst = max(worst, np.max(np.abs(got[name + ".in_sum2"] - sum2) / sum2),
+                    np.max(np.abs(got[name + ".in_absmax"] - amax) / amax))
+    print(f"\nworst relative difference over 36 entries: {worst:.3g}")
+    assert worst < 1e-4
+    # Static scales from it; a decoder's file names other Linears.
+    r = lowbit.run("study", "model", "minilm", "--pairs", 16, "--acts", "none,int8/tensor@static", "--calib",
+                   "m.gguf", "--json")
+    rows = json.loads(r.stdout)["rows"]
+    assert rows[0]["cosine_mean"] == 1.0 and 0.9 < rows[1]["cosine_mean"] < 1.0
+    smol_cal = pathlib.Path(__file__).resolve().parents[2] / "fuzz" / "seeds" / "imatrix" / "seed4"
+    r = lowbit.run("study", "model", "minilm", "--pairs", 16, "--acts", "int8/tensor@static", "--calib", smol_cal,
+                   check=False)
+    assert r.returncode != 0 and "encoder.layer.0" in r.stderr, r.stderr
+    # A decoder's chunking does not apply to sentences.
+    r = lowbit.run("calibrate", "minilm", "--text", "cal.txt", "--ctx", 64, "-o", "x.gguf", check=False)
+    assert r.returncode == 2 and "--ctx does not apply" in r.stderr and not (lowbit.workdir / "x.gguf").exists()
 
 
 @need_minilm

@@ -187,6 +187,7 @@ def test_bad_input(setup, tmp_path):
     refused("--text", text, "-o", SMOL_GGUF, says="")  # the model itself: never overwritten
     refused("--text", text, "-o", tmp_path / "missing" / "m.gguf", says="missing")
     refused("--text", text, "--tokens", 10, "--ctx", CTX, "-o", out, says="at least one chunk")
+    refused("--text", text, "--batch", 4, "-o", out, code=2, says="--batch is for embedding models")
     # A GGUF that is not an importance matrix, given to a recipe.
     recipe = tmp_path / "r.json"
     recipe.write_text(json.dumps({"default_scheme": "q4_k", "importance": str(SMOL_GGUF)}))

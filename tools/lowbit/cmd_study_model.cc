@@ -76,18 +76,6 @@ std::string short_label(const ModelStudyRow& r) {
 
 void run_study_decoder(const StudyModelArgs& a, const std::string& path, ModelStudySpec spec);
 
-// A Hugging Face directory whose config.json says model_type "bert".
-bool is_bert_directory(const std::string& path) {
-  std::error_code ec;
-  const std::filesystem::path cfg = std::filesystem::path(path) / "config.json";
-  if (!std::filesystem::is_directory(path, ec) || !std::filesystem::is_regular_file(cfg, ec)) return false;
-  const std::vector<std::byte> bytes = read_file(cfg.string());
-  const nlohmann::json j = nlohmann::json::parse(std::string_view(reinterpret_cast<const char*>(bytes.data()),
-                                                                  bytes.size()),
-                                                 nullptr, /*allow_exceptions=*/false);
-  return j.is_object() && j.contains("model_type") && j["model_type"] == "bert";
-}
-
 void write_stdout(const std::string& out) {
   if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0) {
     fail_io("cannot write to standard output");

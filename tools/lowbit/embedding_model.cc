@@ -1,11 +1,15 @@
 #include "tools/lowbit/embedding_model.h"
 
 #include <algorithm>
+#include <filesystem>
+#include <system_error>
 #include <utility>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "lowbit/core/error.h"
+#include "lowbit/core/file_io.h"
 #include "lowbit/core/text.h"
 #include "lowbit/core/thread_pool.h"
 #include "lowbit/io/gguf_reader.h"
@@ -24,6 +28,17 @@ std::unique_ptr<Tokenizer> wordpiece_tokenizer(const std::string& path) {
 }
 
 }  // namespace
+
+bool is_bert_directory(const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::path cfg = std::filesystem::path(path) / "config.json";
+  if (!std::filesystem::is_directory(path, ec) || !std::filesystem::is_regular_file(cfg, ec)) return false;
+  const std::vector<std::byte> bytes = read_file(cfg.string());
+  const nlohmann::json j = nlohmann::json::parse(std::string_view(reinterpret_cast<const char*>(bytes.data()),
+                                                                  bytes.size()),
+                                                 nullptr, /*allow_exceptions=*/false);
+  return j.is_object() && j.contains("model_type") && j["model_type"] == "bert";
+}
 
 VerseLines verse_lines(const std::vector<VersePair>& pairs) {
   VerseLines v;

@@ -38,6 +38,10 @@ VerseLines verse_lines(const std::vector<VersePair>& pairs);
 // encoders from safetensors. `command` ("lowbit embed") names the refuser.
 Checkpoint open_embedding_checkpoint(const std::string& path, std::string_view command);
 
+// A Hugging Face directory whose config.json says model_type "bert": what
+// the commands that take either kind of model run as an encoder.
+bool is_bert_directory(const std::string& path);
+
 class EmbeddingModel {
  public:
   // Reads config.json (model_type must be bert: anything else is refused
