@@ -128,3 +128,43 @@ def test_static_scales_by_each_rule(smol, tmp_path):
     bad = lowbit("study", "model", "smollm2", "--corpus", "kjv", "--ctx", 64, "--chunks", 1, "--calib", calib,
                  "--acts", "int8/tensor@static:entropy", check=False)
     assert bad.returncode != 0 and b"static scale rule" in bad.stderr, bad.stderr
+
+
+def test_eval_with_a_plan_file_equals_the_study(smol, tmp_path):
+    """`eval kld/ppl --plan FILE` runs the model with a plan: the same numbers
+    as study model's row for the same settings, float32 everywhere is the
+    model itself, and bad plans stop before any chunk."""
+    plan = tmp_path / "p.json"
+    plan.write_text(json.dumps({"inputs": [{"match": "^blk\\.", "scheme": "int8/channel"}], "kv": "int8"}))
+    r = lowbit("eval", "kld", "smollm2", "smollm2", "--corpus", "kjv", "--ctx", 128, "--chunks", 2, "--plan", plan,
+               "--json")
+    got = json.loads(r.stdout)
+    m = got["models"][0]
+    assert got["plan"]["points"][-1].startswith("kv cache: k=int8/channel")
+    row = study("--acts", "int8/channel", "--kv", "int8")["rows"][0]
+    assert (m["kld_mean"], m["ppl"], m["same_top"]) == (row["kld_mean"], row["ppl"], row["same_top"])
+    ppl = json.loads(lowbit("eval", "ppl", "smollm2", "--corpus", "kjv", "--ctx", 128, "--chunks", 2, "--plan", plan,
+                            "--json").stdout)
+    # The same logits; eval kld takes each token's NLL in float32 as
+    # llama-perplexity --kl-divergence does (eval ppl in float64), so the
+    # two PPLs agree to float32 rounding, with or without a plan.
+    assert ppl["ppl"] == pytest.approx(m["ppl"], rel=1e-6) and ppl["plan"]["plan"] == str(plan)
+    # float32 at every point: exactly the model.
+    plan.write_text(json.dumps({"inputs": [{"match": ".", "scheme": "float32/tensor"}],
+                                "attention": [{"match": ".", "scheme": "float32/channel"}]}))
+    kld = ("eval", "kld", "smollm2", "smollm2", "--corpus", "kjv", "--ctx", 128, "--chunks", 2, "--json")
+    m = json.loads(lowbit(*kld, "--plan", plan).stdout)["models"][0]
+    # (Not 0: the base's log-probabilities are stored in 16 bits, as in
+    # llama.cpp's base files.)
+    assert m == json.loads(lowbit(*kld).stdout)["models"][0] and m["same_top"] == 1
+    for text, words in [('{"inputs": [{"match": "nosuch", "scheme": "int8/channel"}]}', b"matches no"),
+                        ('{"inputz": []}', b"unknown key"),
+                        ('{"inputs": [{"match": "^blk", "scheme": "int8/tensor", "static": true}]}', b"--calib"),
+                        ('{"kv": "k=int8/tensor,v=int8/channel"}', b"KV cache spec"),
+                        ('not json', b"not valid JSON")]:
+        plan.write_text(text)
+        r = lowbit("eval", "kld", "smollm2", "smollm2", "--corpus", "kjv", "--ctx", 128, "--chunks", 2, "--plan",
+                   plan, check=False)
+        assert r.returncode == 2 and words in r.stderr and b"[1/" not in r.stderr, (text, r.stderr)
+    r = lowbit("eval", "ppl", "smollm2", "--corpus", "kjv", "--calib", plan, check=False)
+    assert r.returncode == 2 and b"give --plan too" in r.stderr

@@ -1,5 +1,5 @@
 // `lowbit eval ppl MODEL (--text FILE | --corpus kjv) [--ctx N] [--chunks N]
-//  [--threads N] [--json] [--save-logits F.npy]`: the perplexity of a Llama
+//  [--threads N] [--json] [--save-logits F.npy] [--plan P.json [--calib F]]`: the perplexity of a Llama
 // model over a text, by llama.cpp's convention (lowbit/eval/perplexity.h),
 // so that the number compares with llama-perplexity's on the same file.
 //
@@ -30,6 +30,7 @@
 #include "tools/lowbit/common_flags.h"
 #include "tools/lowbit/eval_inputs.h"
 #include "tools/lowbit/installed_models.h"
+#include "tools/lowbit/plan_flags.h"
 
 namespace lowbit::cli {
 
@@ -44,6 +45,7 @@ struct EvalArgs {
   bool json = false;
   std::string save_logits;
   ThreadsFlag threads;
+  PlanFlags plan;
 };
 
 void run_ppl(const EvalArgs& a) {
@@ -51,10 +53,11 @@ void run_ppl(const EvalArgs& a) {
   if (a.ctx < 4) fail_usage(fmt::format("--ctx {}: at least 4 tokens are needed (the second half is scored)", a.ctx));
   if (a.chunks == 0 || a.chunks < -1) fail_usage(fmt::format("--chunks {}: give a positive count", a.chunks));
   const std::string path = resolve_installed_model(a.model).value_or(a.model);
+  std::vector<NamedPath> inputs{{"MODEL", path}};
+  if (!a.text_file.empty()) inputs.push_back({"--text", a.text_file});
+  a.plan.check(inputs);
   if (!a.save_logits.empty()) {
     if (!has_extension(a.save_logits, ".npy")) fail_usage("--save-logits writes a .npy file: give a name ending in .npy");
-    std::vector<NamedPath> inputs{{"MODEL", path}};
-    if (!a.text_file.empty()) inputs.push_back({"--text", a.text_file});
     check_paths(inputs, {{"--save-logits", a.save_logits}});
     check_output_file("--save-logits", a.save_logits);
   }
@@ -64,7 +67,7 @@ void run_ppl(const EvalArgs& a) {
 
   const auto t_load = std::chrono::steady_clock::now();
   const LlamaWithTokenizer loaded = load_llama_with_tokenizer(path, threads);
-  const LlamaModel& model = loaded.model;
+  const LlamaModel model = a.plan.apply(loaded.model);  // the plan resolved before any forward
   const Tokenizer* tok = loaded.tokenizer.get();
   const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
   const std::vector<int32_t> tokens = tok->encode(text, /*add_special=*/true);
@@ -112,12 +115,14 @@ void run_ppl(const EvalArgs& a) {
         {"seconds", r.seconds},
         {"tokens_per_second", tps},
     };
+    if (a.plan.given()) j["plan"] = a.plan.describe(model);
     out = j.dump() + "\n";
   } else {
     out = fmt::format(
         "perplexity: {:.4f} +/- {:.5f} ({} chunks of {} tokens, {} scored; {} tokens in {:.2f} s, {:.1f} tokens/s, "
         "{} threads)\n",
         r.ppl, r.ppl_error, r.chunks, a.ctx, r.nll.count, r.evaluated_tokens, r.seconds, tps, threads);
+    if (a.plan.given()) out += fmt::format("with plan {}\n", a.plan.plan);
   }
   if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0) {
     fail_io("cannot write to standard output");
@@ -136,6 +141,7 @@ Action add_eval_ppl_subcommand(CLI::App& eval) {
   ppl->add_option("--ctx", a->ctx, "tokens per chunk; the second half of each is scored (default 512)");
   ppl->add_option("--chunks", a->chunks, "evaluate at most this many chunks (default: all)");
   a->threads.add_to(ppl);
+  a->plan.add_to(ppl);
   ppl->add_flag("--json", a->json, "print one JSON object with full-precision numbers");
   ppl->add_option("--save-logits", a->save_logits,
                   "write the scored logits, float32 [chunks * (ctx - 1 - ctx/2), vocab], to this .npy");

@@ -1,5 +1,6 @@
 // `lowbit eval kld BASE [MODEL...] (--text F | --corpus NAME) [--ctx N]
-//  [--chunks N] [--save-base F] [--threads N] [--json]`: the KL divergence
+//  [--chunks N] [--save-base F] [--threads N] [--json] [--plan P.json
+//  [--calib F]]`: the KL divergence
 // of each MODEL's next-token distributions to BASE's, with the statistics
 // `llama-perplexity --kl-divergence` prints (lowbit/eval/kld_eval.h).
 //
@@ -8,7 +9,8 @@
 // --kl-divergence-base`, or lowbit's --save-base), which carries its own
 // tokens and context: --text, --corpus and --ctx are then refused.
 // --save-base writes BASE's base file, readable by llama-perplexity
-// --kl-divergence; with it, no MODEL is needed.
+// --kl-divergence; with it, no MODEL is needed. --plan runs every MODEL
+// (not BASE) with a quantization plan (plan_flags.h).
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -26,6 +28,7 @@
 #include "tools/lowbit/common_flags.h"
 #include "tools/lowbit/eval_inputs.h"
 #include "tools/lowbit/installed_models.h"
+#include "tools/lowbit/plan_flags.h"
 
 namespace lowbit::cli {
 namespace {
@@ -38,6 +41,7 @@ struct KldArgs {
   int64_t chunks = -1;
   bool json = false;
   ThreadsFlag threads;
+  PlanFlags plan;  // applied to every MODEL, not to BASE
 };
 
 bool is_base_file(const std::string& path) {
@@ -111,10 +115,12 @@ void run_kld(const KldArgs& a) {
   if (a.chunks == 0 || a.chunks < -1) fail_usage(fmt::format("--chunks {}: give a positive count", a.chunks));
   std::vector<std::string> paths;
   for (const std::string& m : a.models) paths.push_back(resolve_installed_model(m).value_or(m));
+  std::vector<NamedPath> inputs{{"BASE", base_path}};
+  for (const std::string& p : paths) inputs.push_back({"MODEL", p});
+  if (!a.text_file.empty()) inputs.push_back({"--text", a.text_file});
+  a.plan.check(inputs);
+  if (a.plan.given() && paths.empty()) fail_usage("--plan applies to the MODELs: give at least one");
   if (!a.save_base.empty()) {
-    std::vector<NamedPath> inputs{{"BASE", base_path}};
-    for (const std::string& p : paths) inputs.push_back({"MODEL", p});
-    if (!a.text_file.empty()) inputs.push_back({"--text", a.text_file});
     check_paths(inputs, {{"--save-base", a.save_base}});
     check_output_file("--save-base", a.save_base);
   }
@@ -122,7 +128,8 @@ void run_kld(const KldArgs& a) {
 
   std::vector<LlamaModel> models;
   models.reserve(paths.size());
-  for (const std::string& p : paths) models.push_back(LlamaModel::load(p, threads));
+  // Each MODEL with the plan, resolved before any forward.
+  for (const std::string& p : paths) models.push_back(a.plan.apply(LlamaModel::load(p, threads)));
   std::vector<const LlamaModel*> model_ptrs;
   for (const LlamaModel& m : models) model_ptrs.push_back(&m);
 
@@ -176,12 +183,14 @@ void run_kld(const KldArgs& a) {
                                 {"models", nlohmann::ordered_json::array()}};
     for (size_t i = 0; i < sums.size(); ++i) j["models"].push_back(summary_json(paths[i], sums[i]));
     if (!a.save_base.empty()) j["saved_base"] = a.save_base;
+    if (a.plan.given()) j["plan"] = a.plan.describe(models.front());
     out = j.dump() + "\n";
   } else {
     out = fmt::format("KL divergence to {} over {} chunks of {} tokens ({} scored each), {:.1f} s\n", base_path,
                       r.chunks, r.ctx, r.ctx - 1 - r.ctx / 2, r.seconds);
     if (!sums.empty()) out += format_table(paths, sums);
     if (!a.save_base.empty()) out += fmt::format("base file written to {}\n", a.save_base);
+    if (a.plan.given()) out += fmt::format("the models ran with plan {}\n", a.plan.plan);
   }
   if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0) {
     fail_io("cannot write to standard output");
@@ -205,6 +214,7 @@ Action add_eval_kld_subcommand(CLI::App& eval) {
   kld->add_option("--save-base", a->save_base,
                   "write BASE's log-probabilities as a llama.cpp base file (llama-perplexity --kl-divergence reads it)");
   a->threads.add_to(kld);
+  a->plan.add_to(kld);
   kld->add_flag("--json", a->json, "print one JSON object with full-precision numbers");
   kld->footer(
       "Examples:\n"
