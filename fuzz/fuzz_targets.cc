@@ -168,6 +168,9 @@ void imatrix(const uint8_t* data, size_t size) {
       // The readers of static scales: the maximum and the histogram.
       if (!e.in_absmax.empty()) sink = sink + *m.input_absmax(name, e.cols, "fuzz input");
       if (const std::optional<AbsHistogram> h = m.input_histogram(name)) sink = sink + h->percentile(99.9);
+      for (float level : m.column_percentile_levels) {
+        if (const auto p = m.column_percentile(name, level); p && !p->empty()) sink = sink + p->back();
+      }
     }
   });
 }

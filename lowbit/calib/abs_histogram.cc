@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "lowbit/calib/binned_percentile.h"
 #include "lowbit/core/error.h"
 #include "lowbit/core/float16.h"
 
@@ -54,22 +55,7 @@ uint64_t AbsHistogram::total() const noexcept {
 }
 
 float AbsHistogram::percentile(double p) const noexcept {
-  const uint64_t n = total();
-  if (n == 0) return 0;
-  const double want = p / 100.0 * static_cast<double>(n);
-  double below = 0;
-  size_t last = 0;
-  for (size_t b = 0; b < kBins; ++b) {
-    if (counts_[b] == 0) continue;
-    last = b;
-    const double c = static_cast<double>(counts_[b]);
-    if (below + c >= want && p < 100) {
-      const double f = (want - below) / c;
-      return static_cast<float>(lower(b) + f * (static_cast<double>(upper(b)) - lower(b)));
-    }
-    below += c;
-  }
-  return upper(last);
+  return binned_percentile(std::span<const uint64_t>(counts_), p, lower, upper);
 }
 
 }  // namespace lowbit

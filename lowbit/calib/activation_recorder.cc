@@ -44,10 +44,20 @@ void ActivationRecorder::observe(std::span<const Linear* const> linears, const f
     }
   }
   std::shared_ptr<std::vector<double>> gram;  // the input's, once per call
+  std::shared_ptr<ColumnHistograms> col_hist;  // likewise
   for (const Linear* l : linears) {
     const std::string name = l->name() + ".weight";
     if (wanted_ && !wanted_(name)) continue;
     ColumnStats& s = stats_[name];
+    if (options_.column_percentiles) {
+      if (!s.col_hist) {
+        if (!col_hist) col_hist = std::make_shared<ColumnHistograms>(cols);
+        s.col_hist = col_hist;
+      } else if (col_hist && s.col_hist != col_hist) {
+        fail_internal("ActivationRecorder: Linears of one input were recorded apart before");
+      }
+      col_hist = s.col_hist;
+    }
     if (options_.gram) {
       if (!s.gram) {
         if (!gram) gram = std::make_shared<std::vector<double>>(static_cast<size_t>(cols * cols), 0.0);
@@ -71,6 +81,7 @@ void ActivationRecorder::observe(std::span<const Linear* const> linears, const f
   }
   // One product per input, however many Linears share it.
   if (gram) gram_add_upper(x, n, cols, gram->data(), options_.threads);
+  if (col_hist) col_hist->add(x, n);
 }
 
 const ColumnStats* ActivationRecorder::stats(const std::string& weight_name) const {

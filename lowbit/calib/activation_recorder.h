@@ -8,7 +8,7 @@
 // static activation scales of static_scale.h), the number of rows
 // (tokens), and on request the Gram matrix X^T X of the input in float64
 // (GPTQ's Hessian; cols^2 doubles per input, shared by the Linears that
-// share the input).
+// share the input) and per-column histograms for per-column percentiles.
 //
 //   ActivationRecorder rec(ActivationRecorder::decoder_blocks());
 //   model.forward(tokens, cache, n, nullptr, threads, &rec);
@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "lowbit/calib/abs_histogram.h"
+#include "lowbit/calib/column_histograms.h"
 #include "lowbit/model/linear_observer.h"
 
 namespace lowbit {
@@ -37,6 +38,9 @@ struct ColumnStats {
   // holding sum over rows of x_i x_j (kernels/matmul.h gram_add_upper);
   // one matrix for all Linears of an input.
   std::shared_ptr<std::vector<double>> gram;
+  // Options::column_percentiles: a coarse histogram of |x| per column
+  // (column_histograms.h), one for all Linears of an input.
+  std::shared_ptr<ColumnHistograms> col_hist;
 };
 
 class ActivationRecorder : public LinearInputObserver {
@@ -47,6 +51,10 @@ class ActivationRecorder : public LinearInputObserver {
   struct Options {
     bool gram = false;  // also accumulate X^T X
     int threads = 1;    // for the Gram products (the same bits at any count)
+    // Also keep per-column histograms, and write these percentiles of each
+    // column (to_imatrix).
+    bool column_percentiles = false;
+    std::vector<float> percentile_levels = {99.0f, 99.9f, 99.99f, 99.999f};
   };
   explicit ActivationRecorder(Filter wanted = {}) : ActivationRecorder(std::move(wanted), Options{}) {}
   ActivationRecorder(Filter wanted, Options options);
@@ -62,6 +70,7 @@ class ActivationRecorder : public LinearInputObserver {
   // By weight tensor name ("<Linear name>.weight"), in name order.
   const std::map<std::string, ColumnStats>& all() const noexcept { return stats_; }
   const ColumnStats* stats(const std::string& weight_name) const;
+  const Options& options() const noexcept { return options_; }
 
  private:
   Filter wanted_;

@@ -11,6 +11,7 @@
 #include <map>
 #include <random>
 
+#include "lowbit/calib/calibrate.h"
 #include "lowbit/core/error.h"
 #include "lowbit/model/linear.h"
 #include "lowbit/model/test_llama.h"
@@ -42,6 +43,37 @@ TEST(ActivationRecorder, SumsSquaresPerColumnForEachLinearOfTheInput) {
   const Linear* ab[] = {&a, &b};
   EXPECT_THROW(rec.observe(ab, x, 1), Error);
   EXPECT_EQ(rec.stats("blk.0.a.weight")->gram, nullptr);  // not asked for
+}
+
+TEST(ActivationRecorder, ColumnHistogramsOncePerInputAndPercentilesInTheFile) {
+  const Linear a("blk.0.a", std::vector<float>(2 * 2, 0.0f), 2, 2), c("blk.0.c", std::vector<float>(2 * 2, 0.0f), 2, 2);
+  ActivationRecorder rec(ActivationRecorder::decoder_blocks(), {.column_percentiles = true});
+  // Column 0: 1, 2, ..., 1000; column 1: 0.5 everywhere but one 100.
+  std::vector<float> x(2000);
+  for (int r = 0; r < 1000; ++r) {
+    x[2 * r] = static_cast<float>(r + 1);
+    x[2 * r + 1] = r == 500 ? 100.0f : 0.5f;
+  }
+  const Linear* ac[] = {&a, &c};
+  rec.observe(ac, x.data(), 600);
+  rec.observe(ac, x.data() + 1200, 400);
+  const ColumnStats& s = *rec.stats("blk.0.a.weight");
+  ASSERT_NE(s.col_hist, nullptr);
+  EXPECT_EQ(s.col_hist, rec.stats("blk.0.c.weight")->col_hist);  // one set per input, added once per call
+  const Imatrix m = to_imatrix(rec, {"t"}, 1, 1000);
+  EXPECT_EQ(m.column_percentile_levels, rec.options().percentile_levels);
+  const std::vector<float> p99 = *m.column_percentile("blk.0.a.weight", 99.0f);
+  EXPECT_NEAR(p99[0], 990.0f, 0.125 * 990);
+  EXPECT_EQ(p99[1], 0.5f + 0.99f / 0.999f * 0.0625f);  // inside 0.5's bin [0.5, 0.5625): 999 of 1000 values there
+  // Above the bin of the last value, a percentile is capped at the exact
+  // maximum.
+  EXPECT_EQ((*m.column_percentile("blk.0.a.weight", 99.999f))[1], 100.0f);
+  EXPECT_LE((*m.column_percentile("blk.0.a.weight", 99.999f))[0], 1000.0f);
+  // Without the option, no histograms and no percentiles.
+  ActivationRecorder plain(ActivationRecorder::decoder_blocks());
+  plain.observe(ac, x.data(), 10);
+  EXPECT_EQ(plain.stats("blk.0.a.weight")->col_hist, nullptr);
+  EXPECT_TRUE(to_imatrix(plain, {"t"}, 1, 10).column_percentile_levels.empty());
 }
 
 TEST(ActivationRecorder, GramMatrixOncePerInputSharedByItsLinears) {

@@ -72,6 +72,7 @@ Imatrix to_imatrix(const ActivationRecorder& recorder, std::vector<std::string> 
   m.datasets = std::move(datasets);
   m.chunk_count = chunk_count;
   m.chunk_size = chunk_size;
+  if (recorder.options().column_percentiles) m.column_percentile_levels = recorder.options().percentile_levels;
   for (const auto& [name, s] : recorder.all()) {
     ImatrixEntry e;
     e.cols = static_cast<int64_t>(s.sum_sq.size());
@@ -85,6 +86,18 @@ Imatrix to_imatrix(const ActivationRecorder& recorder, std::vector<std::string> 
       e.in_gram.resize(c * c);
       for (size_t i = 0; i < c; ++i) {
         for (size_t j = i; j < c; ++j) e.in_gram[i * c + j] = e.in_gram[j * c + i] = static_cast<float>((*s.gram)[i * c + j]);
+      }
+    }
+    if (s.col_hist) {
+      // Capped at the exact maximum: a bin's upper edge (infinity for the
+      // top bin) can lie above every value in it.
+      const auto c = static_cast<size_t>(e.cols);
+      const std::vector<float>& levels = m.column_percentile_levels;
+      e.in_pct.resize(levels.size() * c);
+      for (size_t l = 0; l < levels.size(); ++l) {
+        for (size_t j = 0; j < c; ++j) {
+          e.in_pct[l * c + j] = std::min(s.col_hist->percentile(static_cast<int64_t>(j), levels[l]), s.absmax[j]);
+        }
       }
     }
     m.entries.emplace(name, std::move(e));

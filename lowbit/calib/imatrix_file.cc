@@ -16,7 +16,8 @@ namespace lowbit {
 namespace {
 
 constexpr std::string_view kSums = ".in_sum2", kCounts = ".counts", kAbsmax = ".in_absmax", kHist = ".in_hist",
-                           kGram = ".in_gram";
+                           kGram = ".in_gram", kPct = ".in_pct";
+constexpr const char* kLevelsKey = "lowbit.column_percentiles";
 
 bool strip_suffix(std::string& s, std::string_view suffix) {
   if (s.size() < suffix.size() || s.compare(s.size() - suffix.size(), suffix.size(), suffix) != 0) return false;
@@ -102,7 +103,13 @@ Imatrix read_imatrix(const GgufFile& f) {
   m.chunk_count = f.get_or<uint32_t>("imatrix.chunk_count", 0);
   m.chunk_size = f.get_or<uint32_t>("imatrix.chunk_size", 0);
   std::map<std::string, std::pair<const GgufTensorInfo*, const GgufTensorInfo*>> parts;
-  std::map<std::string, const GgufTensorInfo*> absmax, hist, gram;
+  if (const GgufValue* levels = f.find(kLevelsKey)) {
+    m.column_percentile_levels = levels->to_vector<float>();
+    for (float l : m.column_percentile_levels) {
+      if (!(l > 0 && l <= 100)) fail_input(fmt::format("imatrix '{}': {} holds {} (levels are in (0, 100])", path, kLevelsKey, l));
+    }
+  }
+  std::map<std::string, const GgufTensorInfo*> absmax, hist, gram, pct;
   for (const GgufTensorInfo& t : f.tensors()) {
     std::string name = t.name;
     if (strip_suffix(name, kSums)) {
@@ -115,13 +122,16 @@ Imatrix read_imatrix(const GgufFile& f) {
       hist[name] = &t;
     } else if (strip_suffix(name, kGram)) {
       gram[name] = &t;
+    } else if (strip_suffix(name, kPct)) {
+      pct[name] = &t;
     }  // other tensors: statistics this version does not read
   }
-  for (const auto* extra : {&absmax, &hist, &gram}) {
+  for (const auto* extra : {&absmax, &hist, &gram, &pct}) {
     for (const auto& [name, t] : *extra) {
       if (!parts.count(name)) {
         fail_input(fmt::format("imatrix '{}': '{}' has {} but no {}", path, name,
-                               extra == &absmax ? kAbsmax : extra == &hist ? kHist : kGram, kSums));
+                               extra == &absmax ? kAbsmax : extra == &hist ? kHist : extra == &gram ? kGram : kPct,
+                               kSums));
       }
     }
   }
@@ -152,6 +162,15 @@ Imatrix read_imatrix(const GgufFile& f) {
     if (const auto g = gram.find(name); g != gram.end()) {
       if (n_mat != 1) fail_input(fmt::format("imatrix '{}': '{}' has a Gram matrix for {} matrices", path, name, n_mat));
       e.in_gram = gram_values(*g->second, e.cols, path);
+    }
+    if (const auto q = pct.find(name); q != pct.end()) {
+      const size_t levels = m.column_percentile_levels.size();
+      e.in_pct = f32_values(*q->second, path);
+      if (levels == 0 || n_mat != 1 || q->second->ne.size() != 2 || q->second->ne[0] != static_cast<uint64_t>(e.cols) ||
+          q->second->ne[1] != levels) {
+        fail_input(fmt::format("imatrix '{}': '{}' is not F32 [{} levels, {} columns] (the levels of {})", path,
+                               q->second->name, levels, e.cols, kLevelsKey));
+      }
     }
     m.entries.emplace(name, std::move(e));
   }
@@ -202,12 +221,26 @@ std::optional<AbsHistogram> Imatrix::input_histogram(const std::string& weight) 
   return AbsHistogram::from_counts(it->second.in_hist);
 }
 
+std::optional<std::vector<float>> Imatrix::column_percentile(const std::string& weight, float level) const {
+  const auto it = entries.find(weight);
+  if (it == entries.end() || it->second.in_pct.empty()) return std::nullopt;
+  for (size_t i = 0; i < column_percentile_levels.size(); ++i) {
+    if (column_percentile_levels[i] == level) {
+      const auto cols = static_cast<size_t>(it->second.cols);
+      const auto row = it->second.in_pct.begin() + static_cast<std::ptrdiff_t>(i * cols);
+      return std::vector<float>(row, row + static_cast<std::ptrdiff_t>(cols));
+    }
+  }
+  return std::nullopt;
+}
+
 void write_imatrix(const Imatrix& m, const std::string& path) {
   GgufWriter w(path);
   w.add_metadata("general.type", GgufValue::of("imatrix"));
   w.add_metadata("imatrix.datasets", GgufValue::array(m.datasets));
   w.add_metadata("imatrix.chunk_count", GgufValue::of(m.chunk_count));
   w.add_metadata("imatrix.chunk_size", GgufValue::of(m.chunk_size));
+  if (!m.column_percentile_levels.empty()) w.add_metadata(kLevelsKey, GgufValue::array(m.column_percentile_levels));
   for (const auto& [name, e] : m.entries) {
     const uint64_t n_mat = e.counts.size();
     if (n_mat == 0 || e.in_sum2.size() != n_mat * static_cast<uint64_t>(e.cols)) {
@@ -234,6 +267,14 @@ void write_imatrix(const Imatrix& m, const std::string& path) {
       w.declare_tensor(name + std::string(kGram), {static_cast<uint64_t>(e.cols), static_cast<uint64_t>(e.cols)},
                        GgmlType::kF32);
     }
+    if (!e.in_pct.empty()) {
+      const uint64_t levels = m.column_percentile_levels.size();
+      if (e.in_pct.size() != levels * static_cast<uint64_t>(e.cols) || levels == 0) {
+        fail_internal(fmt::format("write_imatrix: '{}' has {} percentiles for {} levels of {} columns", name,
+                                  e.in_pct.size(), levels, e.cols));
+      }
+      w.declare_tensor(name + std::string(kPct), {static_cast<uint64_t>(e.cols), levels}, GgmlType::kF32);
+    }
   }
   w.begin();
   size_t i = 0;
@@ -246,6 +287,7 @@ void write_imatrix(const Imatrix& m, const std::string& path) {
       w.write_tensor_data(i++, d.data(), d.size() * sizeof(double));
     }
     if (!e.in_gram.empty()) w.write_tensor_data(i++, e.in_gram.data(), e.in_gram.size() * sizeof(float));
+    if (!e.in_pct.empty()) w.write_tensor_data(i++, e.in_pct.data(), e.in_pct.size() * sizeof(float));
   }
   w.commit();
 }

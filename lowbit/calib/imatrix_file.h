@@ -15,6 +15,10 @@
 //             <weight>.in_gram      F32 [cols, cols]   lowbit's: X^T X of the input, summed
 //                                                      in float64, stored symmetric (optional,
 //                                                      calibrate --gram; GPTQ's Hessian)
+//             <weight>.in_pct       F32 [levels, cols] lowbit's: per column, the |x| at each
+//                                                      level of lowbit.column_percentiles
+//                                                      (optional, calibrate --col-percentiles)
+//   metadata  lowbit.column_percentiles  [f32]  the levels (percent) of in_pct's rows
 //
 // per weight (by its GGUF name, "blk.0.attn_q.weight"), in name order; n_mat
 // is 1 except for stacked expert matrices. The importance of column j is
@@ -41,12 +45,14 @@ struct ImatrixEntry {
   std::vector<float> in_absmax;  // [n_mat * cols], or empty (files by llama-imatrix have none)
   std::vector<uint64_t> in_hist;  // AbsHistogram::kBins counts, or empty
   std::vector<float> in_gram;     // [cols * cols] symmetric, or empty
+  std::vector<float> in_pct;      // [levels * cols]: Imatrix::column_percentile_levels, or empty
 };
 
 struct Imatrix {
   std::map<std::string, ImatrixEntry> entries;
   std::vector<std::string> datasets;
   uint32_t chunk_count = 0, chunk_size = 0;
+  std::vector<float> column_percentile_levels;  // the rows of every in_pct (percent)
 
   // The mean of x^2 per column of `weight` (one matrix), or empty when the
   // file has no entry for it. ErrorKind::kInput when the entry is not one
@@ -60,6 +66,9 @@ struct Imatrix {
   // The histogram of |x| at the input of `weight`, or nullopt when the
   // file has none for it.
   std::optional<AbsHistogram> input_histogram(const std::string& weight) const;
+  // Per column of `weight`'s input, the |x| below which `level` percent of
+  // the values lie, or nullopt when the file has no such row for it.
+  std::optional<std::vector<float>> column_percentile(const std::string& weight, float level) const;
 };
 
 // ErrorKind::kInput for a file that is not a GGUF imatrix (naming what is

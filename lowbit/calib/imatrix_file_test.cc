@@ -23,11 +23,13 @@ Imatrix sample() {
   m.datasets = {"linux-doc:calib"};
   m.chunk_count = 3;
   m.chunk_size = 512;
-  m.entries["blk.0.attn_q.weight"] = ImatrixEntry{4, {1.5f, 0.0f, 3.0f, 12.0f}, {6.0f}, {}, {}, {}};
+  m.column_percentile_levels = {99.0f, 99.9f};
+  m.entries["blk.0.attn_q.weight"] = ImatrixEntry{4, {1.5f, 0.0f, 3.0f, 12.0f}, {6.0f}, {}, {}, {}, {}};
   std::vector<uint64_t> hist(AbsHistogram::kBins, 0);
   hist[AbsHistogram::bin_of(1.5f)] = 3;
   hist[AbsHistogram::bin_of(0.25f)] = (uint64_t{1} << 40) + 1;  // beyond float32's exact integers
-  m.entries["blk.0.ffn_down.weight"] = ImatrixEntry{2, {2.0f, 4.0f}, {2.0f}, {1.5f, 1.75f}, hist, {2.0f, -1.0f, -1.0f, 4.0f}};
+  m.entries["blk.0.ffn_down.weight"] =
+      ImatrixEntry{2, {2.0f, 4.0f}, {2.0f}, {1.5f, 1.75f}, hist, {2.0f, -1.0f, -1.0f, 4.0f}, {1.0f, 1.25f, 1.5f, 1.75f}};
   return m;
 }
 
@@ -58,6 +60,12 @@ TEST_F(ImatrixFileTest, RoundTripsAndGivesTheMeanSquare) {
   EXPECT_EQ(r.entries.at("blk.0.ffn_down.weight").in_gram, (std::vector<float>{2.0f, -1.0f, -1.0f, 4.0f}));
   EXPECT_TRUE(r.entries.at("blk.0.attn_q.weight").in_gram.empty());
   EXPECT_EQ(r.input_histogram("blk.0.ffn_down.weight")->total(), (uint64_t{1} << 40) + 4);
+  // Per-column percentiles: one row per level.
+  EXPECT_EQ(r.column_percentile_levels, (std::vector<float>{99.0f, 99.9f}));
+  EXPECT_EQ(r.column_percentile("blk.0.ffn_down.weight", 99.9f), (std::vector<float>{1.5f, 1.75f}));
+  EXPECT_EQ(r.column_percentile("blk.0.ffn_down.weight", 99.0f), (std::vector<float>{1.0f, 1.25f}));
+  EXPECT_FALSE(r.column_percentile("blk.0.ffn_down.weight", 99.99f).has_value());
+  EXPECT_FALSE(r.column_percentile("blk.0.attn_q.weight", 99.0f).has_value());
   EXPECT_EQ(r.importance("blk.0.attn_q.weight", 4, "m"), (std::vector<float>{0.25f, 0.0f, 0.5f, 2.0f}));
   EXPECT_TRUE(r.importance("blk.1.attn_q.weight", 4, "m").empty());
   // The file's layout: general.type, then per weight its sums [1, cols],
@@ -65,7 +73,9 @@ TEST_F(ImatrixFileTest, RoundTripsAndGivesTheMeanSquare) {
   // order.
   const GgufFile f = GgufFile::open(path("m.gguf"));
   EXPECT_EQ(f.get_string("general.type"), "imatrix");
-  ASSERT_EQ(f.tensors().size(), 7u);
+  ASSERT_EQ(f.tensors().size(), 8u);
+  EXPECT_EQ(f.tensors()[7].name, "blk.0.ffn_down.weight.in_pct");
+  EXPECT_EQ(f.tensors()[7].ne, (std::vector<uint64_t>{2, 2}));  // [levels, cols]
   EXPECT_EQ(f.tensors()[6].name, "blk.0.ffn_down.weight.in_gram");
   EXPECT_EQ(f.tensors()[6].ne, (std::vector<uint64_t>{2, 2}));
   EXPECT_EQ(f.tensors()[4].name, "blk.0.ffn_down.weight.in_absmax");
@@ -135,6 +145,30 @@ TEST_F(ImatrixFileTest, RefusesWhatIsNotAnImportanceMatrix) {
   badgram.entries.at("blk.0.ffn_down.weight").in_gram[1] = std::numeric_limits<float>::infinity();
   write_imatrix(badgram, path("badgram.gguf"));
   EXPECT_NE(message_of([&] { read_imatrix(path("badgram.gguf")); }).find("in_gram' holds inf"), std::string::npos);
+  // Percentiles need their levels, one row per level.
+  Imatrix nolevels = sample();
+  nolevels.column_percentile_levels = {99.0f, 99.9f, 99.99f};
+  nolevels.entries.at("blk.0.ffn_down.weight").in_pct.resize(6, 2.0f);
+  write_imatrix(nolevels, path("threelevels.gguf"));
+  EXPECT_EQ(read_imatrix(path("threelevels.gguf")).column_percentile("blk.0.ffn_down.weight", 99.99f),
+            (std::vector<float>{2.0f, 2.0f}));
+  {
+    GgufWriter w(path("pctnolevels.gguf"));
+    w.add_metadata("general.type", GgufValue::of("imatrix"));
+    const float v[2] = {1.0f, 2.0f};
+    w.declare_tensor("blk.0.attn_q.weight.in_sum2", {2, 1}, GgmlType::kF32);
+    w.declare_tensor("blk.0.attn_q.weight.counts", {1, 1}, GgmlType::kF32);
+    w.declare_tensor("blk.0.attn_q.weight.in_pct", {2, 1}, GgmlType::kF32);
+    w.begin();
+    w.write_tensor_data(size_t{0}, v, 8);
+    w.write_tensor_data(size_t{1}, v, 4);
+    w.write_tensor_data(size_t{2}, v, 8);
+    w.commit();
+  }
+  EXPECT_NE(message_of([&] { read_imatrix(path("pctnolevels.gguf")); }).find("lowbit.column_percentiles"),
+            std::string::npos);
+  one_tensor("onlypct.gguf", "blk.0.attn_q.weight.in_pct", 1.0f);
+  EXPECT_NE(message_of([&] { read_imatrix(path("onlypct.gguf")); }).find("no .in_sum2"), std::string::npos);
   one_tensor("onlyhist.gguf", "blk.0.attn_q.weight.in_hist", 1.0f);
   EXPECT_NE(message_of([&] { read_imatrix(path("onlyhist.gguf")); }).find("no .in_sum2"), std::string::npos);
   // A histogram must be F64 counts of every bin, whole numbers.

@@ -241,17 +241,20 @@ def test_calibrate_records_every_encoder_input_as_numpy_does(lowbit, verses, ref
     lines = lines[:40]
     (lowbit.workdir / "cal.txt").write_text("\n\n".join(lines) + "\n")  # blank lines are skipped
     r = lowbit.run("calibrate", "minilm", "--text", "cal.txt", "--batch", 16, "-o", "m.gguf", "--json",
-                   "--threads", "2")
+                   "--threads", "2", "--col-percentiles")
     doc = json.loads(r.stdout)
     assert doc["sentences"] == 40 and doc["chunks"] == 3 and doc["entries"] == 36
     ids = [e.ids for e in reference_tokenizer().encode_batch(lines)]
     assert doc["tokens"] == sum(len(i) for i in ids)
     want = {}
 
+    inputs = {}
+
     def observe(name, x):
         w = want.setdefault(name + ".weight", [0.0, 0.0])
         w[0] = w[0] + (x * x).sum(axis=0)
         w[1] = np.maximum(w[1], np.abs(x).max(axis=0))
+        inputs[name + ".weight"] = np.abs(x)
 
     reference_model.embed(ids, observe=observe)
     f = gguf.GGUFReader(str(lowbit.workdir / "m.gguf"))
@@ -264,6 +267,17 @@ def test_calibrate_records_every_encoder_input_as_numpy_does(lowbit, verses, ref
                     np.max(np.abs(got[name + ".in_absmax"] - amax) / amax))
     print(f"\nworst relative difference over 36 entries: {worst:.3g}")
     assert worst < 1e-4
+    # Per-column percentiles: within a bin (1/8 octave) of the exact ones
+    # (the value of rank ceil(p n)); an extra 1% for the reference's
+    # float64 values near a bin edge.
+    levels = [99, 99.9, 99.99, 99.999]
+    assert json.loads(r.stdout)["column_percentiles"] == pytest.approx(levels)
+    for name in ("encoder.layer.0.attention.self.query.weight", "encoder.layer.5.output.dense.weight"):
+        pct = got[name + ".in_pct"].reshape(len(levels), -1)
+        a = np.sort(inputs[name], axis=0)
+        for i, p in enumerate(levels):
+            exact = a[int(np.ceil(p / 100 * a.shape[0])) - 1]
+            assert (np.abs(pct[i] - exact) <= 0.135 * exact + 1e-30).all(), (name, p)
     # Static scales from it; a decoder's file names other Linears.
     r = lowbit.run("study", "model", "minilm", "--pairs", 16, "--acts", "none,int8/tensor@static", "--calib",
                    "m.gguf", "--json")

@@ -129,8 +129,8 @@ def test_gram_matrices_and_llama_quantize_still_reads_the_file(setup, tmp_path):
     d, text, ours, theirs = setup
     g = tmp_path / "gram.gguf"
     r = json.loads(lowbit("calibrate", SMOL_GGUF, "--text", text, "--ctx", 128, "--chunks", 2, "-o", g, "--gram",
-                          "--threads", 2, "--json").stdout)
-    assert r["gram"] is True
+                          "--col-percentiles", "--threads", 2, "--json").stdout)
+    assert r["gram"] is True and r["column_percentiles"] == pytest.approx([99, 99.9, 99.99, 99.999])
     import gguf
     tensors = {t.name: t for t in gguf.GGUFReader(str(g)).tensors}
     grams = {k[:-len(".in_gram")]: v for k, v in tensors.items() if k.endswith(".in_gram")}
@@ -148,6 +148,12 @@ def test_gram_matrices_and_llama_quantize_still_reads_the_file(setup, tmp_path):
         assert np.linalg.eigvalsh(m).min() > -1e-3 * np.abs(m).max()
     # Q, K and V share an input, so one matrix.
     assert np.array_equal(np.asarray(grams["blk.3.attn_q.weight"].data), np.asarray(grams["blk.3.attn_v.weight"].data))
+    # Per-column percentiles: [levels, cols], rising with the level, never
+    # above the column's maximum.
+    pct = np.asarray(tensors["blk.7.ffn_down.weight.in_pct"].data, dtype=np.float64).reshape(4, -1)
+    amax = np.asarray(tensors["blk.7.ffn_down.weight.in_absmax"].data, dtype=np.float64).reshape(-1)
+    assert pct.shape[1] == amax.size and (np.diff(pct, axis=0) >= 0).all() and (pct <= amax).all()
+    assert (pct[0] > 0).all()
     # llama-quantize skips the further tensors.
     out = tmp_path / "q.gguf"
     r = run([LLAMA_BIN / "llama-quantize", "--allow-requantize", "--imatrix", g, SMOL_GGUF, out, "Q4_K_M", 2])
