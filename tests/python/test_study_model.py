@@ -12,6 +12,8 @@ Checks what must hold whatever the formats do to quality:
 The seeds' claims are not asserted: docs/study-model.md reports them.
 """
 import json
+import subprocess
+import sys
 import pathlib
 
 import pytest
@@ -55,6 +57,13 @@ def test_grid_reference_and_bytes(smol, tmp_path):
         assert r["kld_mean"] >= -1e-6
     text = svg.read_text()
     assert "Pareto front" in text and text.count('class="marker"') >= len(rows)
+    # scripts/study_tables.py: one weights x acts table per KV setting.
+    (tmp_path / "s.json").write_text(json.dumps(doc))
+    md = subprocess.run([sys.executable, str(REPO / "scripts" / "study_tables.py"), str(tmp_path / "s.json")],
+                        capture_output=True, text=True, check=True).stdout
+    assert md.count("| weights (bits) \\ acts |") == 3 and "KV cache `int8`" in md
+    assert f"| `int8/channel` ({rows[('int8/channel', 'none', 'none')]['bits_per_weight']:.2f}) |" in md
+    assert f"{rows[('none', 'int8/channel', 'int8')]['kld_mean']:.4f}" in md
 
 
 def test_same_numbers_at_one_and_two_threads(smol):
