@@ -50,7 +50,9 @@ std::vector<PlanRule> parse_rules(const Json& value, const std::string& where_li
 
 }  // namespace
 
-PlanRules PlanRules::parse(std::string_view text, const std::string& name) {
+bool PlanRules::is_plan_key(std::string_view key) { return key == "inputs" || key == "attention" || key == "kv"; }
+
+PlanRules PlanRules::parse(std::string_view text, const std::string& name, bool in_recipe) {
   Json j;
   try {
     j = Json::parse(text);
@@ -67,8 +69,11 @@ PlanRules PlanRules::parse(std::string_view text, const std::string& name) {
     } else if (key == "kv") {
       if (!value.is_string()) fail_usage(fmt::format("plan '{}': \"kv\" must be a string", name));
       r.kv = value.get<std::string>();
+    } else if (in_recipe && (key == "default_scheme" || key == "method" || key == "importance" || key == "rules")) {
+      r.has_weight_keys = true;  // the recipe's (Recipe::parse checks them)
     } else {
-      fail_usage(fmt::format("plan '{}': unknown key \"{}\"; valid: inputs, attention, kv", name, key));
+      fail_usage(fmt::format("plan '{}': unknown key \"{}\"; valid: inputs, attention, kv{}", name, key,
+                             in_recipe ? ", and a recipe's default_scheme, method, importance, rules" : ""));
     }
   }
   return r;

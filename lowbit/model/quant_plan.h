@@ -56,10 +56,16 @@ struct PlanRule {
 struct PlanRules {
   std::vector<PlanRule> inputs, attention;
   std::string kv = "none";
+  // The file also held a quantize recipe's weight keys (in_recipe).
+  bool has_weight_keys = false;
 
   // Parses the JSON form; kUsage naming the key or rule at fault (unknown
-  // keys are errors).
-  static PlanRules parse(std::string_view json_text, const std::string& name_for_errors);
+  // keys are errors). A plan may be part of a quantize recipe (docs/
+  // recipes.md): with `in_recipe`, the recipe's own keys (default_scheme,
+  // method, importance, rules) are allowed and left to Recipe.
+  static PlanRules parse(std::string_view json_text, const std::string& name_for_errors, bool in_recipe = false);
+  // Whether a JSON key belongs to a plan: inputs, attention or kv.
+  static bool is_plan_key(std::string_view key);
   // The command line's shorthand: every block's Linear inputs (Llama
   // decoder blocks, BERT encoder layers) take `acts` ("none", a scheme, or
   // "<scheme>@static"), the KV cache `kv`. The LM head's input stays

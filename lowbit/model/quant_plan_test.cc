@@ -81,6 +81,12 @@ TEST(QuantPlanTest, BadPlansFailBeforeAnyWork) {
     }
   };
   usage(R"({"inputs": [{"match": "no_such_layer", "scheme": "int8/channel"}]})", "matches no Linear");
+  usage(R"({"default_scheme": "q8_0"})", "unknown key");  // a recipe's key, in a plan alone
+  // Inside a recipe, its weight keys are the recipe's: flagged, not rules.
+  const PlanRules in_recipe = PlanRules::parse(R"({"default_scheme": "q8_0", "rules": [], "kv": "int8"})", "r", true);
+  EXPECT_TRUE(in_recipe.has_weight_keys);
+  EXPECT_EQ(in_recipe.kv, "int8");
+  EXPECT_FALSE(PlanRules::parse(R"({"kv": "int8"})", "p", true).has_weight_keys);
   usage(R"({"attention": [{"match": "attn\\.x$", "scheme": "int8/channel"}]})", "matches no attention point");
   usage(R"({"inputs": [{"match": "blk", "scheme": "int8/tensor", "static": true}]})", "no calibration file");
   usage(R"({"inputs": [{"match": "blk", "scheme": "int8/tensor", "static": true}]})", "no largest |x|",

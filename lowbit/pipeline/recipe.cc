@@ -4,6 +4,7 @@
 
 #include "lowbit/core/error.h"
 #include "lowbit/core/file_io.h"
+#include "lowbit/model/quant_plan.h"
 
 namespace lowbit {
 
@@ -58,11 +59,15 @@ Recipe Recipe::parse(std::string_view text, const std::string& name) {
         rule.re = NamePattern::compile(rule.match, ErrorKind::kUsage, where);
         r.rules.push_back(std::move(rule));
       }
+    } else if (PlanRules::is_plan_key(key)) {
+      r.has_runtime_points = true;
     } else {
       fail_usage("recipe '" + name + "': unknown key \"" + key +
-                 "\"; valid: default_scheme, method, importance, rules");
+                 "\"; valid: default_scheme, method, importance, rules, and a plan's inputs, attention, kv");
     }
   }
+  // The runtime points' rules, checked as a plan checks them.
+  if (r.has_runtime_points) PlanRules::parse(text, name, /*in_recipe=*/true);
   return r;
 }
 

@@ -18,6 +18,12 @@
 // head) gets default_scheme, anything else is kept in its input dtype.
 // `--scheme S` on the command line is the recipe {"default_scheme": S}.
 //
+// A recipe may also set the runtime points of the quantized model (Linear
+// inputs, attention operands, KV cache) with a plan's keys "inputs",
+// "attention" and "kv" (lowbit/model/quant_plan.h). A checkpoint stores
+// weights only, so quantize checks them and notes that they are not
+// stored; `lowbit eval ppl|kld --plan R.json` runs them.
+//
 // "importance" names per-column weights: llama.cpp's importance matrix
 // file (GGUF, from `lowbit calibrate` or llama-imatrix; the weights are the
 // mean of x^2 per input column), or a safetensors file of one 1-D float32
@@ -49,6 +55,7 @@ struct Recipe {
   const Method* method = nullptr;  // the recipe's, or null
   std::string importance_file;  // empty: none
   std::vector<RecipeRule> rules;
+  bool has_runtime_points = false;  // "inputs", "attention" or "kv" (checked, not stored)
 
   // Parses recipe JSON; kUsage naming the key or rule at fault (unknown
   // keys are errors, so a typo cannot silently change a run). Scheme

@@ -75,6 +75,20 @@ TEST(Recipe, BadRecipesNameTheProblem) {
   EXPECT_NE(msg(R"({"method": "gptq"})").find("unknown method 'gptq'"), std::string::npos);
   EXPECT_NE(msg(R"({"rules": [{"match": "a", "keep": true, "schema": 1}]})").find("unknown key \"schema\""), std::string::npos);
   EXPECT_EQ(catch_error([] { Recipe::parse("{", "r"); }).exit_code(), 2);
+  // A runtime point's rule is checked as a plan's.
+  EXPECT_NE(msg(R"({"inputs": [{"match": "blk"}]})").find("no \"scheme\""), std::string::npos);
+  EXPECT_NE(msg(R"({"kv": 8})").find("\"kv\" must be a string"), std::string::npos);
+}
+
+TEST(Recipe, RuntimePointsAreCheckedAndFlaggedNotWeightRules) {
+  const Recipe r = Recipe::parse(R"({"default_scheme": "q8_0",
+                                     "inputs": [{"match": "^blk", "scheme": "e4m3fn/tensor", "static": true}],
+                                     "kv": "int8"})",
+                                 "r.json");
+  EXPECT_TRUE(r.has_runtime_points);
+  EXPECT_EQ(r.default_scheme, "q8_0");
+  EXPECT_TRUE(r.rules.empty());
+  EXPECT_FALSE(Recipe::parse(R"({"default_scheme": "q8_0"})", "r").has_runtime_points);
 }
 
 }  // namespace

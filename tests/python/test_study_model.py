@@ -177,3 +177,28 @@ def test_eval_with_a_plan_file_equals_the_study(smol, tmp_path):
         assert r.returncode == 2 and words in r.stderr and b"[1/" not in r.stderr, (text, r.stderr)
     r = lowbit("eval", "ppl", "smollm2", "--corpus", "kjv", "--calib", plan, check=False)
     assert r.returncode == 2 and b"give --plan too" in r.stderr
+
+
+def test_one_recipe_for_quantize_and_the_runtime_points(smol, tmp_path):
+    """A quantize recipe may carry a plan's inputs/attention/kv: quantize
+    writes the weights and notes that the runtime points are not stored;
+    eval kld --plan with the same file runs them on the quantized file."""
+    recipe = tmp_path / "r.json"
+    recipe.write_text(json.dumps({"default_scheme": "q8_0",
+                                  "inputs": [{"match": "^blk\\.", "scheme": "mxfp8_e4m3"}], "kv": "int8"}))
+    out = tmp_path / "q8.gguf"
+    r = lowbit("quantize", "smollm2", out, "--recipe", recipe, "--quiet", "--threads", 2)
+    assert r.returncode == 0 and out.is_file()
+    r = lowbit("quantize", "smollm2", tmp_path / "q8b.gguf", "--recipe", recipe, "--threads", 2)
+    assert b"not stored in" in r.stderr and b"--plan" in r.stderr
+    kld = ("eval", "kld", "smollm2", out, "--corpus", "kjv", "--ctx", 128, "--chunks", 2, "--json")
+    r = lowbit(*kld, "--plan", recipe)
+    assert b"quantize recipe" in r.stderr
+    with_plan = json.loads(r.stdout)
+    weights_only = json.loads(lowbit(*kld).stdout)["models"][0]
+    assert with_plan["plan"]["points"][-1] == "kv cache: k=int8/channel/sf=float16,v=int8/channel/sf=float16"
+    assert with_plan["models"][0]["kld_mean"] > weights_only["kld_mean"]
+    # A bad runtime rule stops quantize before any output.
+    recipe.write_text(json.dumps({"default_scheme": "q8_0", "inputs": [{"match": "^blk\\."}]}))
+    r = lowbit("quantize", "smollm2", tmp_path / "bad.gguf", "--recipe", recipe, check=False)
+    assert r.returncode == 2 and b"no \"scheme\"" in r.stderr and not (tmp_path / "bad.gguf").exists()

@@ -256,6 +256,12 @@ void run_quantize(const QuantizeArgs& a) {
   run.in = &in;
   run.sink.model_name = model_name(a.in, in);
   const Recipe recipe = a.recipe.empty() ? Recipe::from_scheme(a.schemes[0]) : Recipe::load(a.recipe);
+  if (recipe.has_runtime_points && !a.quiet) {
+    std::fprintf(stderr,
+                 "note: the recipe's inputs, attention and kv rules are runtime settings, not stored in %s; run "
+                 "them with lowbit eval ppl|kld --plan %s\n",
+                 a.out.c_str(), a.recipe.c_str());
+  }
 
   // Nothing lowbit writes may be something it reads, however it is spelled.
   std::vector<NamedPath> inputs;

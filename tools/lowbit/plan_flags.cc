@@ -1,5 +1,6 @@
 #include "tools/lowbit/plan_flags.h"
 
+#include <cstdio>
 #include <string_view>
 
 #include "lowbit/calib/imatrix_file.h"
@@ -26,8 +27,14 @@ void PlanFlags::check(std::vector<NamedPath>& inputs) const {
 LlamaModel PlanFlags::apply(const LlamaModel& m) const {
   if (plan.empty()) return m;
   const std::vector<std::byte> bytes = read_file(plan);
-  const PlanRules rules =
-      PlanRules::parse(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), plan);
+  const PlanRules rules = PlanRules::parse(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                                          plan, /*in_recipe=*/true);
+  if (rules.has_weight_keys) {
+    std::fprintf(stderr,
+                 "note: '%s' is a quantize recipe: its weight rules are for lowbit quantize; the model runs with "
+                 "its weights as stored and the recipe's inputs, attention and kv\n",
+                 plan.c_str());
+  }
   QuantPlan::StaticAmax amax;
   if (!calib.empty()) amax = static_amax_from(std::make_shared<const Imatrix>(read_imatrix(calib)), calib);
   return m.with_plan(std::make_shared<const QuantPlan>(
