@@ -290,6 +290,9 @@ def test_calibrate_records_every_encoder_input_as_numpy_does(lowbit, verses, ref
     # A decoder's chunking does not apply to sentences.
     r = lowbit.run("calibrate", "minilm", "--text", "cal.txt", "--ctx", 64, "-o", "x.gguf", check=False)
     assert r.returncode == 2 and "--ctx does not apply" in r.stderr and not (lowbit.workdir / "x.gguf").exists()
+    (lowbit.workdir / "blank.txt").write_text("\n  \n\n")
+    r = lowbit.run("calibrate", "minilm", "--text", "blank.txt", "-o", "x.gguf", check=False)
+    assert r.returncode == 1 and "no non-blank line" in r.stderr and not (lowbit.workdir / "x.gguf").exists()
 
 
 @need_minilm

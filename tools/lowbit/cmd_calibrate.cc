@@ -76,7 +76,8 @@ void run_calibrate_encoder(const CalibrateArgs& a, const std::string& path, cons
     rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
     if (line.find_first_not_of(" \t\r") != std::string_view::npos) lines.push_back(line);
   }
-  size_t truncated = 0;
+  if (lines.empty()) fail_input("the calibration text has no non-blank line (an embedding model takes a sentence per line)");
+  size_t truncated = 0;  // over the whole text
   std::vector<std::vector<int32_t>> sentences = em.tokenize(lines, threads, &truncated);
   if (a.tokens != -1) {
     // Whole sentences while they fit in --tokens.
@@ -95,11 +96,11 @@ void run_calibrate_encoder(const CalibrateArgs& a, const std::string& path, cons
   opt.batch = batch;
   opt.max_chunks = a.chunks;
   opt.threads = threads;
-  int64_t seen = 0;
+  int64_t seen = 0;  // tokens of the first `next` sentences
+  size_t next = 0;
   opt.on_chunk = [&](int64_t done, int64_t chunks, double seconds) {
-    seen = 0;
-    for (int64_t i = 0; i < std::min(done * batch, static_cast<int64_t>(sentences.size())); ++i) {
-      seen += static_cast<int64_t>(sentences[static_cast<size_t>(i)].size());
+    for (; next < std::min(static_cast<size_t>(done * batch), sentences.size()); ++next) {
+      seen += static_cast<int64_t>(sentences[next].size());
     }
     progress(done, chunks, seconds, seen);
   };
@@ -116,7 +117,8 @@ void run_calibrate_encoder(const CalibrateArgs& a, const std::string& path, cons
   if (a.json) {
     nlohmann::ordered_json j = {{"model", path},        {"kind", "embedding"},     {"dataset", dataset},
                                 {"output", a.out},      {"batch", batch},          {"chunks", r.chunks},
-                                {"sentences", used},    {"tokens", r.tokens},      {"truncated", truncated},
+                                {"sentences", used},    {"tokens", r.tokens},      {"text_sentences", lines.size()},
+                                {"text_sentences_truncated", truncated},
                                 {"entries", m.entries.size()}, {"gram", a.gram},   {"column_percentiles", m.column_percentile_levels},
                                 {"threads", threads},
                                 {"seconds", r.seconds}, {"tokens_per_second", tps}};
