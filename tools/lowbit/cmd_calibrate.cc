@@ -217,7 +217,7 @@ Action add_calibrate_command(CLI::App& app) {
   cmd->add_flag("--json", a->json, "print one JSON object");
   cmd->add_flag("--gram", a->gram,
                 "also record each Linear input's Gram matrix X^T X (float64 sums, written as F32 <w>.in_gram; "
-                "in^2 floats per Linear: about 0.5 GB for SmolLM2-135M)");
+                "SmolLM2-135M: about 0.8 GB while running, 0.5 GB in the file)");
   cmd->add_flag("--col-percentiles", a->col_percentiles,
                 "also record per column of each input the 99, 99.9, 99.99 and 99.999th percentiles of |x| (F32 "
                 "<w>.in_pct; histograms of 8 bins per octave, about 2 KB per input column while running: 200 MB for "
