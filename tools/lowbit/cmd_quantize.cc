@@ -386,7 +386,8 @@ Action add_quantize_command(CLI::App& app) {
                   "scheme for the default targets (linear weights); repeat to compare schemes. GGUF output takes "
                   "ggml types (q4_0, q4_k, q8_0, mxfp4, ...)");
   cmd->add_option("--recipe", a->recipe,
-                  "recipe JSON: ordered rules, each an RE2/Python-syntax regex over tensor names (docs/recipes.md)");
+                  "recipe JSON: ordered rules, each an RE2/Python-syntax regex over tensor names; a plan's inputs, "
+                  "attention and kv keys are checked, not stored (docs/recipes.md)");
   cmd->add_option("--method", a->method, "rtn (reference rounding), mse (clipping search), hqq (asymmetric int)")
       ->capture_default_str();
   a->threads.add_to(cmd);

@@ -14,7 +14,7 @@ namespace lowbit::cli {
 void PlanFlags::add_to(CLI::App* cmd) {
   cmd->add_option("--plan", plan,
                   "run the model with this quantization plan (JSON: \"inputs\", \"attention\" rules and \"kv\"; "
-                  "docs/runtime.md)");
+                  "docs/runtime.md), or a quantize recipe holding them (its weight rules are quantize's)");
   cmd->add_option("--calib", calib, "lowbit calibrate's file, for the plan's static activation scales");
 }
 
