@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -88,5 +89,18 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   bool stop_ = false;
 };
+
+// fn(begin, end) over [0, count) in chunks of `chunk` elements, on the
+// global pool: for element-wise work, where any partition gives the same
+// result and the chunk only sets the grain.
+inline void parallel_chunks(int64_t count, int64_t chunk, int threads,
+                            const std::function<void(int64_t begin, int64_t end)>& fn) {
+  if (count <= 0) return;
+  const int64_t tasks = (count + chunk - 1) / chunk;
+  ThreadPool::global().parallel_for(static_cast<size_t>(tasks), threads, [&](size_t task) {
+    const int64_t b = static_cast<int64_t>(task) * chunk;
+    fn(b, count - b < chunk ? count : b + chunk);
+  });
+}
 
 }  // namespace lowbit

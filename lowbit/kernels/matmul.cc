@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -26,6 +27,20 @@ void single_threaded_blas() {
 int blas_int(int64_t v, const char* what) {
   if (v < 0 || v > INT32_MAX) fail_internal(std::string("matmul dimension out of range: ") + what);
   return static_cast<int>(v);
+}
+
+// fn(r0, c0, rows, cols) for every tile of an n x m output cut into tiles
+// of tr x tc, on the pool. The tiles depend on the shape alone, never on
+// the thread count (the header says why).
+void for_tiles(int64_t n, int64_t m, int64_t tr, int64_t tc, int threads,
+               const std::function<void(int64_t r0, int64_t c0, int64_t rows, int64_t cols)>& fn) {
+  const int64_t row_tiles = (n + tr - 1) / tr;
+  const int64_t col_tiles = (m + tc - 1) / tc;
+  ThreadPool::global().parallel_for(static_cast<size_t>(row_tiles * col_tiles), threads, [&](size_t task) {
+    const int64_t r0 = static_cast<int64_t>(task) / col_tiles * tr;
+    const int64_t c0 = static_cast<int64_t>(task) % col_tiles * tc;
+    fn(r0, c0, std::min(tr, n - r0), std::min(tc, m - c0));
+  });
 }
 
 }  // namespace
@@ -54,17 +69,51 @@ void sgemm_nn_serial(int64_t n, int64_t m, int64_t k, const float* a, int64_t ld
               a, blas_int(lda, "lda"), b, blas_int(ldb, "ldb"), 0.0f, c, blas_int(ldc, "ldc"));
 }
 
+void sgemm_tn_serial(int64_t n, int64_t m, int64_t k, float alpha, const float* a, int64_t lda, const float* b,
+                     int64_t ldb, float beta, float* c, int64_t ldc) {
+  single_threaded_blas();
+  if (n == 0 || m == 0) return;
+  if (k == 0) {
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t j = 0; j < m; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+    }
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blas_int(n, "n"), blas_int(m, "m"), blas_int(k, "k"), alpha,
+              a, blas_int(lda, "lda"), b, blas_int(ldb, "ldb"), beta, c, blas_int(ldc, "ldc"));
+}
+
+void matmul_nn(const float* dy, int64_t n, int64_t m, const float* w, int64_t k, float* dx, int64_t ldx,
+               bool accumulate, int threads) {
+  if (n < 0 || m < 0 || k < 0 || ldx < k) fail_internal("matmul_nn: bad shape or stride");
+  if (n == 0 || k == 0) return;
+  for_tiles(n, k, kMatmulRowTile, kMatmulColTile, threads, [&](int64_t r0, int64_t c0, int64_t rows, int64_t cols) {
+    float* out = dx + r0 * ldx + c0;
+    if (m == 0) {
+      for (int64_t i = 0; i < rows && !accumulate; ++i) std::fill(out + i * ldx, out + i * ldx + cols, 0.0f);
+      return;
+    }
+    single_threaded_blas();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blas_int(rows, "n"), blas_int(cols, "k"), blas_int(m, "m"),
+                1.0f, dy + r0 * m, blas_int(m, "m"), w + c0, blas_int(k, "k"), accumulate ? 1.0f : 0.0f, out,
+                blas_int(ldx, "ldx"));
+  });
+}
+
+void matmul_tn(const float* dy, int64_t n, int64_t m, const float* x, int64_t k, int64_t ldx, float* g,
+               bool accumulate, int threads) {
+  if (n < 0 || m < 0 || k < 0 || ldx < k) fail_internal("matmul_tn: bad shape or stride");
+  if (m == 0 || k == 0) return;
+  for_tiles(m, k, kGradTileRows, kGradTileCols, threads, [&](int64_t r0, int64_t c0, int64_t rows, int64_t cols) {
+    sgemm_tn_serial(rows, cols, n, 1.0f, dy + r0, m, x + c0, ldx, accumulate ? 1.0f : 0.0f, g + r0 * k + c0, k);
+  });
+}
+
 void matmul_nt(const float* x, int64_t n, int64_t k, int64_t ldx, const float* w, int64_t m, const float* bias,
                float* y, int64_t ldy, int threads) {
   if (n < 0 || m < 0 || k < 0 || ldx < k || ldy < m) fail_internal("matmul_nt: bad shape or stride");
   if (n == 0 || m == 0) return;
-  const int64_t row_tiles = (n + kMatmulRowTile - 1) / kMatmulRowTile;
-  const int64_t col_tiles = (m + kMatmulColTile - 1) / kMatmulColTile;
-  ThreadPool::global().parallel_for(static_cast<size_t>(row_tiles * col_tiles), threads, [&](size_t task) {
-    const int64_t r0 = static_cast<int64_t>(task) / col_tiles * kMatmulRowTile;
-    const int64_t c0 = static_cast<int64_t>(task) % col_tiles * kMatmulColTile;
-    const int64_t rows = std::min(kMatmulRowTile, n - r0);
-    const int64_t cols = std::min(kMatmulColTile, m - c0);
+  for_tiles(n, m, kMatmulRowTile, kMatmulColTile, threads, [&](int64_t r0, int64_t c0, int64_t rows, int64_t cols) {
     float* out = y + r0 * ldy + c0;
     sgemm_nt_serial(rows, cols, k, 1.0f, x + r0 * ldx, ldx, w + c0 * k, k, out, ldy);
     if (bias) {

@@ -35,6 +35,26 @@ void sgemm_nt_serial(int64_t n, int64_t m, int64_t k, float alpha, const float* 
 void sgemm_nn_serial(int64_t n, int64_t m, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
                      float* c, int64_t ldc);
 
+// C = alpha * Aᵀ·B + beta * C on one thread, A [k, n] (stride lda), B
+// [k, m] (stride ldb), C [n, m] (stride ldc): the reduction over k rows
+// that a weight gradient needs.
+void sgemm_tn_serial(int64_t n, int64_t m, int64_t k, float alpha, const float* a, int64_t lda, const float* b,
+                     int64_t ldb, float beta, float* c, int64_t ldc);
+
+// The two products of a linear layer's backward pass, tiled like
+// matmul_nt so that results are bit-identical for every thread count.
+// dx[n, k] (+)= dy[n, m] · w[m, k] (w dense [m, k], as weights are
+// stored), adding to dx when `accumulate`; dx has row stride ldx >= k.
+void matmul_nn(const float* dy, int64_t n, int64_t m, const float* w, int64_t k, float* dx, int64_t ldx,
+               bool accumulate, int threads);
+// g[m, k] (+)= dy[n, m]ᵀ · x[n, k] (x row stride ldx >= k), adding to g when
+// `accumulate`. Each tile of g is one sgemm over all n rows: the sum over
+// rows never splits across threads.
+inline constexpr int64_t kGradTileRows = 128;  // rows of g per tile
+inline constexpr int64_t kGradTileCols = 256;  // columns of g per tile
+void matmul_tn(const float* dy, int64_t n, int64_t m, const float* x, int64_t k, int64_t ldx, float* g,
+               bool accumulate, int threads);
+
 // Gram matrix accumulation for GPTQ's Hessian: g[i, j] += sum_r x[r, i] *
 // x[r, j] over the n rows of x [n, k] (row-major, dense), in float64 (each
 // x converted exactly), for i <= j: the upper triangle of the k x k

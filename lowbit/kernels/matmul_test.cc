@@ -94,5 +94,45 @@ TEST(Matmul, GramUpperTriangleInDoubleThreadInvariantAndAccumulating) {
   EXPECT_NEAR(g1[static_cast<size_t>(5 * k + 200)], 2 * g2[static_cast<size_t>(5 * k + 200)], 1e-9);
 }
 
+// The backward products: dx = dy·w and g (+)= dyᵀ·x, against double sums,
+// across tile edges, thread-invariant bit for bit.
+TEST(Matmul, BackwardProductsMatchDoubleAndAreThreadInvariant) {
+  const int64_t n = 300, m = 150, k = 270, ldx = 275;  // partial tiles everywhere, padded x
+  const auto dy = normal_values(static_cast<size_t>(n * m), 4);
+  const auto w = normal_values(static_cast<size_t>(m * k), 5);
+  const auto x = normal_values(static_cast<size_t>(n * ldx), 6);
+  std::vector<float> dx1(static_cast<size_t>(n * ldx), -7.0f), dx2 = dx1;
+  matmul_nn(dy.data(), n, m, w.data(), k, dx1.data(), ldx, false, 1);
+  matmul_nn(dy.data(), n, m, w.data(), k, dx2.data(), ldx, false, 3);
+  ASSERT_EQ(std::memcmp(dx1.data(), dx2.data(), dx1.size() * sizeof(float)), 0);
+  for (int64_t i = 0; i < n; i += 7) {
+    for (int64_t j = 0; j < k; ++j) {
+      double want = 0;
+      for (int64_t t = 0; t < m; ++t) want += double{dy[i * m + t]} * w[t * k + j];
+      ASSERT_NEAR(dx1[i * ldx + j], want, 1e-4 * std::sqrt(double(m))) << i << "," << j;
+    }
+    for (int64_t j = k; j < ldx; ++j) ASSERT_EQ(dx1[i * ldx + j], -7.0f);
+  }
+  // accumulate adds dy·w to what is there.
+  std::vector<float> dx3(dx1.size(), 1.0f);
+  matmul_nn(dy.data(), n, m, w.data(), k, dx3.data(), ldx, true, 2);
+  EXPECT_NEAR(dx3[ldx + 4], dx1[ldx + 4] + 1.0f, 1e-4);
+  std::vector<float> g1(static_cast<size_t>(m * k), 0.5f), g2 = g1;
+  matmul_tn(dy.data(), n, m, x.data(), k, ldx, g1.data(), true, 1);
+  matmul_tn(dy.data(), n, m, x.data(), k, ldx, g2.data(), true, 2);
+  ASSERT_EQ(std::memcmp(g1.data(), g2.data(), g1.size() * sizeof(float)), 0);
+  for (int64_t i = 0; i < m; i += 5) {
+    for (int64_t j = 0; j < k; j += 3) {
+      double want = 0.5;
+      for (int64_t r = 0; r < n; ++r) want += double{dy[r * m + i]} * x[r * ldx + j];
+      ASSERT_NEAR(g1[i * k + j], want, 1e-4 * std::sqrt(double(n))) << i << "," << j;
+    }
+  }
+  // Without accumulate the old contents are ignored.
+  std::vector<float> g3(static_cast<size_t>(m * k), 1e30f);
+  matmul_tn(dy.data(), n, m, x.data(), k, ldx, g3.data(), false, 2);
+  EXPECT_NEAR(g3[0], g1[0] - 0.5f, 1e-3);
+}
+
 }  // namespace
 }  // namespace lowbit

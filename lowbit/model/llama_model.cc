@@ -32,12 +32,7 @@ constexpr int64_t kElementsPerTask = 1 << 14;
 constexpr int64_t kSmallAttention = int64_t{1} << 17;
 
 void for_chunks(int64_t count, int threads, const std::function<void(int64_t begin, int64_t end)>& fn) {
-  if (count <= 0) return;
-  const int64_t tasks = (count + kElementsPerTask - 1) / kElementsPerTask;
-  ThreadPool::global().parallel_for(static_cast<size_t>(tasks), threads, [&](size_t task) {
-    const int64_t b = static_cast<int64_t>(task) * kElementsPerTask;
-    fn(b, std::min(count, b + kElementsPerTask));
-  });
+  parallel_chunks(count, kElementsPerTask, threads, fn);
 }
 
 std::string shape_text(const std::vector<int64_t>& shape) {

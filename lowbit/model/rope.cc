@@ -36,6 +36,14 @@ void Rope::angles(int64_t pos, float* cos_out, float* sin_out) const {
 }
 
 void Rope::apply(float* x, int64_t n, int64_t ld, int64_t heads, int64_t pos0, int threads) const {
+  rotate(x, n, ld, heads, pos0, threads, 1.0f);
+}
+
+void Rope::apply_inverse(float* x, int64_t n, int64_t ld, int64_t heads, int64_t pos0, int threads) const {
+  rotate(x, n, ld, heads, pos0, threads, -1.0f);
+}
+
+void Rope::rotate(float* x, int64_t n, int64_t ld, int64_t heads, int64_t pos0, int threads, float sign) const {
   if (n <= 0) return;
   const int64_t pairs = rope_dim_ / 2;
   // In adjacent mode pair i is (2i, 2i+1); in halves mode it is (i, i + rope_dim/2).
@@ -48,6 +56,11 @@ void Rope::apply(float* x, int64_t n, int64_t ld, int64_t heads, int64_t pos0, i
     const int64_t r1 = std::min(n, r0 + kRowsPerTask);
     for (int64_t r = r0; r < r1; ++r) {
       angles(pos0 + r, c.data(), s.data());
+      // sin(-a) = -sin(a) exactly, so the inverse is the same rotation
+      // with the sine negated.
+      if (sign < 0) {
+        for (float& v : s) v = -v;
+      }
       for (int64_t h = 0; h < heads; ++h) {
         float* v = x + r * ld + h * head_dim_;
         for (int64_t i = 0; i < pairs; ++i) {

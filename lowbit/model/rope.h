@@ -34,6 +34,9 @@ class Rope {
   // Rotates rows [0, n) of x in place: row r is position pos0 + r and holds
   // `heads` heads of head_dim floats each (row stride ld).
   void apply(float* x, int64_t n, int64_t ld, int64_t heads, int64_t pos0, int threads) const;
+  // The transpose of apply() (rotation by minus the angle): the backward
+  // pass of RoPE, dx = Rᵀ·dy, in the trainer.
+  void apply_inverse(float* x, int64_t n, int64_t ld, int64_t heads, int64_t pos0, int threads) const;
 
   int64_t head_dim() const noexcept { return head_dim_; }
   int64_t rope_dim() const noexcept { return rope_dim_; }
@@ -42,6 +45,8 @@ class Rope {
  private:
   // cos and sin of pair i at position pos, rounded to float.
   void angles(int64_t pos, float* cos_out, float* sin_out) const;
+  // sign +1 rotates forward, -1 back.
+  void rotate(float* x, int64_t n, int64_t ld, int64_t heads, int64_t pos0, int threads, float sign) const;
 
   int64_t head_dim_ = 0, rope_dim_ = 0;
   RopeStyle style_ = RopeStyle::kAdjacentPairs;

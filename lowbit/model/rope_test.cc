@@ -81,3 +81,35 @@ TEST(RopeTest, PartialRotationAndThreadsAndErrors) {
 
 }  // namespace
 }  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+// apply_inverse is the transpose: <R x, y> = <x, Rᵀ y>, and Rᵀ R x = x to
+// rounding, in both pairings and with a partial rotation.
+TEST(RopeTest, InverseIsTheTranspose) {
+  for (RopeStyle style : {RopeStyle::kAdjacentPairs, RopeStyle::kHalves}) {
+    const Rope rope(8, 6, 10000.0, style);
+    const int64_t n = 5, heads = 2, ld = 16;
+    std::vector<float> x(n * ld), y(n * ld);
+    for (size_t i = 0; i < x.size(); ++i) {
+      x[i] = std::sin(0.37f * static_cast<float>(i) + 1.0f);
+      y[i] = std::cos(0.11f * static_cast<float>(i * i));
+    }
+    std::vector<float> rx = x, rty = y, back = x;
+    rope.apply(rx.data(), n, ld, heads, 3, 1);
+    rope.apply_inverse(rty.data(), n, ld, heads, 3, 2);
+    double a = 0, b = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      a += double{rx[i]} * y[i];
+      b += double{x[i]} * rty[i];
+    }
+    EXPECT_NEAR(a, b, 1e-5);
+    rope.apply(back.data(), n, ld, heads, 3, 1);
+    rope.apply_inverse(back.data(), n, ld, heads, 3, 1);
+    for (size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(back[i], x[i], 1e-6) << i;
+  }
+}
+
+}  // namespace
+}  // namespace lowbit

@@ -44,4 +44,13 @@ inline LlamaModel random_model(const LlamaConfig& c, uint32_t seed, float sd) {
 
 inline LlamaModel tiny_model(uint32_t seed = 11) { return random_model(tiny_config(), seed, 0.5f); }
 
+// n token ids uniform in [0, vocab), from `seed`.
+inline std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint32_t seed) {
+  std::mt19937 g(seed);
+  std::uniform_int_distribution<int32_t> d(0, static_cast<int32_t>(vocab - 1));
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  for (int32_t& v : t) v = d(g);
+  return t;
+}
+
 }  // namespace lowbit::test_llama

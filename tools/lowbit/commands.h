@@ -26,6 +26,7 @@ Action add_embed_command(CLI::App& app);
 Action add_eval_command(CLI::App& app);
 Action add_generate_command(CLI::App& app);
 Action add_calibrate_command(CLI::App& app);
+Action add_train_command(CLI::App& app);
 
 // The subcommands of `lowbit eval`, one file each (cmd_eval_*.cc): each
 // registers itself on `eval` and returns its action; add_eval_command runs

@@ -1,0 +1,22 @@
+// A linear layer's three products, the unit the precision recipes act on:
+//
+//   forward        y[n, out]  = x[n, in] · wᵀ            (x, w)
+//   data gradient  dx[n, in]  = dy[n, out] · w          (dy, w)
+//   weight grad    dw[out, in] += dy[n, out]ᵀ · x[n, in] (dy, x)
+//
+// Each runs on lowbit's fixed tiles (kernels/matmul.h), so results are
+// bit-identical for every thread count.
+#pragma once
+
+#include <cstdint>
+
+namespace lowbit {
+
+void linear_forward(const float* x, int64_t n, int64_t in, const float* w, int64_t out, float* y, int threads);
+
+// dx is overwritten, or added to when `accumulate_dx` (several layers read
+// the same input: Q, K and V; gate and up). dw is always added to.
+void linear_backward(const float* dy, const float* x, int64_t n, int64_t in, const float* w, int64_t out, float* dx,
+                     bool accumulate_dx, float* dw, int threads);
+
+}  // namespace lowbit

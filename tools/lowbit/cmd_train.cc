@@ -1,0 +1,142 @@
+// `lowbit train --config C.json -o DIR [--resume]`: train a Llama decoder
+// from scratch on text files (lowbit/train/trainer.h).
+//
+// DIR receives checkpoint.safetensors, log.json and loss.svg, each
+// replaced atomically at every checkpoint. A DIR that already holds any of
+// them is refused unless --resume continues that run: a new run never
+// writes over an old one. DIR is created if missing (its parent must
+// exist). A progress line per step goes to stderr (redrawn in place on a
+// terminal, one line per evaluation otherwise); the summary goes to
+// stdout, one JSON object with --json.
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "lowbit/core/error.h"
+#include "lowbit/core/file_io.h"
+#include "lowbit/model/tokenizer.h"
+#include "lowbit/train/train_config.h"
+#include "lowbit/train/trainer.h"
+#include "tools/lowbit/commands.h"
+#include "tools/lowbit/common_flags.h"
+
+namespace lowbit::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TrainArgs {
+  std::string config, out;
+  bool resume = false, json = false, quiet = false;
+  ThreadsFlag threads;
+};
+
+constexpr const char* kOutputs[] = {"checkpoint.safetensors", "log.json", "loss.svg"};
+
+std::string duration_text(double s) {
+  if (!(s >= 0) || s > 1e7) return "?";
+  const auto t = static_cast<int64_t>(s + 0.5);
+  return t >= 3600 ? fmt::format("{}h{:02}m", t / 3600, t / 60 % 60) : fmt::format("{}m{:02}s", t / 60, t % 60);
+}
+
+void prepare_output(const TrainArgs& a) {
+  std::error_code ec;
+  const fs::path out(a.out);
+  if (fs::exists(out, ec) && !fs::is_directory(out, ec)) {
+    fail_usage(fmt::format("-o '{}' exists and is not a directory", a.out));
+  }
+  if (a.resume) {
+    if (!fs::exists(out / "checkpoint.safetensors", ec)) {
+      fail_usage(fmt::format("--resume: '{}' holds no checkpoint.safetensors to continue", a.out));
+    }
+    return;
+  }
+  for (const char* f : kOutputs) {
+    if (fs::exists(out / f, ec)) {
+      fail_usage(fmt::format("'{}' already holds {} of an earlier run; --resume continues it, or choose another "
+                             "directory (lowbit never writes over a run)",
+                             a.out, f));
+    }
+  }
+  if (!fs::exists(out, ec)) {
+    const fs::path parent = out.parent_path().empty() ? fs::path(".") : out.parent_path();
+    if (!fs::is_directory(parent, ec)) fail_io(fmt::format("cannot create '{}': its parent directory is missing", a.out));
+    if (!fs::create_directory(out, ec) && ec) fail_io(fmt::format("cannot create '{}': {}", a.out, ec.message()));
+  }
+}
+
+void run_train(const TrainArgs& a) {
+  const int threads = a.threads.resolve();
+  const std::vector<std::byte> bytes = read_file(a.config);
+  const fs::path config_path(a.config);
+  TrainConfig config = parse_train_config(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                                          a.config, config_path.parent_path().string());
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (config.tokenizer != "bytes") tokenizer = load_tokenizer(config.tokenizer);
+  if (!a.quiet) std::fprintf(stderr, "tokenizing %zu files...\n", config.files.size());
+  TokenCorpus corpus = build_token_corpus(config.files, tokenizer.get(), config.holdout);
+  const size_t train_tokens = corpus.train.size(), heldout_tokens = corpus.heldout.size();
+  Trainer trainer(config, std::move(corpus), threads);
+  prepare_output(a);
+  if (!a.quiet) {
+    std::fprintf(stderr, "%lld parameters; %zu training and %zu held-out tokens; %lld steps of %lld tokens\n",
+                 static_cast<long long>(trainer.model().layout().count()), train_tokens, heldout_tokens,
+                 static_cast<long long>(config.steps), static_cast<long long>(config.batch * config.seq * config.accum));
+  }
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  trainer.run(a.out, a.resume, [&](const TrainProgress& p) {
+    if (a.quiet || (!tty && !std::isfinite(p.heldout))) return;
+    const std::string held = std::isfinite(p.heldout) ? fmt::format("  held-out {:.4f}", p.heldout) : "";
+    std::fprintf(stderr, "%sstep %lld/%lld  loss %.4f%s  %.0f tokens/s  ETA %s   %s", tty ? "\r" : "",
+                 static_cast<long long>(p.step), static_cast<long long>(p.steps), p.loss, held.c_str(),
+                 p.tokens_per_second, duration_text(p.eta_seconds).c_str(), tty && p.step < p.steps ? "" : "\n");
+  });
+  const TrainLogRow& last = trainer.log().back();
+  const double tokens_per_s = static_cast<double>(config.batch * config.seq * config.accum) *
+                              static_cast<double>(trainer.log().size()) / std::max(last.seconds, 1e-9);
+  if (a.json) {
+    const nlohmann::json j = {{"parameters", trainer.model().layout().count()},
+                              {"steps", last.step},
+                              {"train_tokens", train_tokens},
+                              {"heldout_tokens", heldout_tokens},
+                              {"final_loss", last.loss},
+                              {"heldout_loss", last.heldout},
+                              {"heldout_ppl", std::exp(last.heldout)},
+                              {"output", a.out}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("trained %lld steps: held-out loss %.4f nats/token (perplexity %.2f); %s in %s\n",
+                static_cast<long long>(last.step), last.heldout, std::exp(last.heldout), a.out.c_str(),
+                duration_text(last.seconds).c_str());
+    (void)tokens_per_s;
+  }
+}
+
+}  // namespace
+
+Action add_train_command(CLI::App& app) {
+  auto a = std::make_shared<TrainArgs>();
+  auto* cmd = app.add_subcommand("train", "Train a Llama decoder from scratch on text files (docs/training.md)");
+  cmd->add_option("--config", a->config, "the training config (JSON: model, data, train; docs/training.md)")
+      ->required();
+  cmd->add_option("-o,--output", a->out,
+                  "the run's directory: checkpoint.safetensors, log.json, loss.svg (created if missing)")
+      ->required();
+  cmd->add_flag("--resume", a->resume, "continue the run in the output directory from its checkpoint");
+  a->threads.add_to(cmd);
+  cmd->add_flag("--json", a->json, "print the summary as one JSON object");
+  cmd->add_flag("-q,--quiet", a->quiet, "no progress on stderr");
+  cmd->footer(
+      "Example: lowbit train --config configs/lowbit-lm.json -o runs/lm\n"
+      "A run's losses are the same bits at every thread count, and a resumed run continues exactly as the "
+      "uninterrupted one would have.");
+  return [a] { run_train(*a); };
+}
+
+}  // namespace lowbit::cli
