@@ -114,7 +114,10 @@ TrainConfig parse_train_config(std::string_view json_text, const std::string& na
     s.get("steps", c.steps);
     s.get("warmup", c.warmup);
     s.get("lr", c.lr);
+    // min_lr defaults to a tenth of the peak, whatever the peak is.
+    c.min_lr = -1;
     s.get("min_lr", c.min_lr);
+    if (c.min_lr == -1) c.min_lr = c.lr * 0.1;
     s.get("weight_decay", c.weight_decay);
     s.get("beta1", c.beta1);
     s.get("beta2", c.beta2);

@@ -31,7 +31,7 @@ struct TrainConfig {
   double holdout = 0.02;
 
   int64_t batch = 16, seq = 256, accum = 1, steps = 1000, warmup = 100;
-  double lr = 3e-3, min_lr = 3e-4, weight_decay = 0.1, beta1 = 0.9, beta2 = 0.95, eps = 1e-8, grad_clip = 1.0;
+  double lr = 3e-3, min_lr = 3e-4 /* default: lr / 10 */, weight_decay = 0.1, beta1 = 0.9, beta2 = 0.95, eps = 1e-8, grad_clip = 1.0;
   uint64_t seed = 1;
   int64_t eval_every = 100, eval_windows = 64, checkpoint_every = 500;
 

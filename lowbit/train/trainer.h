@@ -66,6 +66,7 @@ class Trainer {
   TrainableLlama& model() noexcept { return model_; }
   const std::vector<TrainLogRow>& log() const noexcept { return log_; }
   const TrainConfig& config() const noexcept { return config_; }
+  const TokenCorpus& corpus() const noexcept { return corpus_; }
 
   // The log as written to log.json, and read back from a checkpoint.
   static std::string log_to_json(const std::vector<TrainLogRow>& rows);

@@ -19,6 +19,7 @@
 
 #include "lowbit/core/error.h"
 #include "lowbit/core/file_io.h"
+#include "lowbit/io/safetensors.h"
 #include "lowbit/model/tokenizer.h"
 #include "lowbit/train/train_config.h"
 #include "lowbit/train/trainer.h"
@@ -32,7 +33,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct TrainArgs {
-  std::string config, out;
+  std::string config, out, dump_gradients;
   bool resume = false, json = false, quiet = false;
   ThreadsFlag threads;
 };
@@ -71,18 +72,57 @@ void prepare_output(const TrainArgs& a) {
   }
 }
 
+// The initial parameters, the first micro-batch, its mean loss and the
+// gradient of that loss, for checking the backward pass against another
+// implementation (tests/python/test_train.py does, in numpy).
+void dump_gradients(Trainer& trainer, const std::string& path, int threads) {
+  const TrainConfig& c = trainer.config();
+  TrainableLlama& m = trainer.model();
+  std::vector<int32_t> in, tg;
+  training_batch(trainer.corpus().train, c.seed, 0, 0, c.batch, c.seq, in, tg);
+  const double loss = m.forward(in, tg, c.batch, c.seq, threads) / static_cast<double>(c.batch * c.seq);
+  std::fill(m.grads().begin(), m.grads().end(), 0.0f);
+  m.backward(static_cast<float>(1.0 / static_cast<double>(c.batch * c.seq)), threads);
+  std::vector<TensorToWrite> tensors;
+  std::vector<std::string> names;
+  names.reserve(m.layout().tensors().size());
+  for (const ParamTensor& t : m.layout().tensors()) names.push_back("grad." + t.name);
+  size_t k = 0;
+  for (const ParamTensor& t : m.layout().tensors()) {
+    const std::vector<uint64_t> shape(t.shape.begin(), t.shape.end());
+    tensors.push_back({t.name, DType::kF32, shape, m.params().data() + t.offset});
+    tensors.push_back({names[k++], DType::kF32, shape, m.grads().data() + t.offset});
+  }
+  const std::vector<uint64_t> bshape{static_cast<uint64_t>(c.batch), static_cast<uint64_t>(c.seq)};
+  tensors.push_back({"batch.inputs", DType::kI32, bshape, in.data()});
+  tensors.push_back({"batch.targets", DType::kI32, bshape, tg.data()});
+  write_safetensors(path, {{"loss", fmt::format("{:.17g}", loss)}, {"config", c.identity_json()}}, tensors);
+  std::printf("wrote the first batch's loss %.6f and gradients to %s\n", loss, path.c_str());
+}
+
 void run_train(const TrainArgs& a) {
+  if (a.out.empty() == a.dump_gradients.empty()) {
+    fail_usage("give the run's directory (-o DIR), or --dump-gradients FILE to check the backward pass");
+  }
+  if (!a.dump_gradients.empty()) {
+    check_output_file("--dump-gradients", a.dump_gradients);
+    check_paths({{"--config", a.config}}, {{"--dump-gradients", a.dump_gradients}});
+  }
   const int threads = a.threads.resolve();
   const std::vector<std::byte> bytes = read_file(a.config);
   const fs::path config_path(a.config);
   TrainConfig config = parse_train_config(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
-                                          a.config, config_path.parent_path().string());
+                                          a.config, fs::absolute(config_path).parent_path().string());
   std::unique_ptr<Tokenizer> tokenizer;
   if (config.tokenizer != "bytes") tokenizer = load_tokenizer(config.tokenizer);
   if (!a.quiet) std::fprintf(stderr, "tokenizing %zu files...\n", config.files.size());
   TokenCorpus corpus = build_token_corpus(config.files, tokenizer.get(), config.holdout);
   const size_t train_tokens = corpus.train.size(), heldout_tokens = corpus.heldout.size();
   Trainer trainer(config, std::move(corpus), threads);
+  if (!a.dump_gradients.empty()) {
+    dump_gradients(trainer, a.dump_gradients, threads);
+    return;
+  }
   prepare_output(a);
   if (!a.quiet) {
     std::fprintf(stderr, "%lld parameters; %zu training and %zu held-out tokens; %lld steps of %lld tokens\n",
@@ -126,9 +166,11 @@ Action add_train_command(CLI::App& app) {
   cmd->add_option("--config", a->config, "the training config (JSON: model, data, train; docs/training.md)")
       ->required();
   cmd->add_option("-o,--output", a->out,
-                  "the run's directory: checkpoint.safetensors, log.json, loss.svg (created if missing)")
-      ->required();
+                  "the run's directory: checkpoint.safetensors, log.json, loss.svg (created if missing)");
   cmd->add_flag("--resume", a->resume, "continue the run in the output directory from its checkpoint");
+  cmd->add_option("--dump-gradients", a->dump_gradients,
+                  "instead of training, write the initial parameters, the first batch, its loss and gradients to "
+                  "this safetensors file (to check the backward pass elsewhere)");
   a->threads.add_to(cmd);
   cmd->add_flag("--json", a->json, "print the summary as one JSON object");
   cmd->add_flag("-q,--quiet", a->quiet, "no progress on stderr");
