@@ -142,6 +142,7 @@ void run_train(const TrainArgs& a) {
                               static_cast<double>(trainer.log().size()) / std::max(last.seconds, 1e-9);
   if (a.json) {
     const nlohmann::json j = {{"parameters", trainer.model().layout().count()},
+                              {"vocab_size", trainer.model().config().vocab_size},
                               {"steps", last.step},
                               {"train_tokens", train_tokens},
                               {"heldout_tokens", heldout_tokens},
