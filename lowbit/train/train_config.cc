@@ -1,5 +1,6 @@
 #include "lowbit/train/train_config.h"
 
+#include <charconv>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -162,14 +163,28 @@ TrainConfig parse_train_config(std::string_view json_text, const std::string& na
   for (std::string& f : c.files) {
     if (std::filesystem::path(f).is_relative()) f = (std::filesystem::path(base_dir) / f).lexically_normal().string();
   }
-  if (c.tokenizer != "bytes" && std::filesystem::path(c.tokenizer).is_relative()) {
-    c.tokenizer = (std::filesystem::path(base_dir) / c.tokenizer).lexically_normal().string();
+  if (c.tokenizer != "bytes") {
+    const std::string_view t = c.tokenizer;
+    int64_t n = 0;
+    const bool bpe = t.starts_with("bpe:") && t.size() > 4 &&
+                     std::from_chars(t.data() + 4, t.data() + t.size(), n).ptr == t.data() + t.size();
+    if (!bpe) fail_input(fmt::format("{}: \"data.tokenizer\" is \"bytes\" or \"bpe:N\", not \"{}\"", name, t));
+    if (n < 257 || n > (1 << 20)) {
+      fail_input(fmt::format("{}: a BPE vocabulary of {} tokens is outside [257, 1048576]", name, n));
+    }
   }
   // The shape check proper (vocab may still be 0 here: the tokenizer's).
   LlamaConfig probe = m;
   if (probe.vocab_size == 0) probe.vocab_size = 1;
   probe.validate(name);
   return c;
+}
+
+int32_t TrainConfig::tokenizer_vocab() const {
+  if (tokenizer == "bytes") return 257;
+  int32_t n = 0;
+  std::from_chars(tokenizer.data() + 4, tokenizer.data() + tokenizer.size(), n);
+  return n;
 }
 
 std::string TrainConfig::identity_json() const {

@@ -4,7 +4,7 @@
 //   {
 //     "model": {"dim": 256, "ffn_dim": 768, "layers": 6, "heads": 4, "kv_heads": 2,
 //               "context_length": 256, "tied_embeddings": true},
-//     "data":  {"files": ["web.txt", "jargon.txt"], "tokenizer": "bytes", "holdout": 0.02},
+//     "data":  {"files": ["web.txt", "jargon.txt"], "tokenizer": "bpe:8192", "holdout": 0.02},
 //     "train": {"batch": 16, "seq": 256, "steps": 2000, "lr": 3e-3, "warmup": 100}
 //   }
 //
@@ -27,7 +27,11 @@ struct TrainConfig {
   LlamaConfig model;  // vocab_size 0: the tokenizer's
 
   std::vector<std::string> files;
-  std::string tokenizer = "bytes";  // "bytes", or a model or tokenizer path (load_tokenizer)
+  // "bytes" (byte-level: 256 bytes and <|endoftext|>), or "bpe:N": a
+  // byte-level BPE of N tokens trained on the training split
+  // (bpe_trainer.h). Either is written into the exported GGUF.
+  std::string tokenizer = "bytes";
+  int32_t tokenizer_vocab() const;  // 257 for "bytes", N for "bpe:N"
   double holdout = 0.02;
 
   int64_t batch = 16, seq = 256, accum = 1, steps = 1000, warmup = 100;

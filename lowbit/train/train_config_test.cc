@@ -23,6 +23,10 @@ TEST(TrainConfig, DefaultsAndRelativePaths) {
   EXPECT_EQ(c.model.vocab_size, 0);  // the tokenizer's
   EXPECT_EQ(c.files, (std::vector<std::string>{"/data/run/a.txt", "/abs/b.txt"}));
   EXPECT_EQ(c.tokenizer, "bytes");
+  EXPECT_EQ(c.tokenizer_vocab(), 257);
+  TrainConfig d = c;
+  d.tokenizer = "bpe:8192";
+  EXPECT_EQ(d.tokenizer_vocab(), 8192);
   EXPECT_EQ(c.batch, 16);
   EXPECT_EQ(c.seq, 256);
   EXPECT_EQ(c.model.kv_heads, 2);
@@ -41,6 +45,10 @@ TEST(TrainConfig, RefusesWhatCannotTrain) {
   EXPECT_NE(err(R"({"model": {"dim": 64, "ffn_dim": 160, "layers": 2, "heads": 5, "context_length": 256},)" + data + "}").find("not a multiple of heads"), std::string::npos);
   EXPECT_NE(err(R"({"model": {"dim": 64, "ffn_dim": 160, "layers": 2, "heads": 4, "kv_heads": 3, "context_length": 256},)" + data + "}").find("c.json"), std::string::npos);
   EXPECT_NE(err("[1]").find("JSON object"), std::string::npos);
+  const std::string files = R"("files": ["a"])";
+  EXPECT_NE(err("{" + model + R"(, "data": {)" + files + R"(, "tokenizer": "gpt2"}})").find("\"bytes\" or \"bpe:N\""), std::string::npos);
+  EXPECT_NE(err("{" + model + R"(, "data": {)" + files + R"(, "tokenizer": "bpe:100"}})").find("outside [257"), std::string::npos);
+  EXPECT_NE(err("{" + model + R"(, "data": {)" + files + R"(, "tokenizer": "bpe:8k"}})").find("bpe:N"), std::string::npos);
   EXPECT_NE(err("{").find("not valid JSON"), std::string::npos);
 }
 

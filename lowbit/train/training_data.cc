@@ -18,29 +18,39 @@ uint64_t mix(uint64_t z) {
 
 }  // namespace
 
-TokenCorpus build_token_corpus(const std::vector<std::string>& files, const Tokenizer* tokenizer, double holdout) {
+TextSplit split_text_files(const std::vector<std::string>& files, double holdout) {
   if (!(holdout > 0.0 && holdout <= 0.5)) {
     fail_input(fmt::format("the held-out fraction must lie in (0, 0.5], not {}", holdout));
   }
   if (files.empty()) fail_input("the training config names no text files");
-  TokenCorpus c;
-  c.vocab_size = tokenizer ? tokenizer->vocab_size() : 256;
+  TextSplit split;
   for (const std::string& path : files) {
     const std::vector<std::byte> bytes = read_file(path);
-    std::vector<int32_t> ids;
-    if (tokenizer) {
-      ids = tokenizer->encode(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
-                              /*add_special=*/false);
-    } else {
-      ids.reserve(bytes.size());
-      for (std::byte b : bytes) ids.push_back(static_cast<int32_t>(b));
+    const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    size_t cut = static_cast<size_t>(static_cast<double>(text.size()) * (1.0 - holdout));
+    if (cut > 0 && cut < text.size() && text[cut - 1] != '\n') {
+      const size_t nl = text.find('\n', cut);
+      if (nl != std::string_view::npos && nl + 1 < text.size()) cut = nl + 1;
     }
-    const auto held = static_cast<size_t>(static_cast<double>(ids.size()) * holdout);
-    if (ids.size() < 2 || held == 0) {
-      fail_input(fmt::format("'{}' gives {} tokens: too few to split off held-out text", path, ids.size()));
+    if (cut == 0 || cut >= text.size()) {
+      fail_input(fmt::format("'{}' has {} bytes: too few to split off held-out text", path, text.size()));
     }
-    c.train.insert(c.train.end(), ids.begin(), ids.end() - static_cast<std::ptrdiff_t>(held));
-    c.heldout.insert(c.heldout.end(), ids.end() - static_cast<std::ptrdiff_t>(held), ids.end());
+    split.train.emplace_back(text.substr(0, cut));
+    split.heldout.emplace_back(text.substr(cut));
+  }
+  return split;
+}
+
+TokenCorpus tokenize_split(const TextSplit& split, const Tokenizer& tokenizer) {
+  TokenCorpus c;
+  c.vocab_size = tokenizer.vocab_size();
+  for (const std::string& t : split.train) {
+    const std::vector<int32_t> ids = tokenizer.encode(t, /*add_special=*/false);
+    c.train.insert(c.train.end(), ids.begin(), ids.end());
+  }
+  for (const std::string& t : split.heldout) {
+    const std::vector<int32_t> ids = tokenizer.encode(t, /*add_special=*/false);
+    c.heldout.insert(c.heldout.end(), ids.begin(), ids.end());
   }
   return c;
 }

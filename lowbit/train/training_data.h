@@ -1,7 +1,8 @@
-// The token streams a training run reads: each text file tokenized, its
-// last `holdout` fraction set aside as held-out text (so the held-out
-// split is disjoint from the training split and drawn from every source),
-// and the batches taken from them.
+// The token streams a training run reads: each text file's last
+// `holdout` fraction of bytes (from a line start) set aside as held-out
+// text, so the held-out split is disjoint from the training split, drawn
+// from every source, and unseen by a tokenizer trained on the training
+// split; then both tokenized, and the batches taken from them.
 //
 // A training batch is a pure function of (seed, step, micro-batch): each
 // row's window starts at a position drawn from a counter-based hash. So a
@@ -17,16 +18,24 @@ namespace lowbit {
 
 class Tokenizer;
 
+// Per file, its training text and its held-out text.
+struct TextSplit {
+  std::vector<std::string> train, heldout;
+};
+
+// Reads `files` and cuts each at the first line start at or after
+// (1 − holdout) of its bytes (at that byte if no line starts later).
+// ErrorKind::kIo for an unreadable file; kInput when a part comes out
+// empty, or holdout is outside (0, 0.5].
+TextSplit split_text_files(const std::vector<std::string>& files, double holdout);
+
 struct TokenCorpus {
   std::vector<int32_t> train, heldout;
   int64_t vocab_size = 0;
 };
 
-// Tokenizes `files` with `tokenizer` (null: bytes, ids 0..255, vocab 256)
-// and splits each. ErrorKind::kIo for an unreadable file; kInput when a
-// file or the held-out split comes out empty, or holdout is outside
-// (0, 0.5].
-TokenCorpus build_token_corpus(const std::vector<std::string>& files, const Tokenizer* tokenizer, double holdout);
+// Each part tokenized (no BOS/EOS added) and concatenated in file order.
+TokenCorpus tokenize_split(const TextSplit& split, const Tokenizer& tokenizer);
 
 // inputs and targets [batch·seq] (targets shifted by one) of micro-batch
 // `micro` of step `step`. ErrorKind::kInput when the split is shorter than

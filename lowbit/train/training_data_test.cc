@@ -13,23 +13,24 @@ namespace {
 
 class TrainingData : public testing_support::TempDirTest {};
 
-TEST_F(TrainingData, EachFileGivesItsTailToTheHeldOutSplit) {
+TEST_F(TrainingData, EachFileGivesItsTailFromALineStartToTheHeldOutSplit) {
   const std::string a = path("a.txt"), b = path("b.txt");
-  std::ofstream(a) << std::string(100, 'a');
-  std::ofstream(b) << std::string(50, 'b');
-  const TokenCorpus c = build_token_corpus({a, b}, nullptr, 0.1);
-  EXPECT_EQ(c.vocab_size, 256);
-  ASSERT_EQ(c.train.size(), 90u + 45u);
-  ASSERT_EQ(c.heldout.size(), 10u + 5u);
-  EXPECT_EQ(c.train[89], 'a');
-  EXPECT_EQ(c.train[90], 'b');
-  EXPECT_EQ(c.heldout[9], 'a');
-  EXPECT_EQ(c.heldout[10], 'b');
-  EXPECT_THROW(build_token_corpus({a}, nullptr, 0.0), Error);
-  EXPECT_THROW(build_token_corpus({a}, nullptr, 0.6), Error);
-  EXPECT_THROW(build_token_corpus({path("missing")}, nullptr, 0.1), Error);
+  std::string lines;
+  for (int i = 0; i < 10; ++i) lines += "line " + std::to_string(i) + "\n";  // 7 bytes each
+  std::ofstream(a) << lines;
+  std::ofstream(b) << std::string(50, 'b');  // no line breaks: cut at the byte
+  const TextSplit s = split_text_files({a, b}, 0.25);
+  ASSERT_EQ(s.train.size(), 2u);
+  // 70 bytes, 0.75 of them is 52, inside line 7: the cut moves to line 8.
+  EXPECT_EQ(s.train[0], lines.substr(0, 56));
+  EXPECT_EQ(s.heldout[0], "line 8\nline 9\n");
+  EXPECT_EQ(s.train[1].size(), 37u);
+  EXPECT_EQ(s.heldout[1].size(), 13u);
+  EXPECT_THROW(split_text_files({a}, 0.0), Error);
+  EXPECT_THROW(split_text_files({a}, 0.6), Error);
+  EXPECT_THROW(split_text_files({path("missing")}, 0.1), Error);
   std::ofstream(path("tiny")) << "x";
-  EXPECT_THROW(build_token_corpus({path("tiny")}, nullptr, 0.1), Error);
+  EXPECT_THROW(split_text_files({path("tiny")}, 0.1), Error);
 }
 
 TEST(TrainingBatch, APureFunctionOfSeedStepAndMicroBatch) {

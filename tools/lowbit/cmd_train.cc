@@ -2,7 +2,8 @@
 // from scratch on text files (lowbit/train/trainer.h).
 //
 // DIR receives checkpoint.safetensors, log.json and loss.svg, each
-// replaced atomically at every checkpoint. A DIR that already holds any of
+// replaced atomically at every checkpoint, and model.gguf (the model and
+// its tokenizer, float32) at the end. A DIR that already holds any of
 // them is refused unless --resume continues that run: a new run never
 // writes over an old one. DIR is created if missing (its parent must
 // exist). A progress line per step goes to stderr (redrawn in place on a
@@ -20,7 +21,9 @@
 #include "lowbit/core/error.h"
 #include "lowbit/core/file_io.h"
 #include "lowbit/io/safetensors.h"
-#include "lowbit/model/tokenizer.h"
+#include "lowbit/model/bpe_tokenizer.h"
+#include "lowbit/train/bpe_trainer.h"
+#include "lowbit/train/model_export.h"
 #include "lowbit/train/train_config.h"
 #include "lowbit/train/trainer.h"
 #include "tools/lowbit/commands.h"
@@ -38,7 +41,7 @@ struct TrainArgs {
   ThreadsFlag threads;
 };
 
-constexpr const char* kOutputs[] = {"checkpoint.safetensors", "log.json", "loss.svg"};
+constexpr const char* kOutputs[] = {"checkpoint.safetensors", "log.json", "loss.svg", "model.gguf"};
 
 std::string duration_text(double s) {
   if (!(s >= 0) || s > 1e7) return "?";
@@ -113,10 +116,25 @@ void run_train(const TrainArgs& a) {
   const fs::path config_path(a.config);
   TrainConfig config = parse_train_config(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
                                           a.config, fs::absolute(config_path).parent_path().string());
-  std::unique_ptr<Tokenizer> tokenizer;
-  if (config.tokenizer != "bytes") tokenizer = load_tokenizer(config.tokenizer);
+  const TextSplit split = split_text_files(config.files, config.holdout);
+  // The tokenizer is a pure function of the training split, so a resumed
+  // run trains the same one again.
+  TrainedBpe bpe;
+  if (config.tokenizer == "bytes") {
+    bpe = train_bpe({}, {257, "smollm", 2});
+  } else {
+    size_t bytes_in = 0;
+    for (const std::string& t : split.train) bytes_in += t.size();
+    if (!a.quiet) {
+      std::fprintf(stderr, "training a BPE tokenizer of %d tokens on %.1f MB...\n", config.tokenizer_vocab(),
+                   static_cast<double>(bytes_in) / 1e6);
+    }
+    const std::vector<std::string_view> texts(split.train.begin(), split.train.end());
+    bpe = train_bpe(texts, {config.tokenizer_vocab(), "smollm", 2});
+  }
+  const std::unique_ptr<BpeTokenizer> tokenizer = bpe.tokenizer();
   if (!a.quiet) std::fprintf(stderr, "tokenizing %zu files...\n", config.files.size());
-  TokenCorpus corpus = build_token_corpus(config.files, tokenizer.get(), config.holdout);
+  TokenCorpus corpus = tokenize_split(split, *tokenizer);
   const size_t train_tokens = corpus.train.size(), heldout_tokens = corpus.heldout.size();
   Trainer trainer(config, std::move(corpus), threads);
   if (!a.dump_gradients.empty()) {
@@ -137,6 +155,9 @@ void run_train(const TrainArgs& a) {
                  static_cast<long long>(p.step), static_cast<long long>(p.steps), p.loss, held.c_str(),
                  p.tokens_per_second, duration_text(p.eta_seconds).c_str(), tty && p.step < p.steps ? "" : "\n");
   });
+  // The model for llama.cpp and lowbit's runtime, with its tokenizer.
+  export_llama_gguf((fs::path(a.out) / "model.gguf").string(), trainer.model(), bpe,
+                    {{"general.name", "lowbit-lm"}, {"lowbit.train.config", config.identity_json()}});
   const TrainLogRow& last = trainer.log().back();
   const double tokens_per_s = static_cast<double>(config.batch * config.seq * config.accum) *
                               static_cast<double>(trainer.log().size()) / std::max(last.seconds, 1e-9);
@@ -167,7 +188,7 @@ Action add_train_command(CLI::App& app) {
   cmd->add_option("--config", a->config, "the training config (JSON: model, data, train; docs/training.md)")
       ->required();
   cmd->add_option("-o,--output", a->out,
-                  "the run's directory: checkpoint.safetensors, log.json, loss.svg (created if missing)");
+                  "the run's directory: checkpoint.safetensors, log.json, loss.svg, model.gguf (created if missing)");
   cmd->add_flag("--resume", a->resume, "continue the run in the output directory from its checkpoint");
   cmd->add_option("--dump-gradients", a->dump_gradients,
                   "instead of training, write the initial parameters, the first batch, its loss and gradients to "
