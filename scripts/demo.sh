@@ -3,9 +3,10 @@
 # (all-MiniLM-L6-v2, fp32 safetensors, installed by the setup) with several
 # schemes and print the comparison: size, bits per weight, mean and
 # worst-tensor QSNR, and (--eval) the quantized models' own quality: embedding
-# cosine and retrieval for MiniLM, perplexity and KL divergence for SmolLM2.
-# Then the same model with the clipping search, the
-# real GGUF model (SmolLM2-135M-Instruct) to Q4_K for llama.cpp, and the
+# cosine and retrieval for MiniLM, perplexity and KL divergence for the
+# causal LMs. Then the same model with the clipping search, the default
+# causal LM (lowbit-lm, lowbit's own, in the repository) to Q4_K and Q8_0,
+# the real GGUF model SmolLM2-135M-Instruct to Q4_K for llama.cpp, and the
 # INT-vs-FP QSNR study.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,11 @@ echo
 echo "== the same 4-bit schemes with the clipping search (--method mse)"
 "$LOWBIT" quantize minilm "$OUT/minilm-mse" --quiet --method mse \
   --scheme int4/g128/asym --scheme mxfp4 --scheme nvfp4
+
+echo
+echo "== lowbit-lm (lowbit's own 6.8M-parameter language model, GGUF F32, the default causal LM) -> GGUF Q4_K"
+echo "   and Q8_0 for llama.cpp, measured against the input (--eval: perplexity, KL divergence, top-1 on kjv)"
+"$LOWBIT" quantize lowbit-lm "$OUT/lowbit-lm" --scheme q4_k --scheme q8_0 --quiet --eval
 
 echo
 echo "== SmolLM2-135M-Instruct (GGUF Q4_1) -> GGUF Q4_K for llama.cpp (every metadata key kept),"

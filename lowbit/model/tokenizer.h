@@ -98,7 +98,8 @@ class Tokenizer {
 std::unique_ptr<Tokenizer> load_gguf_tokenizer(const GgufFile& file);
 
 // The tokenizer of a Hugging Face tokenizer.json (its text; `name` stands
-// for the file in messages). The model must be WordPiece.
+// for the file in messages). The model must be WordPiece or byte-level BPE
+// (tokenizer_json.cc lists the parts each may have).
 std::unique_ptr<Tokenizer> load_tokenizer_json(std::string_view json_text, const std::string& name);
 
 // The tokenizer of a model at `path`: a GGUF file (told by its magic), a

@@ -1,7 +1,14 @@
 // load_tokenizer_json (tokenizer.h): a Hugging Face tokenizer.json whose
-// model is WordPiece, with the parts BERT-family files use: a BertNormalizer
-// (or none), a BertPreTokenizer (or none), TemplateProcessing or
-// BertProcessing (or none), a WordPiece decoder (or none), and added tokens.
+// model is
+//  - WordPiece, with the parts BERT-family files use: a BertNormalizer (or
+//    none), a BertPreTokenizer (or none), TemplateProcessing or
+//    BertProcessing (or none), a WordPiece decoder (or none), and added
+//    tokens;
+//  - or byte-level BPE, as GPT-2, SmolLM and lowbit's own export write it:
+//    no normalizer, a ByteLevel pre-tokenizer (GPT-2's expression), alone
+//    or after Digits with individual digits (SmolLM's), a ByteLevel decoder
+//    (or none), merges as "a b" strings or [a, b] pairs, and added tokens
+//    (the special ones become control tokens).
 // Anything else is refused by name rather than half-applied.
 #include <fmt/format.h>
 
@@ -9,7 +16,9 @@
 
 #include "lowbit/core/error.h"
 #include "lowbit/core/text.h"
+#include "lowbit/model/bpe_tokenizer.h"
 #include "lowbit/model/tokenizer.h"
+#include "lowbit/model/vocabulary.h"
 #include "lowbit/model/wordpiece_tokenizer.h"
 
 namespace lowbit {
@@ -50,6 +59,23 @@ class Reader {
   std::string type_of(const Json& obj, const std::string& path) const {
     return string(member(obj, "type", path), path + ".type");
   }
+  // model.vocab's pieces by id. The ids must number the entries 0..n-1: a
+  // hole would be a token without text.
+  std::vector<std::string> dense_vocab(const Json& vocab) const {
+    if (!vocab.is_object() || vocab.empty()) fail("model.vocab is not a non-empty object of token: id");
+    std::vector<std::string> pieces(vocab.size());
+    std::vector<bool> seen(vocab.size(), false);
+    for (const auto& [piece, idv] : vocab.items()) {
+      const int32_t i = id(idv, "model.vocab[" + quote_untrusted(piece) + "]");
+      if (static_cast<size_t>(i) >= vocab.size() || seen[static_cast<size_t>(i)]) {
+        fail(fmt::format("model.vocab ids are not 0..{} each once (id {} of {})", vocab.size() - 1, i,
+                         quote_untrusted(piece)));
+      }
+      seen[static_cast<size_t>(i)] = true;
+      pieces[static_cast<size_t>(i)] = piece;
+    }
+    return pieces;
+  }
 
  private:
   std::string name_;
@@ -58,8 +84,8 @@ class Reader {
 void read_model(const Reader& r, const Json& model, WordPieceConfig& c) {
   const std::string type = model.contains("type") ? r.type_of(model, "model") : "";
   if (type != "WordPiece") {
-    r.fail(fmt::format("model type '{}' is not supported (lowbit reads WordPiece from tokenizer.json; BPE and "
-                       "SentencePiece vocabularies from GGUF files)",
+    r.fail(fmt::format("model type '{}' is not supported (lowbit reads WordPiece and byte-level BPE from "
+                       "tokenizer.json; SentencePiece vocabularies from GGUF files)",
                        type));
   }
   c.unk_token = r.string(r.member(model, "unk_token", "model"), "model.unk_token");
@@ -71,20 +97,7 @@ void read_model(const Reader& r, const Json& model, WordPieceConfig& c) {
     if (m < 0) r.fail("model.max_input_chars_per_word is negative");
     c.max_input_chars_per_word = static_cast<size_t>(m);
   }
-  const Json& vocab = r.member(model, "vocab", "model");
-  if (!vocab.is_object() || vocab.empty()) r.fail("model.vocab is not a non-empty object of token: id");
-  // Ids must number the entries 0..n-1: a hole would be a token without text.
-  c.vocab.assign(vocab.size(), std::string());
-  std::vector<bool> seen(vocab.size(), false);
-  for (const auto& [piece, idv] : vocab.items()) {
-    const int32_t id = r.id(idv, "model.vocab[" + quote_untrusted(piece) + "]");
-    if (static_cast<size_t>(id) >= vocab.size() || seen[static_cast<size_t>(id)]) {
-      r.fail(fmt::format("model.vocab ids are not 0..{} each once (id {} of {})", vocab.size() - 1, id,
-                         quote_untrusted(piece)));
-    }
-    seen[static_cast<size_t>(id)] = true;
-    c.vocab[static_cast<size_t>(id)] = piece;
-  }
+  c.vocab = r.dense_vocab(r.member(model, "vocab", "model"));
 }
 
 void read_normalizer(const Reader& r, const Json& n, WordPieceConfig& c) {
@@ -215,7 +228,99 @@ WordPieceConfig parse_wordpiece_config(std::string_view json_text, const std::st
   return c;
 }
 
+namespace {
+
+bool is_byte_level(const Reader& r, const Json& p, const std::string& path) {
+  if (r.type_of(p, path) != "ByteLevel") return false;
+  if (r.boolean(p, "add_prefix_space", false, path)) r.fail(path + ".add_prefix_space true is not supported");
+  if (!r.boolean(p, "use_regex", true, path)) r.fail(path + ".use_regex false is not supported");
+  return true;
+}
+
+std::unique_ptr<Tokenizer> load_bpe_json(const Reader& r, const Json& j) {
+  const Json& model = r.member(j, "model", "the file");
+  for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix", "dropout"}) {
+    if (model.contains(key) && !model.at(key).is_null()) r.fail(fmt::format("model.{} is not supported", key));
+  }
+  if (r.boolean(model, "byte_fallback", false, "model")) r.fail("model.byte_fallback is not supported");
+  if (j.contains("normalizer") && !j.at("normalizer").is_null()) r.fail("a BPE normalizer is not supported");
+  // The pre-tokenizer, as one of lowbit's two expressions.
+  const Json& pre = r.member(j, "pre_tokenizer", "the file");
+  BpePreTokenizer kind = BpePreTokenizer::kGpt2;
+  std::string pre_name = "gpt-2";
+  if (pre.is_object() && r.type_of(pre, "pre_tokenizer") == "Sequence") {
+    const Json& list = r.member(pre, "pretokenizers", "pre_tokenizer");
+    if (!list.is_array() || list.size() != 2 || r.type_of(list[0], "pre_tokenizer[0]") != "Digits" ||
+        !r.boolean(list[0], "individual_digits", false, "pre_tokenizer[0]") ||
+        !is_byte_level(r, list[1], "pre_tokenizer[1]")) {
+      r.fail("pre_tokenizer: only ByteLevel, or Digits (individual) then ByteLevel, are supported");
+    }
+    kind = BpePreTokenizer::kDigitsThenGpt2;
+    pre_name = "smollm";
+  } else if (!pre.is_object() || !is_byte_level(r, pre, "pre_tokenizer")) {
+    r.fail("pre_tokenizer: only ByteLevel, or Digits (individual) then ByteLevel, are supported");
+  }
+  if (j.contains("decoder") && !j.at("decoder").is_null() && r.type_of(j.at("decoder"), "decoder") != "ByteLevel") {
+    r.fail("decoder: only ByteLevel is supported with a BPE model");
+  }
+  // Vocabulary: model.vocab, then added tokens beyond it.
+  std::vector<std::string> pieces = r.dense_vocab(r.member(model, "vocab", "model"));
+  std::vector<int32_t> types(pieces.size(), static_cast<int32_t>(TokenType::kNormal));
+  SpecialTokenIds special;
+  if (j.contains("added_tokens") && !j.at("added_tokens").is_null()) {
+    const Json& added = j.at("added_tokens");
+    if (!added.is_array()) r.fail("added_tokens is not a list");
+    for (const Json& t : added) {
+      const int32_t id = r.id(r.member(t, "id", "added_tokens[]"), "added_tokens[].id");
+      const std::string content = r.string(r.member(t, "content", "added_tokens[]"), "added_tokens[].content");
+      if (static_cast<size_t>(id) > pieces.size()) r.fail(fmt::format("added token id {} leaves a hole", id));
+      if (static_cast<size_t>(id) == pieces.size()) {
+        pieces.push_back(content);
+        types.push_back(0);
+      } else if (pieces[static_cast<size_t>(id)] != content) {
+        r.fail(fmt::format("added token {} is {} but the vocabulary has {}", id, quote_untrusted(content),
+                           quote_untrusted(pieces[static_cast<size_t>(id)])));
+      }
+      const bool is_special = r.boolean(t, "special", false, "added_tokens[]");
+      types[static_cast<size_t>(id)] =
+          static_cast<int32_t>(is_special ? TokenType::kControl : TokenType::kUserDefined);
+      if (is_special && content == "<|endoftext|>") special.bos = special.eos = id;
+    }
+  }
+  const Json& merges = r.member(model, "merges", "model");
+  if (!merges.is_array()) r.fail("model.merges is not a list");
+  std::vector<std::string> merge_text;
+  merge_text.reserve(merges.size());
+  for (const Json& m : merges) {
+    if (m.is_string()) {
+      merge_text.push_back(m.get<std::string>());
+    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+      merge_text.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
+    } else {
+      r.fail("model.merges holds an entry that is neither \"a b\" nor [a, b]");
+    }
+  }
+  return std::make_unique<BpeTokenizer>(Vocabulary(std::move(pieces), std::move(types)), merge_text, special, kind,
+                                        pre_name);
+}
+
+}  // namespace
+
 std::unique_ptr<Tokenizer> load_tokenizer_json(std::string_view json_text, const std::string& name) {
+  {
+    // Byte-level BPE files are told by their model type.
+    const Json j = Json::parse(json_text, nullptr, false);
+    if (!j.is_discarded() && j.is_object() && j.contains("model") && j.at("model").is_object() &&
+        j.at("model").contains("type") && j.at("model").at("type") == "BPE") {
+      const Reader r(name);
+      try {
+        return load_bpe_json(r, j);
+      } catch (const Error& e) {
+        if (std::string_view(e.what()).starts_with("tokenizer.json")) throw;
+        r.fail(e.what());
+      }
+    }
+  }
   WordPieceConfig c = parse_wordpiece_config(json_text, name);
   try {
     return std::make_unique<WordPieceTokenizer>(std::move(c));

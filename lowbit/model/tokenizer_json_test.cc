@@ -69,7 +69,8 @@ TEST(TokenizerJson, ReadsMiniLmsShape) {
 }
 
 TEST(TokenizerJson, RefusesWhatItDoesNotImplement) {
-  EXPECT_NE(error(minilm_like("BPE")).find("model type 'BPE' is not supported"), std::string::npos);
+  EXPECT_NE(error(minilm_like("Unigram")).find("model type 'Unigram' is not supported"), std::string::npos);
+  EXPECT_NE(error(minilm_like("BPE")).find("continuing_subword_prefix is not supported"), std::string::npos);
   EXPECT_NE(error(minilm_like("WordPiece", R"({"type": "Lowercase"})")).find("'Lowercase'"), std::string::npos);
   EXPECT_NE(error("{not json").find("not valid JSON"), std::string::npos);
   EXPECT_NE(error("[]").find("not a JSON object"), std::string::npos);
@@ -83,6 +84,30 @@ TEST(TokenizerJson, RefusesWhatItDoesNotImplement) {
   std::string unk = minilm_like();
   unk.replace(unk.find("\"unk_token\": \"[UNK]\""), 20, "\"unk_token\": \"[ZZZ]\"");
   EXPECT_NE(error(unk).find("[ZZZ]"), std::string::npos);
+}
+
+// Byte-level BPE, as GPT-2, SmolLM and `lowbit export` write it.
+TEST(TokenizerJson, ByteLevelBpe) {
+  const std::string bpe = R"({"version": "1.0", "normalizer": null,
+    "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": true},
+                      {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}]},
+    "decoder": {"type": "ByteLevel"},
+    "added_tokens": [{"id": 7, "content": "<|endoftext|>", "special": true}],
+    "model": {"type": "BPE", "dropout": null, "vocab": {"a": 0, "b": 1, "Ġ": 2, "1": 3, "2": 4, "ab": 5, "Ġa": 6},
+              "merges": ["a b", ["Ġ", "a"]]}})";
+  const auto t = load_tokenizer_json(bpe, "bpe.json");
+  EXPECT_STREQ(t->kind(), "bpe");
+  EXPECT_EQ(t->vocab_size(), 8);
+  EXPECT_EQ(t->encode("ab a12", false), (std::vector<int32_t>{5, 6, 3, 4}));
+  EXPECT_EQ(t->decode(std::vector<int32_t>{5, 6, 3, 4}), "ab a12");
+  EXPECT_EQ(t->eos_id(), 7);
+  std::string plain = bpe;
+  plain.replace(plain.find("{\"type\": \"Sequence\""), plain.find("\"decoder\"") - plain.find("{\"type\": \"Sequence\""),
+                R"({"type": "ByteLevel"}, )");
+  EXPECT_EQ(load_tokenizer_json(plain, "p.json")->encode("a12", false), (std::vector<int32_t>{0, 3, 4}));
+  std::string fallback = bpe;
+  fallback.replace(fallback.find("\"dropout\": null"), 15, "\"byte_fallback\": true");
+  EXPECT_NE(error(fallback).find("byte_fallback"), std::string::npos);
 }
 
 }  // namespace

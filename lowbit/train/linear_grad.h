@@ -6,17 +6,33 @@
 //
 // Each runs on lowbit's fixed tiles (kernels/matmul.h), so results are
 // bit-identical for every thread count.
+//
+// With a LinearQuant, each product takes its operands as the layer's
+// precision rounds them (precision_recipe.h), each along the product's
+// reduction axis: forward x and w along `in`; dgrad dy and w along `out`;
+// wgrad dy and x along the tokens. Gradients pass straight through the
+// rounding.
 #pragma once
 
 #include <cstdint>
 
 namespace lowbit {
 
-void linear_forward(const float* x, int64_t n, int64_t in, const float* w, int64_t out, float* y, int threads);
+struct AmaxHistory;
+struct LayerPrecision;
+
+struct LinearQuant {
+  const LayerPrecision* precision = nullptr;
+  uint64_t seed = 0;                 // this Linear at this step: every operand's seed derives from it
+  AmaxHistory* histories = nullptr;  // 6: forward x, w; dgrad dy, w; wgrad dy, x (delayed scaling)
+};
+
+void linear_forward(const float* x, int64_t n, int64_t in, const float* w, int64_t out, float* y, int threads,
+                    const LinearQuant* q = nullptr);
 
 // dx is overwritten, or added to when `accumulate_dx` (several layers read
 // the same input: Q, K and V; gate and up). dw is always added to.
 void linear_backward(const float* dy, const float* x, int64_t n, int64_t in, const float* w, int64_t out, float* dx,
-                     bool accumulate_dx, float* dw, int threads);
+                     bool accumulate_dx, float* dw, int threads, const LinearQuant* q = nullptr);
 
 }  // namespace lowbit

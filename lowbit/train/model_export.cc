@@ -33,13 +33,34 @@ void export_llama_gguf(const std::string& path, const TrainableLlama& model, con
   out.add_metadata("llama.attention.layer_norm_rms_epsilon", GgufValue::of(c.rms_eps));
   out.add_metadata("llama.vocab_size", u32(c.vocab_size));
   tokenizer.add_gguf_metadata(out);
+  // A QAT model is written as it computes: each block Linear's weight
+  // fake-quantized (float32 values on the quantizer's grid), without
+  // LSQ+'s own parameters, which llama.cpp would not know.
+  std::map<int64_t, int64_t> linear_at;  // parameter offset -> Linear index
+  if (model.qat().active()) {
+    for (int64_t i = 0; i < c.layers * 7; ++i) {
+      int64_t rows = 0, cols = 0;
+      linear_at[model.linear_weight(i, &rows, &cols)] = i;
+    }
+  }
+  const auto exported = [](const ParamTensor& t) {
+    return !t.name.ends_with(".qat_scale") && !t.name.ends_with(".qat_offset");
+  };
   for (const ParamTensor& t : model.layout().tensors()) {
+    if (!exported(t)) continue;
     const std::vector<uint64_t> shape(t.shape.begin(), t.shape.end());
     out.declare_tensor(t.name, reverse_dims(shape), GgmlType::kF32);
   }
   out.begin();
   for (const ParamTensor& t : model.layout().tensors()) {
-    out.write_tensor_data(t.name, model.params().data() + t.offset, static_cast<size_t>(t.size) * sizeof(float));
+    if (!exported(t)) continue;
+    const auto it = linear_at.find(t.offset);
+    if (it != linear_at.end()) {
+      const std::vector<float> w = model.effective_weight(it->second);
+      out.write_tensor_data(t.name, w.data(), w.size() * sizeof(float));
+    } else {
+      out.write_tensor_data(t.name, model.params().data() + t.offset, static_cast<size_t>(t.size) * sizeof(float));
+    }
   }
   out.commit();
 }

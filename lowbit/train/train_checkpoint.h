@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace lowbit {
 
@@ -18,12 +19,22 @@ class AdamW;
 class TrainableLlama;
 struct TrainConfig;
 
+// The state a precision recipe adds: the master weights' second buffer
+// (tensors "master.<name>"), and the loss scale and amax histories as
+// JSON (metadata "lowbit.train.state").
+struct PrecisionState {
+  std::vector<float>* master_extra = nullptr;  // null or empty: none
+  std::string state_json;
+};
+
 void save_train_checkpoint(const std::string& path, const TrainConfig& config, const TrainableLlama& model,
-                           const AdamW& optimizer, int64_t step, const std::string& log_json);
+                           const AdamW& optimizer, int64_t step, const std::string& log_json,
+                           const PrecisionState& state = {});
 
 struct ResumedRun {
   int64_t step = 0;
   std::string log_json;
+  std::string state_json;
 };
 
 // Restores model parameters and optimizer state. ErrorKind::kInput naming
@@ -31,7 +42,8 @@ struct ResumedRun {
 // checkpoint, another config (the message names the first differing
 // setting), a missing tensor, a wrong shape or dtype, a non-finite value.
 // Nothing is changed unless everything fits.
+// state.master_extra, when non-empty, is filled from "master.<name>".
 ResumedRun load_train_checkpoint(const std::string& path, const TrainConfig& config, TrainableLlama& model,
-                                 AdamW& optimizer);
+                                 AdamW& optimizer, const PrecisionState& state = {});
 
 }  // namespace lowbit

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lowbit/core/error.h"
+#include "lowbit/core/file_io.h"
 
 namespace lowbit {
 
@@ -76,8 +77,8 @@ TrainConfig parse_train_config(std::string_view json_text, const std::string& na
   }
   if (!root.is_object()) fail_input(fmt::format("{}: a training config is a JSON object", name));
   for (const auto& [k, v] : root.items()) {
-    if (k != "model" && k != "data" && k != "train") {
-      fail_input(fmt::format("{}: unknown section \"{}\" (expected model, data, train)", name, k));
+    if (k != "model" && k != "data" && k != "train" && k != "precision") {
+      fail_input(fmt::format("{}: unknown section \"{}\" (expected model, data, train, precision)", name, k));
     }
   }
   TrainConfig c;
@@ -173,6 +174,24 @@ TrainConfig parse_train_config(std::string_view json_text, const std::string& na
       fail_input(fmt::format("{}: a BPE vocabulary of {} tokens is outside [257, 1048576]", name, n));
     }
   }
+  if (root.contains("precision")) {
+    const json& p = root["precision"];
+    if (p.is_object()) {
+      c.precision_json = p.dump();
+    } else if (p.is_string()) {
+      std::filesystem::path file = p.get<std::string>();
+      if (file.is_relative()) file = std::filesystem::path(base_dir) / file;
+      const std::vector<std::byte> bytes = read_file(file.string());
+      const json r = json::parse(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), nullptr,
+                                 false);
+      if (r.is_discarded() || !r.is_object()) {
+        fail_input(fmt::format("{}: the precision recipe '{}' is not a JSON object", name, file.string()));
+      }
+      c.precision_json = r.dump();
+    } else if (!p.is_null()) {
+      fail_input(fmt::format("{}: \"precision\" is a recipe object or the path of one", name));
+    }
+  }
   // The shape check proper (vocab may still be 0 here: the tokenizer's).
   LlamaConfig probe = m;
   if (probe.vocab_size == 0) probe.vocab_size = 1;
@@ -214,7 +233,8 @@ std::string TrainConfig::identity_json() const {
         {"beta2", beta2},
         {"eps", eps},
         {"grad_clip", grad_clip},
-        {"seed", seed}}}};
+        {"seed", seed}}},
+      {"precision", precision_json.empty() ? json(nullptr) : json::parse(precision_json)}};
   return j.dump();
 }
 

@@ -5,7 +5,8 @@
 //     "model": {"dim": 256, "ffn_dim": 768, "layers": 6, "heads": 4, "kv_heads": 2,
 //               "context_length": 256, "tied_embeddings": true},
 //     "data":  {"files": ["web.txt", "jargon.txt"], "tokenizer": "bpe:8192", "holdout": 0.02},
-//     "train": {"batch": 16, "seq": 256, "steps": 2000, "lr": 3e-3, "warmup": 100}
+//     "train": {"batch": 16, "seq": 256, "steps": 2000, "lr": 3e-3, "warmup": 100},
+//     "precision": "recipes/fp8-te.json"
 //   }
 //
 // Every key but the model's shape and the data files has a default (the
@@ -38,6 +39,10 @@ struct TrainConfig {
   double lr = 3e-3, min_lr = 3e-4 /* default: lr / 10 */, weight_decay = 0.1, beta1 = 0.9, beta2 = 0.95, eps = 1e-8, grad_clip = 1.0;
   uint64_t seed = 1;
   int64_t eval_every = 100, eval_windows = 64, checkpoint_every = 500;
+
+  // The precision recipe (precision_recipe.h) as canonical JSON, from the
+  // "precision" key: an object, or the path of a JSON file. Empty: float32.
+  std::string precision_json;
 
   // The settings that decide the run's numbers (everything above but the
   // eval and checkpoint cadence, which only change what is reported), as

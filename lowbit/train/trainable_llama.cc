@@ -49,7 +49,7 @@ int64_t first_non_finite(const float* x, int64_t n) {
 
 }  // namespace
 
-TrainableLlama::TrainableLlama(LlamaConfig config) : config_(std::move(config)) {
+TrainableLlama::TrainableLlama(LlamaConfig config, QatSpec qat) : config_(std::move(config)), qat_(qat) {
   if (config_.head_dim == 0 && config_.heads > 0) config_.head_dim = config_.dim / config_.heads;
   if (config_.rope_dim == 0) config_.rope_dim = config_.head_dim;
   config_.naming = LlamaNaming::kGguf;
@@ -72,21 +72,44 @@ TrainableLlama::TrainableLlama(LlamaConfig config) : config_(std::move(config)) 
     b.up = layout_.add(name("ffn_up"), {F, D}, true);
     b.down = layout_.add(name("ffn_down"), {D, F}, true);
     blocks_.push_back(b);
+    if (qat_.learned()) {
+      // LSQ+'s scale and offset per output channel of each block Linear.
+      const std::pair<const char*, int64_t> outs[] = {{"attn_q", qd},    {"attn_k", kvd},   {"attn_v", kvd},
+                                                      {"attn_output", D}, {"ffn_gate", F}, {"ffn_up", F},
+                                                      {"ffn_down", D}};
+      for (const auto& [role, rows] : outs) {
+        const std::string base = fmt::format("blk.{}.{}", l, role);
+        qat_scale_.push_back(layout_.add(base + ".qat_scale", {rows}, false));
+        qat_offset_.push_back(layout_.add(base + ".qat_offset", {rows}, false));
+      }
+    }
   }
   output_norm_ = layout_.add(llama_output_norm_name(LlamaNaming::kGguf), {D}, false);
   if (!config_.tied_embeddings) output_ = layout_.add(llama_output_name(LlamaNaming::kGguf), {V, D}, true);
   params_.assign(static_cast<size_t>(layout_.size()), 0.0f);
   grads_.assign(static_cast<size_t>(layout_.size()), 0.0f);
+  if (qat_.active()) w_hat_.resize(static_cast<size_t>(config_.layers * 7));
   rope_ = Rope(config_.head_dim, config_.rope_dim, config_.rope_theta, RopeStyle::kAdjacentPairs);
 }
 
 void TrainableLlama::init(uint64_t seed) {
+  init_weights(seed);
+  if (!qat_.learned()) return;
+  for (int64_t i = 0; i < config_.layers * 7; ++i) {
+    int64_t rows = 0, cols = 0;
+    const int64_t w = linear_weight(i, &rows, &cols);
+    lsq_init(params_.data() + w, rows, cols, qat_.bits, params_.data() + qat_scale_[static_cast<size_t>(i)],
+             params_.data() + qat_offset_[static_cast<size_t>(i)]);
+  }
+}
+
+void TrainableLlama::init_weights(uint64_t seed) {
   const double residual_std = 0.02 / std::sqrt(2.0 * static_cast<double>(config_.layers));
   for (size_t t = 0; t < layout_.tensors().size(); ++t) {
     const ParamTensor& p = layout_.tensors()[t];
     float* w = params_.data() + p.offset;
     if (p.shape.size() == 1) {
-      std::fill(w, w + p.size, 1.0f);
+      std::fill(w, w + p.size, 1.0f);  // norms; LSQ+'s parameters are set by init()
       continue;
     }
     const bool residual = p.name.ends_with("attn_output.weight") || p.name.ends_with("ffn_down.weight");
@@ -101,6 +124,119 @@ void TrainableLlama::init(uint64_t seed) {
       if (i + 1 < p.size) w[i + 1] = static_cast<float>(sd * r * std::sin(a));
     }
   }
+}
+
+std::vector<std::string> TrainableLlama::linear_names(const LlamaConfig& config) {
+  static constexpr const char* kRoles[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up",
+                                           "ffn_down"};
+  std::vector<std::string> names;
+  for (int64_t l = 0; l < config.layers; ++l) {
+    for (const char* r : kRoles) names.push_back(fmt::format("blk.{}.{}", l, r));
+  }
+  names.emplace_back("output");
+  return names;
+}
+
+void TrainableLlama::set_precision(std::shared_ptr<const PrecisionRecipe> recipe, uint64_t seed) {
+  precision_ = std::move(recipe);
+  precision_seed_ = seed;
+  linear_precision_.clear();
+  const std::vector<std::string> names = linear_names();
+  histories_.assign(names.size() * 6, AmaxHistory{});
+  contexts_.assign(names.size(), LinearQuant{});
+  if (!precision_) return;
+  for (const std::string& n : names) linear_precision_.push_back(&precision_->for_linear(n));
+}
+
+int64_t TrainableLlama::linear_weight(int64_t index, int64_t* rows, int64_t* cols) const {
+  const int64_t D = config_.dim, F = config_.ffn_dim;
+  const int64_t qd = config_.heads * config_.head_dim, kvd = config_.kv_dim();
+  if (index == config_.layers * 7) {
+    *rows = config_.vocab_size;
+    *cols = D;
+    return output_ < 0 ? embedding_ : output_;
+  }
+  const BlockOffsets& o = blocks_[static_cast<size_t>(index / 7)];
+  const int64_t offsets[] = {o.q, o.k, o.v, o.o, o.gate, o.up, o.down};
+  const int64_t r[] = {qd, kvd, kvd, D, F, F, D};
+  const int64_t c[] = {D, D, D, qd, D, D, F};
+  *rows = r[index % 7];
+  *cols = c[index % 7];
+  return offsets[index % 7];
+}
+
+std::vector<float> TrainableLlama::effective_weight(int64_t index) const {
+  int64_t rows = 0, cols = 0;
+  const float* w = params_.data() + linear_weight(index, &rows, &cols);
+  std::vector<float> out(static_cast<size_t>(rows * cols));
+  if (!qat_.active() || index == config_.layers * 7) {
+    std::copy(w, w + rows * cols, out.data());
+  } else if (qat_.kind == QatSpec::Kind::kTernary) {
+    ternary_forward(w, rows * cols, out.data());
+  } else {
+    lsq_forward(w, rows, cols, params_.data() + qat_scale_[static_cast<size_t>(index)],
+                params_.data() + qat_offset_[static_cast<size_t>(index)], qat_.bits, out.data(), 1);
+  }
+  return out;
+}
+
+void TrainableLlama::lin_forward(int64_t index, const float* x, int64_t n, int64_t in, int64_t w, int64_t out,
+                                 float* y, int threads) {
+  const float* weight = params_.data() + w;
+  const float* input = x;
+  std::vector<float> x_hat;
+  if (qat_.active() && index < config_.layers * 7) {
+    std::vector<float>& wh = w_hat_[static_cast<size_t>(index)];
+    wh.resize(static_cast<size_t>(out * in));
+    if (qat_.kind == QatSpec::Kind::kTernary) {
+      ternary_forward(weight, out * in, wh.data());
+      x_hat.resize(static_cast<size_t>(n * in));
+      absmax_int8_rows(x, n, in, x_hat.data(), threads);
+      input = x_hat.data();
+    } else {
+      lsq_forward(weight, out, in, params_.data() + qat_scale_[static_cast<size_t>(index)],
+                  params_.data() + qat_offset_[static_cast<size_t>(index)], qat_.bits, wh.data(), threads);
+    }
+    weight = wh.data();
+  }
+  linear_forward(input, n, in, weight, out, y, threads, quant(index));
+}
+
+void TrainableLlama::lin_backward(int64_t index, const float* dy, const float* x, int64_t n, int64_t in, int64_t w,
+                                  int64_t out, float* dx, bool accumulate_dx, int threads) {
+  float* grad = grads_.data() + w;
+  if (!qat_.active() || index == config_.layers * 7) {
+    linear_backward(dy, x, n, in, params_.data() + w, out, dx, accumulate_dx, grad, threads, quant(index));
+    return;
+  }
+  // The product used ŵ (and, for ternary, x̂): the backward pass does too,
+  // and the gradient reaches w straight through (LSQ+: through its clip).
+  const std::vector<float>& wh = w_hat_[static_cast<size_t>(index)];
+  if (qat_.kind == QatSpec::Kind::kTernary) {
+    std::vector<float> x_hat(static_cast<size_t>(n * in));
+    absmax_int8_rows(x, n, in, x_hat.data(), threads);
+    linear_backward(dy, x_hat.data(), n, in, wh.data(), out, dx, accumulate_dx, grad, threads, quant(index));
+    return;
+  }
+  std::vector<float> dw_hat(static_cast<size_t>(out * in), 0.0f);
+  linear_backward(dy, x, n, in, wh.data(), out, dx, accumulate_dx, dw_hat.data(), threads, quant(index));
+  const auto si = static_cast<size_t>(index);
+  lsq_backward(params_.data() + w, out, in, params_.data() + qat_scale_[si], params_.data() + qat_offset_[si],
+               qat_.bits, dw_hat.data(), grad, grads_.data() + qat_scale_[si], grads_.data() + qat_offset_[si],
+               threads);
+}
+
+const LinearQuant* TrainableLlama::quant(int64_t index) {
+  if (!precision_) return nullptr;
+  LinearQuant& q = contexts_[static_cast<size_t>(index)];
+  q.precision = linear_precision_[static_cast<size_t>(index)];
+  uint64_t z = precision_seed_ ^ (0x9E3779B97F4A7C15ull * static_cast<uint64_t>(step_ + 1)) ^
+               (0xC2B2AE3D27D4EB4Full * static_cast<uint64_t>(index + 1));
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  q.seed = z ^ (z >> 31);
+  q.histories = histories_.data() + index * 6;
+  return &q;
 }
 
 void TrainableLlama::size_activations(int64_t batch, int64_t seq) {
@@ -128,7 +264,15 @@ void TrainableLlama::size_activations(int64_t batch, int64_t seq) {
 }
 
 double TrainableLlama::forward(std::span<const int32_t> inputs, std::span<const int32_t> targets, int64_t batch,
-                               int64_t seq, int threads, std::vector<double>* token_loss) {
+                               int64_t seq, int threads, std::vector<double>* token_loss, bool update_state) {
+  // An evaluation must not move delayed scaling's history: restore it.
+  struct Restore {
+    std::vector<AmaxHistory>* target;
+    std::vector<AmaxHistory> saved;
+    ~Restore() {
+      if (target) *target = std::move(saved);
+    }
+  } restore{update_state ? nullptr : &histories_, update_state ? std::vector<AmaxHistory>{} : histories_};
   const int64_t N = batch * seq, D = config_.dim, F = config_.ffn_dim, V = config_.vocab_size;
   const int64_t qd = config_.heads * config_.head_dim, kvd = config_.kv_dim();
   if (batch <= 0 || seq <= 0) fail_internal("TrainableLlama::forward: empty batch");
@@ -175,28 +319,28 @@ double TrainableLlama::forward(std::span<const int32_t> inputs, std::span<const 
     BlockActs& a = acts_[static_cast<size_t>(l)];
     a.x_in = x;
     rms_norm(x.data(), N, D, D, P + o.attn_norm, config_.rms_eps, a.xn1.data(), D, threads);
-    linear_forward(a.xn1.data(), N, D, P + o.q, qd, a.q.data(), threads);
-    linear_forward(a.xn1.data(), N, D, P + o.k, kvd, a.k.data(), threads);
-    linear_forward(a.xn1.data(), N, D, P + o.v, kvd, a.v.data(), threads);
+    lin_forward(l * 7 + 0, a.xn1.data(), N, D, o.q, qd, a.q.data(), threads);
+    lin_forward(l * 7 + 1, a.xn1.data(), N, D, o.k, kvd, a.k.data(), threads);
+    lin_forward(l * 7 + 2, a.xn1.data(), N, D, o.v, kvd, a.v.data(), threads);
     for (int64_t b = 0; b < batch; ++b) {
       rope_.apply(a.q.data() + b * seq * qd, seq, qd, config_.heads, 0, threads);
       rope_.apply(a.k.data() + b * seq * kvd, seq, kvd, config_.kv_heads, 0, threads);
     }
     attention_forward(a.q.data(), a.k.data(), a.v.data(), batch, seq, shape, a.p.data(), a.att.data(), threads);
-    linear_forward(a.att.data(), N, qd, P + o.o, D, proj.data(), threads);
+    lin_forward(l * 7 + 3, a.att.data(), N, qd, o.o, D, proj.data(), threads);
     add_into(x.data(), proj.data(), N * D, threads);
     a.x_mid = x;
     rms_norm(x.data(), N, D, D, P + o.ffn_norm, config_.rms_eps, a.xn2.data(), D, threads);
-    linear_forward(a.xn2.data(), N, D, P + o.gate, F, a.gate.data(), threads);
-    linear_forward(a.xn2.data(), N, D, P + o.up, F, a.up.data(), threads);
+    lin_forward(l * 7 + 4, a.xn2.data(), N, D, o.gate, F, a.gate.data(), threads);
+    lin_forward(l * 7 + 5, a.xn2.data(), N, D, o.up, F, a.up.data(), threads);
     swiglu_forward(a.gate.data(), a.up.data(), N * F, a.h.data(), threads);
-    linear_forward(a.h.data(), N, F, P + o.down, D, proj.data(), threads);
+    lin_forward(l * 7 + 6, a.h.data(), N, F, o.down, D, proj.data(), threads);
     add_into(x.data(), proj.data(), N * D, threads);
     check(x, D, fmt::format("blk {}", l));
   }
   x_final_ = x;
   rms_norm(x.data(), N, D, D, P + output_norm_, config_.rms_eps, xn_final_.data(), D, threads);
-  linear_forward(xn_final_.data(), N, D, P + (output_ < 0 ? embedding_ : output_), V, logits_.data(), threads);
+  lin_forward(config_.layers * 7, xn_final_.data(), N, D, (output_ < 0 ? embedding_ : output_), V, logits_.data(), threads);
   check(logits_, V, "output");
   // The logits become d(Σ loss)/d(logits) in place; backward() scales them.
   std::vector<double> loss(static_cast<size_t>(N));
@@ -226,7 +370,7 @@ void TrainableLlama::backward(float loss_scale, int threads) {
   }
   const int64_t head = output_ < 0 ? embedding_ : output_;
   std::vector<float> dxn(static_cast<size_t>(N * D)), dx(static_cast<size_t>(N * D), 0.0f);
-  linear_backward(dz, xn_final_.data(), N, D, P + head, V, dxn.data(), false, G + head, threads);
+  lin_backward(config_.layers * 7, dz, xn_final_.data(), N, D, head, V, dxn.data(), false, threads);
   rms_norm_backward(x_final_.data(), P + output_norm_, config_.rms_eps, dxn.data(), N, D, dx.data(), G + output_norm_,
                     threads);
   std::vector<float> dh(static_cast<size_t>(N * F)), dgate(static_cast<size_t>(N * F)), dup(static_cast<size_t>(N * F));
@@ -236,23 +380,23 @@ void TrainableLlama::backward(float loss_scale, int threads) {
     const BlockOffsets& o = blocks_[static_cast<size_t>(l)];
     const BlockActs& a = acts_[static_cast<size_t>(l)];
     // x_out = x_mid + down(h): dx flows to x_mid unchanged, and into down.
-    linear_backward(dx.data(), a.h.data(), N, F, P + o.down, D, dh.data(), false, G + o.down, threads);
+    lin_backward(l * 7 + 6, dx.data(), a.h.data(), N, F, o.down, D, dh.data(), false, threads);
     swiglu_backward(a.gate.data(), a.up.data(), dh.data(), N * F, dgate.data(), dup.data(), threads);
-    linear_backward(dgate.data(), a.xn2.data(), N, D, P + o.gate, F, dxn.data(), false, G + o.gate, threads);
-    linear_backward(dup.data(), a.xn2.data(), N, D, P + o.up, F, dxn.data(), true, G + o.up, threads);
+    lin_backward(l * 7 + 4, dgate.data(), a.xn2.data(), N, D, o.gate, F, dxn.data(), false, threads);
+    lin_backward(l * 7 + 5, dup.data(), a.xn2.data(), N, D, o.up, F, dxn.data(), true, threads);
     rms_norm_backward(a.x_mid.data(), P + o.ffn_norm, config_.rms_eps, dxn.data(), N, D, dx.data(), G + o.ffn_norm,
                       threads);
     // x_mid = x_in + o(attention): the same for the attention half.
-    linear_backward(dx.data(), a.att.data(), N, qd, P + o.o, D, datt.data(), false, G + o.o, threads);
+    lin_backward(l * 7 + 3, dx.data(), a.att.data(), N, qd, o.o, D, datt.data(), false, threads);
     attention_backward(a.q.data(), a.k.data(), a.v.data(), a.p.data(), datt.data(), batch, seq, shape, dq.data(),
                        dk.data(), dv.data(), threads);
     for (int64_t b = 0; b < batch; ++b) {
       rope_.apply_inverse(dq.data() + b * seq * qd, seq, qd, config_.heads, 0, threads);
       rope_.apply_inverse(dk.data() + b * seq * kvd, seq, kvd, config_.kv_heads, 0, threads);
     }
-    linear_backward(dq.data(), a.xn1.data(), N, D, P + o.q, qd, dxn.data(), false, G + o.q, threads);
-    linear_backward(dk.data(), a.xn1.data(), N, D, P + o.k, kvd, dxn.data(), true, G + o.k, threads);
-    linear_backward(dv.data(), a.xn1.data(), N, D, P + o.v, kvd, dxn.data(), true, G + o.v, threads);
+    lin_backward(l * 7 + 0, dq.data(), a.xn1.data(), N, D, o.q, qd, dxn.data(), false, threads);
+    lin_backward(l * 7 + 1, dk.data(), a.xn1.data(), N, D, o.k, kvd, dxn.data(), true, threads);
+    lin_backward(l * 7 + 2, dv.data(), a.xn1.data(), N, D, o.v, kvd, dxn.data(), true, threads);
     rms_norm_backward(a.x_in.data(), P + o.attn_norm, config_.rms_eps, dxn.data(), N, D, dx.data(), G + o.attn_norm,
                       threads);
   }

@@ -16,6 +16,11 @@
 //   log.json                one row per step: lr, loss, gradient norm, held-out loss at eval steps
 //   loss.svg                the training and held-out loss curves
 // each replaced atomically at every checkpoint.
+//
+// A precision recipe (config.precision_json) rounds every Linear's GEMMs,
+// keeps the master weights as it says, and scales the loss; its state (the
+// master weights' second buffer, the loss scale, delayed scaling's amax
+// histories) is in the checkpoint too, so resuming stays exact.
 #pragma once
 
 #include <cmath>
@@ -25,6 +30,8 @@
 #include <vector>
 
 #include "lowbit/train/adamw.h"
+#include "lowbit/train/master_weights.h"
+#include "lowbit/train/precision_recipe.h"
 #include "lowbit/train/train_config.h"
 #include "lowbit/train/trainable_llama.h"
 #include "lowbit/train/training_data.h"
@@ -37,6 +44,8 @@ struct TrainLogRow {
   double grad_norm = 0;      // before clipping
   double heldout = NAN;      // mean held-out nats per token, at eval steps
   double seconds = 0;        // wall time since the run (or its resumption) began
+  double loss_scale = 1;     // the recipe's loss scale this step (1 without one)
+  bool skipped = false;      // dynamic loss scaling met a non-finite gradient: no update
 };
 
 struct TrainProgress {
@@ -57,7 +66,13 @@ class Trainer {
   // gradient stops the run with ErrorKind::kInput naming the step and the
   // first block or tensor where it appeared; the last checkpoint written
   // stays as it was.
-  void run(const std::string& out_dir, bool resume, const std::function<void(const TrainProgress&)>& progress);
+  // stop_after > 0 ends the run after that many steps in all (the run's
+  // first steps, resumed ones included), with a checkpoint there: the same
+  // steps as the whole run's beginning, which --resume continues.
+  void run(const std::string& out_dir, bool resume, const std::function<void(const TrainProgress&)>& progress,
+           int64_t stop_after = 0);
+  // Whether the last run() reached config.steps.
+  bool finished() const noexcept { return !log_.empty() && log_.back().step == config_.steps; }
 
   // The mean held-out loss (nats per token) over the first eval_windows
   // windows.
@@ -74,12 +89,19 @@ class Trainer {
 
  private:
   void write_outputs(const std::string& out_dir, int64_t step);
+  // The loss scale and the delayed-scaling histories, as a checkpoint keeps them.
+  std::string state_to_json();
+  void state_from_json(const std::string& json, const std::string& source);
 
   TrainConfig config_;
   TokenCorpus corpus_;
   int threads_;
+  std::shared_ptr<const PrecisionRecipe> recipe_;  // before model_: it sets the model's QAT
   TrainableLlama model_;
   AdamW optimizer_;
+  MasterWeightStore master_;
+  double loss_scale_ = 1;
+  int64_t good_steps_ = 0;  // since the loss scale last changed
   std::vector<TrainLogRow> log_;
 };
 

@@ -4,6 +4,8 @@
 
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <set>
 #include <stdexcept>
 
 #include "lowbit/core/error.h"
@@ -146,6 +148,136 @@ TEST_F(TrainerTest, ResumeRefusesAnotherConfigOrABadCheckpoint) {
   const std::vector<float> before = t3.model().params();
   EXPECT_THROW(t3.run(dir_.string(), true, nullptr), Error);
   EXPECT_EQ(t3.model().params(), before);
+}
+
+// A low-precision run is as exact as a float32 one: the same bits at 1
+// and 2 threads, and after an interruption and --resume, with delayed
+// scaling's history, stochastic rounding, the Hadamard transform, Kahan
+// master weights and dynamic loss scaling all in the state.
+TEST_F(TrainerTest, ALowPrecisionRunIsThreadInvariantAndResumesExactly) {
+  TrainConfig cfg = small_config(12);
+  cfg.precision_json = R"({
+    "linear": {"forward": {"x": "float8_e4m3fn/tensor+delayed:4", "w": "nvfp4/b16x16"},
+               "dgrad": {"dy": "float8_e5m2/tensor/round=stochastic", "w": "nvfp4/b16x16"},
+               "wgrad": {"dy": "nvfp4/round=stochastic+rht", "x": "nvfp4+rht"}},
+    "keep": [{"match": "^output$", "linear": "bfloat16"}],
+    "master_weights": "bfloat16+kahan",
+    "loss_scale": "dynamic"})";
+  const std::filesystem::path a = dir_ / "a", b = dir_ / "b", c = dir_ / "c";
+  for (const auto& d : {a, b, c}) std::filesystem::create_directory(d);
+  Trainer one(cfg, patterned_corpus(), 1);
+  one.run(a.string(), false, nullptr);
+  Trainer two(cfg, patterned_corpus(), 2);
+  two.run(b.string(), false, nullptr);
+  {
+    Trainer interrupted(cfg, patterned_corpus(), 2);
+    EXPECT_THROW(interrupted.run(c.string(), false,
+                                 [](const TrainProgress& p) {
+                                   if (p.step == 10) throw std::runtime_error("killed");
+                                 }),
+                 std::runtime_error);
+  }
+  Trainer resumed(cfg, patterned_corpus(), 2);
+  resumed.run(c.string(), true, nullptr);
+  for (const Trainer* t : {&two, &resumed}) {
+    ASSERT_EQ(t->log().size(), one.log().size());
+    for (size_t i = 0; i < one.log().size(); ++i) {
+      EXPECT_EQ(std::memcmp(&t->log()[i].loss, &one.log()[i].loss, sizeof(double)), 0) << "step " << i + 1;
+    }
+    EXPECT_EQ(std::memcmp(const_cast<Trainer*>(t)->model().params().data(), one.model().params().data(),
+                          one.model().params().size() * sizeof(float)),
+              0);
+  }
+  // It learned, and differs from float32.
+  Trainer fp32(small_config(12), patterned_corpus(), 2);
+  std::filesystem::create_directory(dir_ / "d");
+  fp32.run((dir_ / "d").string(), false, nullptr);
+  EXPECT_LT(one.log().back().heldout, one.log().front().loss);
+  EXPECT_NE(one.log().back().loss, fp32.log().back().loss);
+  EXPECT_EQ(one.log().back().loss_scale, 65536.0);
+}
+
+TEST_F(TrainerTest, AnIdentityRecipeIsFloat32BitForBit) {
+  TrainConfig cfg = small_config(6);
+  cfg.precision_json = R"({"linear": "float32", "master_weights": "float32"})";
+  Trainer with(cfg, patterned_corpus(), 2), without(small_config(6), patterned_corpus(), 2);
+  std::filesystem::create_directory(dir_ / "w");
+  with.run((dir_ / "w").string(), false, nullptr);
+  without.run(dir_.string(), false, nullptr);
+  EXPECT_EQ(with.model().params(), without.model().params());
+}
+
+// Dynamic loss scaling over float16 gradients: a scale of 2^40 overflows,
+// so the first steps are skipped with the scale halved each time, then
+// training proceeds.
+TEST_F(TrainerTest, DynamicLossScalingSkipsOverflowingSteps) {
+  TrainConfig cfg = small_config(40);
+  cfg.precision_json = R"({"linear": {"all": "float16"}, "loss_scale": "dynamic:40"})";
+  Trainer t(cfg, patterned_corpus(), 2);
+  t.run(dir_.string(), false, nullptr);
+  ASSERT_TRUE(t.log().front().skipped);
+  EXPECT_EQ(t.log().front().loss_scale, std::ldexp(1.0, 40));
+  int skipped = 0;
+  for (const TrainLogRow& r : t.log()) skipped += r.skipped;
+  EXPECT_GT(skipped, 0);
+  EXPECT_LT(skipped, 30);
+  EXPECT_FALSE(t.log().back().skipped);
+  EXPECT_EQ(t.log().back().loss_scale, std::ldexp(1.0, 40 - skipped));
+  EXPECT_LT(t.log().back().heldout, 0.7 * t.log().front().loss);
+}
+
+// bfloat16 master weights: every weight stays a bfloat16 number; Kahan
+// and Collage keep a bfloat16 second buffer and end nearer to float32.
+TEST_F(TrainerTest, MasterWeightsStayBfloat16) {
+  const auto bf16 = [](float v) {
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    return (u & 0xFFFFu) == 0;
+  };
+  Trainer fp32(small_config(30), patterned_corpus(), 2);
+  std::filesystem::create_directory(dir_ / "f");
+  fp32.run((dir_ / "f").string(), false, nullptr);
+  std::map<std::string, double> distance;
+  for (const char* mode : {"bfloat16", "bfloat16+kahan", "bfloat16+collage"}) {
+    TrainConfig cfg = small_config(30);
+    cfg.precision_json = std::string(R"({"master_weights": ")") + mode + "\"}";
+    Trainer t(cfg, patterned_corpus(), 2);
+    const std::filesystem::path d = dir_ / mode;
+    std::filesystem::create_directory(d);
+    t.run(d.string(), false, nullptr);
+    for (float v : t.model().params()) ASSERT_TRUE(bf16(v)) << mode << " " << v;
+    double dist = 0;
+    for (size_t i = 0; i < fp32.model().params().size(); ++i) {
+      const double e = double{t.model().params()[i]} - fp32.model().params()[i];
+      dist += e * e;
+    }
+    distance[mode] = dist;
+  }
+  EXPECT_LT(distance["bfloat16+kahan"], distance["bfloat16"]);
+  EXPECT_LT(distance["bfloat16+collage"], distance["bfloat16"]);
+}
+
+// QAT: LSQ+ int4 and ternary weights learn, and the exported model holds
+// the quantized weights (at most 16 or 3 values per output channel).
+TEST_F(TrainerTest, QuantizationAwareTrainingLearnsOnTheGrid) {
+  for (const char* qat : {"lsq+:int4", "ternary"}) {
+    TrainConfig cfg = small_config(30);
+    cfg.precision_json = std::string(R"({"qat": ")") + qat + "\"}";
+    Trainer t(cfg, patterned_corpus(), 2);
+    const std::filesystem::path d = dir_ / (qat[0] == 'l' ? "lsq" : "ternary");
+    std::filesystem::create_directory(d);
+    t.run(d.string(), false, nullptr);
+    EXPECT_LT(t.log().back().heldout, 0.7 * t.log().front().loss) << qat;
+    const bool lsq = qat[0] == 'l';
+    EXPECT_EQ(t.model().layout().find("blk.0.ffn_up.qat_scale") != nullptr, lsq);
+    int64_t rows = 0, cols = 0;
+    t.model().linear_weight(4, &rows, &cols);
+    const std::vector<float> w = t.model().effective_weight(4);
+    for (int64_t r = 0; r < rows; ++r) {
+      std::set<float> distinct(w.begin() + r * cols, w.begin() + (r + 1) * cols);
+      EXPECT_LE(distinct.size(), lsq ? 16u : 3u) << qat << " row " << r;
+    }
+  }
 }
 
 TEST(Trainer, RefusesACorpusThatDoesNotFit) {

@@ -61,3 +61,21 @@ def lowbit(*args, check=True):
     if check and r.returncode != 0:
         raise AssertionError(f"lowbit {' '.join(map(str, args))} exited {r.returncode}: {r.stderr.decode()}")
     return r
+
+
+def llama_perplexity_final(tool, args, attempts=3):
+    """Runs llama-perplexity and returns its final PPL estimate. llama.cpp
+    logs through an asynchronous thread, and a loaded machine has been seen
+    to exit before that thread wrote the last lines; a run without the
+    final line is repeated (up to `attempts` times) rather than misread."""
+    import re
+    import subprocess
+    out = ""
+    for _ in range(attempts):
+        r = subprocess.run([str(tool), *map(str, args)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr[-2000:]
+        out = r.stdout + r.stderr
+        m = re.search(r"Final estimate: PPL = ([0-9.]+)", out)
+        if m:
+            return float(m.group(1))
+    raise AssertionError(f"no final estimate in llama-perplexity's output:\n{out[-2000:]}")

@@ -228,3 +228,90 @@ def test_resume_refuses_a_changed_config_and_a_corrupt_checkpoint(lowbit, tmp_pa
     ck.write_bytes(bytes(data[: len(data) // 2]))
     r = lowbit.run("train", "--config", cfg_path, "-o", "run", "--resume", check=False)
     assert r.returncode == 1 and "checkpoint.safetensors" in r.stderr, r.stderr
+
+
+# ---------------------------------------------------------------- llama.cpp as the judge
+
+CORPORA = pathlib.Path(__file__).resolve().parents[2] / "build-corpora"
+
+
+def test_exported_model_tokenizes_and_scores_like_llama_cpp(lowbit, tmp_path):
+    """A model trained a few steps on a slice of jargon with its own BPE of 600
+    tokens: llama.cpp loads the GGUF, tokenizes a KJV slice to the same ids as
+    lowbit, and llama-perplexity agrees with `lowbit eval ppl` within 1%."""
+    import os
+    import subprocess
+    from real_models import llama_perplexity_final, need
+    llama_bin = pathlib.Path(os.environ.get("LOWBIT_LLAMA_CPP_BIN",
+                                            pathlib.Path(__file__).resolve().parents[2] / "build-llama-cpp" / "build" / "bin"))
+    need("llama-tokenize and llama-perplexity", (llama_bin / "llama-perplexity").is_file())
+    need("the corpora (build-corpora/)", (CORPORA / "jargon.txt").is_file() and (CORPORA / "kjv.txt").is_file())
+    (tmp_path / "train.txt").write_bytes((CORPORA / "jargon.txt").read_bytes()[:300_000])
+    cfg = {
+        "model": {"dim": 64, "ffn_dim": 160, "layers": 2, "heads": 4, "kv_heads": 2, "context_length": 128},
+        "data": {"files": ["train.txt"], "tokenizer": "bpe:600", "holdout": 0.05},
+        "train": {"batch": 4, "seq": 128, "steps": 30, "warmup": 5, "lr": 5e-3, "eval_every": 30, "eval_windows": 8},
+    }
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    r = lowbit.run("train", "--config", "c.json", "-o", "run", "--json")
+    out = json.loads(r.stdout)
+    assert out["vocab_size"] == 600
+    assert out["heldout_loss"] < 6.0  # well below uniform (6.4) after 30 steps
+    gguf_path = tmp_path / "run" / "model.gguf"
+    text = tmp_path / "kjv.txt"
+    text.write_bytes((CORPORA / "kjv.txt").read_bytes()[:20_000])
+    peer = subprocess.run([str(llama_bin / "llama-tokenize"), "-m", str(gguf_path), "-f", str(text), "--ids",
+                           "--log-disable"], capture_output=True, text=True)
+    assert peer.returncode == 0, peer.stderr
+    peer_ids = json.loads(peer.stdout.strip().splitlines()[-1])
+    ours = [int(t) for t in lowbit.run("tokenize", gguf_path, "--file", text).stdout.replace(",", " ").split()]
+    assert len(ours) > 4000 and ours == peer_ids
+    peer_ppl = llama_perplexity_final(llama_bin / "llama-perplexity",
+                                      ["-m", gguf_path, "-f", text, "-c", 128, "--chunks", 8, "-t", 2])
+    ours = json.loads(lowbit.run("eval", "ppl", gguf_path, "--text", text, "--ctx", 128, "--chunks", 8,
+                                 "--json").stdout)
+    assert abs(ours["ppl"] / peer_ppl - 1) < 0.01, (ours["ppl"], peer_ppl)
+
+
+def test_study_train_compares_recipes(lowbit, tmp_path):
+    """`lowbit study train`: the same model and batches under each recipe;
+    fp32 is the reference, a diverging recipe is reported, not fatal."""
+    cfg_path, cfg = write_config(tmp_path, extra_train={"eval_every": 4, "eval_windows": 4})
+    (tmp_path / "diverge.json").write_text(json.dumps({"linear": {"all": "float16"}, "loss_scale": 1e30}))
+    r = lowbit.run("study", "train", "--config", cfg_path, "-o", "study", "--recipes",
+                   "fp32,bf16,fp8-te,nvfp4-no-sr,diverge.json", "--steps", 8, "--json")
+    rows = {row["recipe"]: row for row in json.loads(r.stdout)}
+    assert list(rows) == ["fp32", "bf16", "fp8-te", "nvfp4-no-sr", "diverge"]
+    assert rows["fp32"]["heldout_minus_fp32"] == 0.0 and rows["fp32"]["time_vs_fp32"] == 1.0
+    for name in ("bf16", "fp8-te"):
+        assert rows[name]["final_heldout"] is not None and abs(rows[name]["heldout_minus_fp32"]) < 0.5
+        assert len(rows[name]["heldout_curve"]) == 2
+    assert "stopped" in rows["diverge"] and "gradient" in rows["diverge"]["stopped"]
+    assert (tmp_path / "study" / "loss.svg").is_file() and (tmp_path / "study" / "study.json").is_file()
+    for name in rows:
+        assert (tmp_path / "study" / name / "log.json").is_file() or name == "diverge"
+    # A study never writes into a directory that holds something.
+    r = lowbit.run("study", "train", "--config", cfg_path, "-o", "study", "--recipes", "fp32", check=False)
+    assert r.returncode == 2
+    r = lowbit.run("study", "train", "--config", cfg_path, "-o", "s2", "--recipes", "fp32,nosuch", check=False)
+    assert r.returncode == 2 and "nosuch" in r.stderr
+
+
+def test_a_precision_recipe_in_the_config(lowbit, tmp_path):
+    """A config's "precision" (a file here) changes the run, and a resume
+    under another recipe is refused by name."""
+    cfg_path, cfg = write_config(tmp_path)
+    (tmp_path / "fp8.json").write_text(json.dumps(
+        {"linear": {"forward": {"x": "float8_e4m3fn/tensor", "w": "float8_e4m3fn/tensor"}}}))
+    cfg["precision"] = "fp8.json"
+    (tmp_path / "p.json").write_text(json.dumps(cfg))
+    a = json.loads(lowbit.run("train", "--config", "p.json", "-o", "a", "--json").stdout)
+    b = json.loads(lowbit.run("train", "--config", cfg_path, "-o", "b", "--json").stdout)
+    assert a["final_loss"] != b["final_loss"]
+    r = lowbit.run("train", "--config", cfg_path, "-o", "a", "--resume", check=False)
+    assert r.returncode == 1 and "precision" in r.stderr
+    cfg["precision"] = {"linear": {"forward": {"x": "fp9"}}}
+    (tmp_path / "bad.json").write_text(json.dumps(cfg))
+    r = lowbit.run("train", "--config", "bad.json", "-o", "c", check=False)
+    assert r.returncode == 2 and "fp9" in r.stderr
+    assert not (tmp_path / "c").exists()

@@ -291,9 +291,12 @@ Action add_study_command(CLI::App& app) {
   q->add_option("--crest-bins", a->crest_bins, "number of crest-factor bins (default 12)")->check(CLI::Range(1, 1000));
   q->footer("Example: lowbit study qsnr --dist student-t:5 --n 4194304 --seed 1 --schemes mxfp4,nvfp4,mxint4,int4/g32 --plot qsnr.svg");
   const Action model = add_study_model_subcommand(*study);
-  return [a, q, model] {
+  const Action train = add_study_train_subcommand(*study);
+  return [a, q, model, train, study] {
     if (q->parsed()) {
       run_qsnr(*a);
+    } else if (study->get_subcommand("train")->parsed()) {
+      train();
     } else {
       model();
     }

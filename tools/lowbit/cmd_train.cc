@@ -24,6 +24,7 @@
 #include "lowbit/model/bpe_tokenizer.h"
 #include "lowbit/train/bpe_trainer.h"
 #include "lowbit/train/model_export.h"
+#include "lowbit/train/prepared_corpus.h"
 #include "lowbit/train/train_config.h"
 #include "lowbit/train/trainer.h"
 #include "tools/lowbit/commands.h"
@@ -38,6 +39,7 @@ namespace fs = std::filesystem;
 struct TrainArgs {
   std::string config, out, dump_gradients;
   bool resume = false, json = false, quiet = false;
+  int64_t stop_after = 0;
   ThreadsFlag threads;
 };
 
@@ -116,27 +118,12 @@ void run_train(const TrainArgs& a) {
   const fs::path config_path(a.config);
   TrainConfig config = parse_train_config(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
                                           a.config, fs::absolute(config_path).parent_path().string());
-  const TextSplit split = split_text_files(config.files, config.holdout);
-  // The tokenizer is a pure function of the training split, so a resumed
-  // run trains the same one again.
-  TrainedBpe bpe;
-  if (config.tokenizer == "bytes") {
-    bpe = train_bpe({}, {257, "smollm", 2});
-  } else {
-    size_t bytes_in = 0;
-    for (const std::string& t : split.train) bytes_in += t.size();
-    if (!a.quiet) {
-      std::fprintf(stderr, "training a BPE tokenizer of %d tokens on %.1f MB...\n", config.tokenizer_vocab(),
-                   static_cast<double>(bytes_in) / 1e6);
-    }
-    const std::vector<std::string_view> texts(split.train.begin(), split.train.end());
-    bpe = train_bpe(texts, {config.tokenizer_vocab(), "smollm", 2});
-  }
-  const std::unique_ptr<BpeTokenizer> tokenizer = bpe.tokenizer();
-  if (!a.quiet) std::fprintf(stderr, "tokenizing %zu files...\n", config.files.size());
-  TokenCorpus corpus = tokenize_split(split, *tokenizer);
-  const size_t train_tokens = corpus.train.size(), heldout_tokens = corpus.heldout.size();
-  Trainer trainer(config, std::move(corpus), threads);
+  PreparedCorpus prepared = prepare_corpus(config, [&](const std::string& note) {
+    if (!a.quiet) std::fprintf(stderr, "%s...\n", note.c_str());
+  });
+  const TrainedBpe& bpe = prepared.tokenizer;
+  const size_t train_tokens = prepared.corpus.train.size(), heldout_tokens = prepared.corpus.heldout.size();
+  Trainer trainer(config, std::move(prepared.corpus), threads);
   if (!a.dump_gradients.empty()) {
     dump_gradients(trainer, a.dump_gradients, threads);
     return;
@@ -154,10 +141,14 @@ void run_train(const TrainArgs& a) {
     std::fprintf(stderr, "%sstep %lld/%lld  loss %.4f%s  %.0f tokens/s  ETA %s   %s", tty ? "\r" : "",
                  static_cast<long long>(p.step), static_cast<long long>(p.steps), p.loss, held.c_str(),
                  p.tokens_per_second, duration_text(p.eta_seconds).c_str(), tty && p.step < p.steps ? "" : "\n");
-  });
-  // The model for llama.cpp and lowbit's runtime, with its tokenizer.
-  export_llama_gguf((fs::path(a.out) / "model.gguf").string(), trainer.model(), bpe,
-                    {{"general.name", "lowbit-lm"}, {"lowbit.train.config", config.identity_json()}});
+  }, a.stop_after);
+  if (trainer.log().empty()) fail_usage(fmt::format("the run in '{}' has already taken {} steps", a.out, a.stop_after));
+  // The model for llama.cpp and lowbit's runtime, with its tokenizer, once
+  // the run is complete.
+  if (trainer.finished()) {
+    export_llama_gguf((fs::path(a.out) / "model.gguf").string(), trainer.model(), bpe,
+                      {{"general.name", "lowbit-lm"}, {"lowbit.train.config", config.identity_json()}});
+  }
   const TrainLogRow& last = trainer.log().back();
   const double tokens_per_s = static_cast<double>(config.batch * config.seq * config.accum) *
                               static_cast<double>(trainer.log().size()) / std::max(last.seconds, 1e-9);
@@ -167,15 +158,17 @@ void run_train(const TrainArgs& a) {
                               {"steps", last.step},
                               {"train_tokens", train_tokens},
                               {"heldout_tokens", heldout_tokens},
+                              {"finished", trainer.finished()},
                               {"final_loss", last.loss},
                               {"heldout_loss", last.heldout},
                               {"heldout_ppl", std::exp(last.heldout)},
                               {"output", a.out}};
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("trained %lld steps: held-out loss %.4f nats/token (perplexity %.2f); %s in %s\n",
-                static_cast<long long>(last.step), last.heldout, std::exp(last.heldout), a.out.c_str(),
-                duration_text(last.seconds).c_str());
+    std::printf("trained %lld of %lld steps: held-out loss %.4f nats/token (perplexity %.2f); %s in %s%s\n",
+                static_cast<long long>(last.step), static_cast<long long>(config.steps), last.heldout,
+                std::exp(last.heldout), a.out.c_str(), duration_text(last.seconds).c_str(),
+                trainer.finished() ? "" : " (--resume continues)");
     (void)tokens_per_s;
   }
 }
@@ -190,6 +183,9 @@ Action add_train_command(CLI::App& app) {
   cmd->add_option("-o,--output", a->out,
                   "the run's directory: checkpoint.safetensors, log.json, loss.svg, model.gguf (created if missing)");
   cmd->add_flag("--resume", a->resume, "continue the run in the output directory from its checkpoint");
+  cmd->add_option("--stop-after", a->stop_after,
+                  "stop after this many steps of the run in all (a checkpoint there; --resume continues)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--dump-gradients", a->dump_gradients,
                   "instead of training, write the initial parameters, the first batch, its loss and gradients to "
                   "this safetensors file (to check the backward pass elsewhere)");

@@ -27,6 +27,7 @@ Action add_eval_command(CLI::App& app);
 Action add_generate_command(CLI::App& app);
 Action add_calibrate_command(CLI::App& app);
 Action add_train_command(CLI::App& app);
+Action add_export_command(CLI::App& app);
 
 // The subcommands of `lowbit eval`, one file each (cmd_eval_*.cc): each
 // registers itself on `eval` and returns its action; add_eval_command runs
@@ -35,7 +36,9 @@ Action add_eval_ppl_subcommand(CLI::App& eval);
 Action add_eval_kld_subcommand(CLI::App& eval);
 Action add_eval_embed_subcommand(CLI::App& eval);
 
-// `lowbit study model` (cmd_study_model.cc), registered on `study`.
+// `lowbit study model` (cmd_study_model.cc) and `lowbit study train`
+// (cmd_study_train.cc), registered on `study`.
 Action add_study_model_subcommand(CLI::App& study);
+Action add_study_train_subcommand(CLI::App& study);
 
 }  // namespace lowbit::cli

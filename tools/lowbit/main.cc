@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   reg(lowbit::cli::add_generate_command);
   reg(lowbit::cli::add_calibrate_command);
   reg(lowbit::cli::add_train_command);
+  reg(lowbit::cli::add_export_command);
   // CLI11 reports a mistyped subcommand as "a subcommand is required";
   // name the word instead.
   if (argc > 1 && argv[1][0] != '-') {
