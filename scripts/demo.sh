@@ -31,7 +31,7 @@ echo "== the same 4-bit schemes with the clipping search (--method mse)"
 echo
 echo "== lowbit-lm (lowbit's own 6.8M-parameter language model, GGUF F32, the default causal LM) -> GGUF Q4_K"
 echo "   and Q8_0 for llama.cpp, measured against the input (--eval: perplexity, KL divergence, top-1 on kjv)"
-"$LOWBIT" quantize lowbit-lm "$OUT/lowbit-lm" --scheme q4_k --scheme q8_0 --quiet --eval
+"$LOWBIT" quantize lowbit-lm "$OUT/lowbit-lm" --to gguf --scheme q4_k --scheme q8_0 --quiet --eval
 
 echo
 echo "== SmolLM2-135M-Instruct (GGUF Q4_1) -> GGUF Q4_K for llama.cpp (every metadata key kept),"

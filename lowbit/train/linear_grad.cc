@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "lowbit/kernels/matmul.h"
+#include "lowbit/train/mix64.h"
 #include "lowbit/train/operand_quant.h"
 #include "lowbit/train/precision_recipe.h"
 
@@ -10,11 +11,6 @@ namespace lowbit {
 
 namespace {
 
-uint64_t mix(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 // The operand rounded into `buf` (returned), or the operand itself.
 const float* rounded(const OperandQuant& op, const float* v, int64_t rows, int64_t cols, bool reduce_over_rows,
@@ -23,8 +19,8 @@ const float* rounded(const OperandQuant& op, const float* v, int64_t rows, int64
   buf.resize(static_cast<size_t>(rows * cols));
   // Slots 0-5 round with their own streams; the two operands of one
   // product share the Hadamard signs (slot / 2).
-  const uint64_t round_seed = mix(q.seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(slot + 1));
-  const uint64_t transform_seed = mix(q.seed ^ (0xD1B54A32D192ED03ull * static_cast<uint64_t>(slot / 2 + 1)));
+  const uint64_t round_seed = mix64(q.seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(slot + 1));
+  const uint64_t transform_seed = mix64(q.seed ^ (0xD1B54A32D192ED03ull * static_cast<uint64_t>(slot / 2 + 1)));
   op.apply(v, rows, cols, reduce_over_rows, round_seed, transform_seed, q.histories ? q.histories + slot : nullptr,
            buf.data(), threads);
   return buf.data();

@@ -11,6 +11,7 @@
 #include "lowbit/kernels/array_ops.h"
 #include "lowbit/model/act_quant.h"
 #include "lowbit/quant/quantizer.h"
+#include "lowbit/train/mix64.h"
 
 namespace lowbit {
 
@@ -18,11 +19,6 @@ namespace {
 
 constexpr int64_t kHadamard = 16;
 
-uint64_t mix(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 void transpose(const float* in, int64_t rows, int64_t cols, float* out, int threads) {
   constexpr int64_t kTile = 32;
@@ -190,7 +186,7 @@ void random_hadamard_rows(float* x, int64_t rows, int64_t cols, uint64_t seed, i
   const int64_t groups = cols / kHadamard;
   if (groups == 0) return;
   std::vector<float> sign(static_cast<size_t>(groups * kHadamard));
-  for (size_t i = 0; i < sign.size(); ++i) sign[i] = (mix(seed + 0x9E3779B97F4A7C15ull * (i + 1)) & 1) ? -1.0f : 1.0f;
+  for (size_t i = 0; i < sign.size(); ++i) sign[i] = (mix64(seed + 0x9E3779B97F4A7C15ull * (i + 1)) & 1) ? -1.0f : 1.0f;
   parallel_chunks(rows, 16, threads, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       for (int64_t g = 0; g < groups; ++g) {

@@ -12,6 +12,7 @@
 #include "lowbit/train/attention_grad.h"
 #include "lowbit/train/cross_entropy.h"
 #include "lowbit/train/linear_grad.h"
+#include "lowbit/train/mix64.h"
 #include "lowbit/train/rms_norm_grad.h"
 #include "lowbit/train/swiglu_grad.h"
 
@@ -21,12 +22,7 @@ namespace {
 
 constexpr int64_t kChunk = 1 << 14;  // element-wise grain
 
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+uint64_t splitmix64(uint64_t& state) { return mix64(state += 0x9E3779B97F4A7C15ull); }
 
 // A uniform double in (0, 1): 53 random bits, never 0.
 double uniform_open(uint64_t& state) {
@@ -230,11 +226,8 @@ const LinearQuant* TrainableLlama::quant(int64_t index) {
   if (!precision_) return nullptr;
   LinearQuant& q = contexts_[static_cast<size_t>(index)];
   q.precision = linear_precision_[static_cast<size_t>(index)];
-  uint64_t z = precision_seed_ ^ (0x9E3779B97F4A7C15ull * static_cast<uint64_t>(step_ + 1)) ^
-               (0xC2B2AE3D27D4EB4Full * static_cast<uint64_t>(index + 1));
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  q.seed = z ^ (z >> 31);
+  q.seed = mix64(precision_seed_ ^ (0x9E3779B97F4A7C15ull * static_cast<uint64_t>(step_ + 1)) ^
+                 (0xC2B2AE3D27D4EB4Full * static_cast<uint64_t>(index + 1)));
   q.histories = histories_.data() + index * 6;
   return &q;
 }

@@ -5,16 +5,12 @@
 #include "lowbit/core/error.h"
 #include "lowbit/core/file_io.h"
 #include "lowbit/model/tokenizer.h"
+#include "lowbit/train/mix64.h"
 
 namespace lowbit {
 
 namespace {
 
-uint64_t mix(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 }  // namespace
 
@@ -65,8 +61,8 @@ void training_batch(const std::vector<int32_t>& train, uint64_t seed, int64_t st
   inputs.resize(static_cast<size_t>(batch * seq));
   targets.resize(static_cast<size_t>(batch * seq));
   for (int64_t b = 0; b < batch; ++b) {
-    const uint64_t key = mix(seed * 0x9E3779B97F4A7C15ull + mix(static_cast<uint64_t>(step) * 0x100000001B3ull +
-                                                               mix(static_cast<uint64_t>(micro) * 65537 +
+    const uint64_t key = mix64(seed * 0x9E3779B97F4A7C15ull + mix64(static_cast<uint64_t>(step) * 0x100000001B3ull +
+                                                               mix64(static_cast<uint64_t>(micro) * 65537 +
                                                                    static_cast<uint64_t>(b) + 1)));
     const auto s = static_cast<int64_t>(key % starts);
     for (int64_t i = 0; i < seq; ++i) {
