@@ -86,27 +86,13 @@ void sgemm_tn_serial(int64_t n, int64_t m, int64_t k, float alpha, const float* 
 void matmul_nn(const float* dy, int64_t n, int64_t m, const float* w, int64_t k, float* dx, int64_t ldx,
                bool accumulate, int threads) {
   if (n < 0 || m < 0 || k < 0 || ldx < k) fail_internal("matmul_nn: bad shape or stride");
-  if (n == 0 || k == 0) return;
-  for_tiles(n, k, kMatmulRowTile, kMatmulColTile, threads, [&](int64_t r0, int64_t c0, int64_t rows, int64_t cols) {
-    float* out = dx + r0 * ldx + c0;
-    if (m == 0) {
-      for (int64_t i = 0; i < rows && !accumulate; ++i) std::fill(out + i * ldx, out + i * ldx + cols, 0.0f);
-      return;
-    }
-    single_threaded_blas();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blas_int(rows, "n"), blas_int(cols, "k"), blas_int(m, "m"),
-                1.0f, dy + r0 * m, blas_int(m, "m"), w + c0, blas_int(k, "k"), accumulate ? 1.0f : 0.0f, out,
-                blas_int(ldx, "ldx"));
-  });
+  matmul_tiled(false, dy, m, false, w, k, n, k, m, dx, ldx, accumulate, kMatmulRowTile, kMatmulColTile, threads);
 }
 
 void matmul_tn(const float* dy, int64_t n, int64_t m, const float* x, int64_t k, int64_t ldx, float* g,
                bool accumulate, int threads) {
   if (n < 0 || m < 0 || k < 0 || ldx < k) fail_internal("matmul_tn: bad shape or stride");
-  if (m == 0 || k == 0) return;
-  for_tiles(m, k, kGradTileRows, kGradTileCols, threads, [&](int64_t r0, int64_t c0, int64_t rows, int64_t cols) {
-    sgemm_tn_serial(rows, cols, n, 1.0f, dy + r0, m, x + c0, ldx, accumulate ? 1.0f : 0.0f, g + r0 * k + c0, k);
-  });
+  matmul_tiled(true, dy, m, false, x, ldx, m, k, n, g, k, accumulate, kGradTileRows, kGradTileCols, threads);
 }
 
 void matmul_nt(const float* x, int64_t n, int64_t k, int64_t ldx, const float* w, int64_t m, const float* bias,
@@ -121,6 +107,28 @@ void matmul_nt(const float* x, int64_t n, int64_t k, int64_t ldx, const float* w
         for (int64_t j = 0; j < cols; ++j) out[i * ldy + j] += bias[c0 + j];
       }
     }
+  });
+}
+
+void matmul_tiled(bool trans_a, const float* a, int64_t lda, bool trans_b, const float* b, int64_t ldb, int64_t n,
+                  int64_t m, int64_t k, float* c, int64_t ldc, bool accumulate, int64_t tile_rows, int64_t tile_cols,
+                  int threads) {
+  if (n < 0 || m < 0 || k < 0 || ldc < m || tile_rows < 1 || tile_cols < 1 || lda < (trans_a ? n : k) ||
+      ldb < (trans_b ? k : m)) {
+    fail_internal("matmul_tiled: bad shape or stride");
+  }
+  if (n == 0 || m == 0) return;
+  for_tiles(n, m, tile_rows, tile_cols, threads, [&](int64_t r0, int64_t c0, int64_t rows, int64_t cols) {
+    float* out = c + r0 * ldc + c0;
+    if (k == 0) {
+      for (int64_t i = 0; i < rows && !accumulate; ++i) std::fill(out + i * ldc, out + i * ldc + cols, 0.0f);
+      return;
+    }
+    single_threaded_blas();
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                blas_int(rows, "n"), blas_int(cols, "m"), blas_int(k, "k"), 1.0f, trans_a ? a + r0 : a + r0 * lda,
+                blas_int(lda, "lda"), trans_b ? b + c0 * ldb : b + c0, blas_int(ldb, "ldb"), accumulate ? 1.0f : 0.0f,
+                out, blas_int(ldc, "ldc"));
   });
 }
 

@@ -55,6 +55,18 @@ inline constexpr int64_t kGradTileCols = 256;  // columns of g per tile
 void matmul_tn(const float* dy, int64_t n, int64_t m, const float* x, int64_t k, int64_t ldx, float* g,
                bool accumulate, int threads);
 
+// C[n, m] (+)= op(A)·op(B) for operands in either layout: op(A) [n, k] is
+// A as stored [n, k] (row stride lda) or, when trans_a, the transpose of A
+// stored [k, n]; op(B) [k, m] is B stored [k, m] or, when trans_b, the
+// transpose of B stored [m, k]. C is cut into tiles of tile_rows x
+// tile_cols, each one single-threaded sgemm over all of k: bit-identical
+// for every thread count. The training emulation uses it for operands it
+// rounded along the reduction axis and left transposed (operand_quant.h),
+// so that they need no transposing back.
+void matmul_tiled(bool trans_a, const float* a, int64_t lda, bool trans_b, const float* b, int64_t ldb, int64_t n,
+                  int64_t m, int64_t k, float* c, int64_t ldc, bool accumulate, int64_t tile_rows, int64_t tile_cols,
+                  int threads);
+
 // Gram matrix accumulation for GPTQ's Hessian: g[i, j] += sum_r x[r, i] *
 // x[r, j] over the n rows of x [n, k] (row-major, dense), in float64 (each
 // x converted exactly), for i <= j: the upper triangle of the k x k

@@ -79,12 +79,19 @@ void ActQuant::apply(const float* x, int64_t rows, int64_t cols, float* out, int
     // tensor quantizer computes it (quantizer.h).
     const float s = static_cast<float>(static_amax / scheme.element_max());
     const float inv = 1.0f / s;
-    for (size_t i = 0; i < n; ++i) out[i] = x[i] * inv;
+    // Element-wise, so chunks on the pool give the same bits at any thread
+    // count (the rounding's random stream is indexed by element).
+    const auto count = static_cast<int64_t>(n);
+    parallel_chunks(count, 1 << 14, threads, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) out[i] = x[i] * inv;
+    });
     ArrayOptions o;
     o.round = scheme.round;
     o.threads = threads;
     fakequant_array(scheme.element, out, out, n, o);
-    for (size_t i = 0; i < n; ++i) out[i] *= s;
+    parallel_chunks(count, 1 << 14, threads, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) out[i] *= s;
+    });
     return;
   }
   QuantizeOptions o;

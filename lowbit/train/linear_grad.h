@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace lowbit {
 
@@ -25,6 +26,11 @@ struct LinearQuant {
   const LayerPrecision* precision = nullptr;
   uint64_t seed = 0;                 // this Linear at this step: every operand's seed derives from it
   AmaxHistory* histories = nullptr;  // 6: forward x, w; dgrad dy, w; wgrad dy, x (delayed scaling)
+  // Where the forward product leaves its rounded weight, for the data
+  // gradient to reuse when it rounds the weight the same way (NVFP4's
+  // 16x16 blocks, per-tensor FP8); null: scratch, no reuse. The backward
+  // pass must follow its own forward pass, with the weights unchanged.
+  std::vector<float>* rounded_weight = nullptr;
 };
 
 void linear_forward(const float* x, int64_t n, int64_t in, const float* w, int64_t out, float* y, int threads,

@@ -1,5 +1,6 @@
 #include "lowbit/train/operand_quant.h"
 
+#include <bit>
 #include <charconv>
 #include <cmath>
 
@@ -9,6 +10,8 @@
 #include "lowbit/core/thread_pool.h"
 #include "lowbit/format/registry.h"
 #include "lowbit/kernels/array_ops.h"
+#include "lowbit/kernels/small_block_kernels.h"
+#include "lowbit/kernels/transpose.h"
 #include "lowbit/model/act_quant.h"
 #include "lowbit/quant/quantizer.h"
 #include "lowbit/train/mix64.h"
@@ -20,52 +23,45 @@ namespace {
 constexpr int64_t kHadamard = 16;
 
 
-void transpose(const float* in, int64_t rows, int64_t cols, float* out, int threads) {
-  constexpr int64_t kTile = 32;
-  parallel_chunks((rows + kTile - 1) / kTile, 1, threads, [&](int64_t b, int64_t e) {
-    for (int64_t rt = b; rt < e; ++rt) {
-      const int64_t r0 = rt * kTile, r1 = std::min(rows, r0 + kTile);
-      for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
-        const int64_t c1 = std::min(cols, c0 + kTile);
-        for (int64_t r = r0; r < r1; ++r) {
-          for (int64_t c = c0; c < c1; ++c) out[c * rows + r] = in[r * cols + c];
-        }
-      }
-    }
+// max |x| over the operand (SIMD, in chunks on the pool: a maximum does not
+// depend on the partition). A NaN operand gives NaN, which leaves the
+// operand unrounded here; the trainer's checks then stop the run.
+float absmax(const float* x, int64_t n, int threads) {
+  constexpr int64_t kChunk = 1 << 16;
+  std::vector<uint32_t> part(static_cast<size_t>((n + kChunk - 1) / kChunk), 0);
+  parallel_chunks(n, kChunk, threads, [&](int64_t b, int64_t e) {
+    part[static_cast<size_t>(b / kChunk)] = kernels::max_abs_bits(x + b, static_cast<size_t>(e - b));
   });
+  uint32_t m = 0;
+  for (uint32_t v : part) m = v > m ? v : m;
+  return std::bit_cast<float>(m);
 }
 
-float absmax(const float* x, int64_t n) {
-  float m = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const float a = std::fabs(x[i]);
-    m = a > m ? a : m;  // NaN never wins: a NaN operand is caught by the trainer's checks
-  }
-  return m;
-}
-
-// Rounds rows of x [rows, cols] in place along their columns.
-void round_rows(const OperandQuant& q, float* x, int64_t rows, int64_t cols, uint64_t seed, AmaxHistory* history,
-                int threads) {
+// out[rows, cols] = x rounded along its rows' columns; out may be x.
+void round_rows(const OperandQuant& q, const float* x, int64_t rows, int64_t cols, uint64_t seed,
+                AmaxHistory* history, float* out, int threads) {
   const auto n = static_cast<size_t>(rows * cols);
+  if (q.kind == OperandQuant::Kind::kNone) {
+    if (out != x) std::copy(x, x + n, out);
+    return;
+  }
   if (q.kind == OperandQuant::Kind::kCast) {
     ArrayOptions o;
     o.round = q.scheme.round;
     o.round.seed = seed;
     o.threads = threads;
-    fakequant_array(q.cast, x, x, n, o);
+    fakequant_array(q.cast, x, out, n, o);
     return;
   }
-  if (q.kind != OperandQuant::Kind::kScheme) return;
   Scheme s = q.scheme;
   s.round.seed = seed;
   if (q.history > 0) {
     if (!history) fail_internal("delayed scaling without its amax history");
-    const float current = absmax(x, static_cast<int64_t>(n));
+    const float current = absmax(x, static_cast<int64_t>(n), threads);
     float amax = current;
     if (!history->values.empty()) {
       amax = 0;
-      for (float v : history->values) amax = v > amax ? v : amax;
+      for (float v : history->values) amax = v > amax ? v : amax;  // a NaN entry never wins
     }
     if (static_cast<int64_t>(history->values.size()) < q.history) {
       history->values.push_back(current);
@@ -73,21 +69,27 @@ void round_rows(const OperandQuant& q, float* x, int64_t rows, int64_t cols, uin
       history->values[static_cast<size_t>(history->next)] = current;
     }
     history->next = (history->next + 1) % q.history;
-    if (amax > 0 && std::isfinite(amax)) {
-      // The history's amax maps onto the element's max: a static scale, as
-      // the runtime's calibrated activations use (act_quant.h); values
-      // beyond it saturate (or overflow, by the scheme's policy), as in TE.
-      ActQuant fixed;
-      fixed.scheme = s;
-      fixed.static_amax = amax;
+    if (!(amax > 0 && std::isfinite(amax))) {
+      if (out != x) std::copy(x, x + n, out);
+      return;
+    }
+    // The history's amax maps onto the element's max: a static scale, as
+    // the runtime's calibrated activations use (act_quant.h); values
+    // beyond it saturate (or overflow, by the scheme's policy), as in TE.
+    ActQuant fixed;
+    fixed.scheme = s;
+    fixed.static_amax = amax;
+    if (out == x) {  // ActQuant reads and writes separate buffers
       std::vector<float> in(x, x + n);
-      fixed.apply(in.data(), 1, static_cast<int64_t>(n), x, threads);
+      fixed.apply(in.data(), 1, static_cast<int64_t>(n), out, threads);
+    } else {
+      fixed.apply(x, 1, static_cast<int64_t>(n), out, threads);
     }
     return;
   }
   QuantizeOptions o;
   o.threads = threads;
-  fakequant_tensor(TensorView(x, {static_cast<uint64_t>(rows), static_cast<uint64_t>(cols)}), x, s, o);
+  fakequant_tensor(TensorView(x, {static_cast<uint64_t>(rows), static_cast<uint64_t>(cols)}), out, s, o);
 }
 
 }  // namespace
@@ -160,25 +162,41 @@ OperandQuant OperandQuant::parse(std::string_view text, std::string_view where) 
   return q;
 }
 
+bool OperandQuant::axis_free() const {
+  if (hadamard) return false;
+  if (kind != Kind::kScheme) return true;
+  const Granularity& g = scheme.gran;
+  return g.kind == Granularity::Kind::kTensor || (g.kind == Granularity::Kind::kBlock2D && g.rows == g.cols);
+}
+
+bool OperandQuant::round_for_product(const float* in, int64_t rows, int64_t cols, bool reduce_over_rows,
+                                     uint64_t round_seed, uint64_t transform_seed, AmaxHistory* history, float* out,
+                                     int threads) const {
+  const auto n = static_cast<size_t>(rows * cols);
+  if (n == 0) return false;
+  // Axis-free roundings run on the operand as stored. Otherwise blocks and
+  // the transform run along the reduction axis, so a reduction over rows
+  // works on the transpose, which the product then takes as it is.
+  if (!reduce_over_rows || axis_free()) {
+    const float* src = in;
+    if (hadamard) {
+      std::copy(in, in + n, out);
+      random_hadamard_rows(out, rows, cols, transform_seed, threads);
+      src = out;
+    }
+    round_rows(*this, src, rows, cols, round_seed, history, out, threads);
+    return false;
+  }
+  transpose(in, rows, cols, out, threads);
+  if (hadamard) random_hadamard_rows(out, cols, rows, transform_seed, threads);
+  round_rows(*this, out, cols, rows, round_seed, history, out, threads);
+  return true;
+}
+
 void OperandQuant::apply(const float* in, int64_t rows, int64_t cols, bool reduce_over_rows, uint64_t round_seed,
                          uint64_t transform_seed, AmaxHistory* history, float* out, int threads) const {
-  const auto n = static_cast<size_t>(rows * cols);
-  if (n == 0) return;
-  // Elementwise casts and per-tensor scales do not care about the axis;
-  // blocks and the transform run along the reduction axis, so a reduction
-  // over rows works on the transpose.
-  const bool along_rows = reduce_over_rows &&
-                          (hadamard || (kind == Kind::kScheme && scheme.gran.kind != Granularity::Kind::kTensor));
-  if (!along_rows) {
-    std::copy(in, in + n, out);
-    if (hadamard) random_hadamard_rows(out, rows, cols, transform_seed, threads);
-    round_rows(*this, out, rows, cols, round_seed, history, threads);
-    return;
-  }
-  std::vector<float> t(n);
-  transpose(in, rows, cols, t.data(), threads);
-  if (hadamard) random_hadamard_rows(t.data(), cols, rows, transform_seed, threads);
-  round_rows(*this, t.data(), cols, rows, round_seed, history, threads);
+  if (!round_for_product(in, rows, cols, reduce_over_rows, round_seed, transform_seed, history, out, threads)) return;
+  std::vector<float> t(out, out + rows * cols);
   transpose(t.data(), cols, rows, out, threads);
 }
 
@@ -187,25 +205,33 @@ void random_hadamard_rows(float* x, int64_t rows, int64_t cols, uint64_t seed, i
   if (groups == 0) return;
   std::vector<float> sign(static_cast<size_t>(groups * kHadamard));
   for (size_t i = 0; i < sign.size(); ++i) sign[i] = (mix64(seed + 0x9E3779B97F4A7C15ull * (i + 1)) & 1) ? -1.0f : 1.0f;
+  // Each row's groups are turned on their side, [16, groups], so that every
+  // butterfly is one loop over the groups that the compiler vectorizes; the
+  // arithmetic of each element is the same as one group at a time.
   parallel_chunks(rows, 16, threads, [&](int64_t b, int64_t e) {
+    std::vector<float> t(static_cast<size_t>(groups * kHadamard));
     for (int64_t r = b; r < e; ++r) {
+      float* v = x + r * cols;
       for (int64_t g = 0; g < groups; ++g) {
-        float* v = x + r * cols + g * kHadamard;
-        const float* s = sign.data() + g * kHadamard;
-        for (int64_t i = 0; i < kHadamard; ++i) v[i] *= s[i];
-        // The fast Walsh-Hadamard transform (Sylvester order), then 1/4 =
-        // 1/sqrt(16): exact in float, so the transform is orthogonal to
-        // rounding.
-        for (int64_t h = 1; h < kHadamard; h *= 2) {
-          for (int64_t i = 0; i < kHadamard; i += 2 * h) {
-            for (int64_t j = i; j < i + h; ++j) {
-              const float a = v[j], c = v[j + h];
-              v[j] = a + c;
-              v[j + h] = a - c;
+        for (int64_t i = 0; i < kHadamard; ++i) t[i * groups + g] = v[g * kHadamard + i] * sign[g * kHadamard + i];
+      }
+      // The fast Walsh-Hadamard transform (Sylvester order), then 1/4 =
+      // 1/sqrt(16), an exact scaling.
+      for (int64_t h = 1; h < kHadamard; h *= 2) {
+        for (int64_t i = 0; i < kHadamard; i += 2 * h) {
+          for (int64_t j = i; j < i + h; ++j) {
+            float* lo = t.data() + j * groups;
+            float* hi = t.data() + (j + h) * groups;
+            for (int64_t g = 0; g < groups; ++g) {
+              const float a = lo[g], c = hi[g];
+              lo[g] = a + c;
+              hi[g] = a - c;
             }
           }
         }
-        for (int64_t i = 0; i < kHadamard; ++i) v[i] *= 0.25f;
+      }
+      for (int64_t g = 0; g < groups; ++g) {
+        for (int64_t i = 0; i < kHadamard; ++i) v[g * kHadamard + i] = t[i * groups + g] * 0.25f;
       }
     }
   });

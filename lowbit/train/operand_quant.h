@@ -61,6 +61,21 @@ struct OperandQuant {
   static OperandQuant parse(std::string_view text, std::string_view where);
   bool identity() const noexcept { return kind == Kind::kNone && !hadamard; }
 
+  // Whether the rounding gives the same values along either axis: none, an
+  // element-wise cast, one scale per tensor or square 2-D blocks (NVFP4's
+  // 16x16 weights), and no Hadamard transform. Such an operand is rounded
+  // as stored, and a weight rounded for the forward product serves the
+  // data gradient's too (linear_grad.cc).
+  bool axis_free() const;
+
+  // The rounding for a product: out = the rounded operand as stored
+  // [rows, cols] (returns false), or, when it runs along the rows and is
+  // not axis free, its transpose [cols, rows] (returns true), which the
+  // product then takes transposed instead of transposing it back. The
+  // arguments are apply's.
+  bool round_for_product(const float* in, int64_t rows, int64_t cols, bool reduce_over_rows, uint64_t round_seed,
+                         uint64_t transform_seed, AmaxHistory* history, float* out, int threads) const;
+
   // out[rows, cols] = the rounded operand. The reduction axis of the
   // product that follows is the columns (`reduce_over_rows` false: y = x·wᵀ
   // reduces over x's columns) or the rows (true: dW = dyᵀ·x reduces over

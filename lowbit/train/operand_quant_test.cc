@@ -56,6 +56,44 @@ TEST(RandomHadamard, OrthogonalAlongTheRows) {
   EXPECT_NE(other, ha);  // the seed draws the signs
 }
 
+// The transform as the definition gives it, one group of 16 at a time
+// (sign, then the Sylvester butterflies, then 1/4): the library's version
+// turns the groups on their side to vectorize, with the same arithmetic,
+// so the bits must agree.
+TEST(RandomHadamard, SameBitsAsOneGroupAtATime) {
+  const int64_t rows = 5, cols = 16 * 7 + 3;
+  const std::vector<float> x = normal_values(rows * cols, 11);
+  std::vector<float> got = x;
+  random_hadamard_rows(got.data(), rows, cols, 1234, 2);
+  // The signs: transform a one-hot row per position and read them back
+  // from the first output of each group (H's first row is all ones).
+  std::vector<float> sign(static_cast<size_t>(cols), 1.0f);
+  for (int64_t i = 0; i < cols / 16 * 16; ++i) {
+    std::vector<float> e(static_cast<size_t>(cols), 0.0f);
+    e[static_cast<size_t>(i)] = 1.0f;
+    random_hadamard_rows(e.data(), 1, cols, 1234, 1);
+    sign[static_cast<size_t>(i)] = e[static_cast<size_t>(i / 16 * 16)] > 0 ? 1.0f : -1.0f;
+  }
+  std::vector<float> want = x;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t g = 0; g + 16 <= cols; g += 16) {
+      float v[16];
+      for (int i = 0; i < 16; ++i) v[i] = want[r * cols + g + i] * sign[g + i];
+      for (int h = 1; h < 16; h *= 2) {
+        for (int i = 0; i < 16; i += 2 * h) {
+          for (int j = i; j < i + h; ++j) {
+            const float a = v[j], c = v[j + h];
+            v[j] = a + c;
+            v[j + h] = a - c;
+          }
+        }
+      }
+      for (int i = 0; i < 16; ++i) want[r * cols + g + i] = v[i] * 0.25f;
+    }
+  }
+  EXPECT_TRUE(same_bits(got, want));
+}
+
 TEST(OperandQuant, ParsesEveryForm) {
   EXPECT_TRUE(OperandQuant::parse("float32", "t").identity());
   EXPECT_TRUE(OperandQuant::parse("none", "t").identity());
@@ -142,6 +180,48 @@ TEST(OperandQuant, StochasticRoundingFollowsItsSeedAndNotTheThreads) {
   sr.apply(x.data(), 64, 64, true, 8, 0, nullptr, c.data(), 2);
   EXPECT_TRUE(same_bits(a, b));
   EXPECT_FALSE(same_bits(a, c));
+}
+
+// Which roundings ignore the axis: those run on the operand as stored (and
+// so may be shared between products, linear_grad.cc). Square 2-D blocks
+// (NVFP4's 16x16 weights) give the same values along rows and columns.
+TEST(OperandQuant, AxisFreeRoundingsGiveTheSameValuesAlongEitherAxis) {
+  for (const char* spec : {"none", "bfloat16", "float8_e4m3fn/tensor", "nvfp4/b16x16", "float16+sr"}) {
+    EXPECT_TRUE(OperandQuant::parse(spec, "t").axis_free()) << spec;
+  }
+  for (const char* spec : {"mxfp8_e4m3", "nvfp4", "int8/channel", "nvfp4/b16x16+rht", "float32+rht"}) {
+    EXPECT_FALSE(OperandQuant::parse(spec, "t").axis_free()) << spec;
+  }
+  const int64_t rows = 48, cols = 40;  // ragged 16x16 tiles on both axes
+  const std::vector<float> x = normal_values(rows * cols, 12, 2.0f);
+  const OperandQuant w = OperandQuant::parse("nvfp4/b16x16", "t");
+  std::vector<float> along_cols(x.size()), along_rows(x.size()), t_quant(x.size());
+  w.apply(x.data(), rows, cols, false, 1, 2, nullptr, along_cols.data(), 2);
+  EXPECT_FALSE(w.round_for_product(x.data(), rows, cols, true, 3, 4, nullptr, along_rows.data(), 1));
+  EXPECT_TRUE(same_bits(along_rows, along_cols));
+  // The definition: the scheme's quantization of the transpose, transposed
+  // back, is the same.
+  const std::vector<float> t = transposed(x, rows, cols);
+  fakequant_tensor(TensorView(t.data(), {uint64_t(cols), uint64_t(rows)}), t_quant.data(), w.scheme);
+  EXPECT_TRUE(same_bits(transposed(t_quant, cols, rows), along_cols));
+}
+
+// Along the rows, a rounding that depends on the axis is left transposed
+// for the product: exactly the transpose of what apply() returns.
+TEST(OperandQuant, RoundForProductLeavesRowRoundingsTransposed) {
+  const int64_t rows = 96, cols = 40;
+  const std::vector<float> x = normal_values(rows * cols, 13);
+  for (const char* spec : {"mxfp8_e4m3", "nvfp4/round=stochastic+rht", "float32+rht"}) {
+    const OperandQuant q = OperandQuant::parse(spec, "t");
+    std::vector<float> a(x.size()), b(x.size());
+    q.apply(x.data(), rows, cols, true, 5, 6, nullptr, a.data(), 2);
+    EXPECT_TRUE(q.round_for_product(x.data(), rows, cols, true, 5, 6, nullptr, b.data(), 1)) << spec;
+    EXPECT_TRUE(same_bits(b, transposed(a, rows, cols))) << spec;
+    // Along the columns: as stored.
+    EXPECT_FALSE(q.round_for_product(x.data(), rows, cols, false, 5, 6, nullptr, b.data(), 1)) << spec;
+    q.apply(x.data(), rows, cols, false, 5, 6, nullptr, a.data(), 2);
+    EXPECT_TRUE(same_bits(a, b)) << spec;
+  }
 }
 
 }  // namespace

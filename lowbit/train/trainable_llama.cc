@@ -140,6 +140,7 @@ void TrainableLlama::set_precision(std::shared_ptr<const PrecisionRecipe> recipe
   const std::vector<std::string> names = linear_names();
   histories_.assign(names.size() * 6, AmaxHistory{});
   contexts_.assign(names.size(), LinearQuant{});
+  rounded_w_.assign(names.size(), {});
   if (!precision_) return;
   for (const std::string& n : names) linear_precision_.push_back(&precision_->for_linear(n));
 }
@@ -229,6 +230,7 @@ const LinearQuant* TrainableLlama::quant(int64_t index) {
   q.seed = mix64(precision_seed_ ^ (0x9E3779B97F4A7C15ull * static_cast<uint64_t>(step_ + 1)) ^
                  (0xC2B2AE3D27D4EB4Full * static_cast<uint64_t>(index + 1)));
   q.histories = histories_.data() + index * 6;
+  q.rounded_weight = &rounded_w_[static_cast<size_t>(index)];
   return &q;
 }
 

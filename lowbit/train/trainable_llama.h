@@ -125,6 +125,7 @@ class TrainableLlama {
   std::vector<const LayerPrecision*> linear_precision_;
   std::vector<AmaxHistory> histories_;
   std::vector<LinearQuant> contexts_;
+  std::vector<std::vector<float>> rounded_w_;  // per Linear: the last forward's rounded weight
 
   QatSpec qat_;
   std::vector<int64_t> qat_scale_, qat_offset_;  // per block Linear (LSQ+)

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -33,6 +34,7 @@ constexpr const char* kDefaultRecipes =
 struct StudyTrainArgs {
   std::string config, out, recipes = kDefaultRecipes;
   int64_t steps = 0;
+  std::optional<uint64_t> seed;
   bool json = false, quiet = false;
   ThreadsFlag threads;
 };
@@ -76,6 +78,7 @@ void run_study_train(const StudyTrainArgs& a) {
     config.steps = a.steps;
     config.warmup = std::min(config.warmup, a.steps / 10);
   }
+  if (a.seed) config.seed = *a.seed;
   std::error_code ec;
   if (fs::exists(a.out, ec) && !fs::is_empty(a.out, ec)) {
     fail_usage(fmt::format("-o '{}' exists and is not empty: a study writes into a new directory", a.out));
@@ -134,6 +137,9 @@ Action add_study_train_subcommand(CLI::App& study) {
                   "study, fp32 first)");
   cmd->add_option("--steps", a->steps, "override the config's steps (warm-up capped at a tenth)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", a->seed,
+                  "override the config's seed (the initialization and the batches): a second seed shows how "
+                  "much of a difference between recipes is noise");
   a->threads.add_to(cmd);
   cmd->add_flag("--json", a->json, "print study.json instead of the table");
   cmd->add_flag("-q,--quiet", a->quiet, "no progress on stderr");
