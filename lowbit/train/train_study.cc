@@ -86,6 +86,34 @@ std::string train_study_svg(const std::vector<StudyRow>& rows, const std::string
   return render_svg_plot(plot);
 }
 
+std::string train_study_delta_svg(const std::vector<StudyRow>& rows, const std::string& title) {
+  const StudyRow* ref = reference(rows);
+  if (!ref) return {};
+  // fp32's held-out loss by step: the other curves are read at its steps.
+  std::vector<std::pair<int64_t, double>> base;
+  for (const TrainLogRow& l : ref->log) {
+    if (std::isfinite(l.heldout)) base.emplace_back(l.step, l.heldout);
+  }
+  PlotSpec plot;
+  plot.title = title;
+  plot.x_label = "step";
+  plot.y_label = "held-out loss minus fp32's (nats per token)";
+  for (const StudyRow& r : rows) {
+    if (&r == ref) continue;
+    PlotSeries s{r.name, {}, {}, true};
+    for (const TrainLogRow& l : r.log) {
+      if (!std::isfinite(l.heldout)) continue;
+      for (const auto& [step, loss] : base) {
+        if (step != l.step) continue;
+        s.x.push_back(static_cast<double>(step));
+        s.y.push_back(l.heldout - loss);
+      }
+    }
+    plot.series.push_back(std::move(s));
+  }
+  return render_svg_plot(plot);
+}
+
 std::string train_study_json(const std::vector<StudyRow>& rows) {
   const StudyRow* ref = reference(rows);
   nlohmann::json out = nlohmann::json::array();

@@ -43,6 +43,10 @@ std::vector<StudyRow> run_train_study(const TrainConfig& base, const TokenCorpus
 
 // The study's SVG: every recipe's held-out loss against the step.
 std::string train_study_svg(const std::vector<StudyRow>& rows, const std::string& title);
+// The same curves as differences from fp32's held-out loss at the same
+// step (where both evaluated): the small differences the first plot's
+// scale hides. Empty without an fp32 row.
+std::string train_study_delta_svg(const std::vector<StudyRow>& rows, const std::string& title);
 // Its JSON: per row the final held-out loss, its difference from fp32, the
 // step time and its ratio to fp32's, skipped steps, the stop, and the
 // held-out curve.

@@ -288,8 +288,21 @@ def test_study_train_compares_recipes(lowbit, tmp_path):
         assert len(rows[name]["heldout_curve"]) == 2
     assert "stopped" in rows["diverge"] and "gradient" in rows["diverge"]["stopped"]
     assert (tmp_path / "study" / "loss.svg").is_file() and (tmp_path / "study" / "study.json").is_file()
+    # The differences from fp32: one line per other recipe that evaluated.
+    delta = (tmp_path / "study" / "delta.svg").read_text()
+    for name in ("bf16", "fp8-te", "nvfp4-no-sr"):
+        assert f">{name}<" in delta
+    assert ">fp32<" not in delta
     for name in rows:
         assert (tmp_path / "study" / name / "log.json").is_file() or name == "diverge"
+    # --seed draws another initialization and other batches, the same ones
+    # each time it is given.
+    again = []
+    for out in ("seed6a", "seed6b"):  # the config has seed 5
+        r = lowbit.run("study", "train", "--config", cfg_path, "-o", out, "--recipes", "fp32", "--steps", 8,
+                       "--seed", 6, "--json")
+        again.append(json.loads(r.stdout)[0]["final_heldout"])
+    assert again[0] == again[1] and again[0] != rows["fp32"]["final_heldout"]
     # A study never writes into a directory that holds something.
     r = lowbit.run("study", "train", "--config", cfg_path, "-o", "study", "--recipes", "fp32", check=False)
     assert r.returncode == 2

@@ -99,6 +99,10 @@ void run_study_train(const StudyTrainArgs& a) {
   const std::string svg = train_study_svg(
       rows, fmt::format("held-out loss, {} steps of {} tokens", config.steps, config.batch * config.seq * config.accum));
   write_file_atomic((fs::path(a.out) / "loss.svg").string(), svg.data(), svg.size());
+  const std::string delta = train_study_delta_svg(
+      rows, fmt::format("held-out loss minus fp32's, {} steps of {} tokens", config.steps,
+                        config.batch * config.seq * config.accum));
+  if (!delta.empty()) write_file_atomic((fs::path(a.out) / "delta.svg").string(), delta.data(), delta.size());
   const std::string json = train_study_json(rows);
   write_file_atomic((fs::path(a.out) / "study.json").string(), json.data(), json.size());
   if (a.json) {
@@ -131,7 +135,7 @@ Action add_study_train_subcommand(CLI::App& study) {
       "train", "Train one model under several precision recipes and compare their held-out losses (docs/training.md)");
   cmd->add_option("--config", a->config, "the training config (model, data, train; its precision is replaced)")
       ->required();
-  cmd->add_option("-o,--output", a->out, "a new directory: a run per recipe, study.json, loss.svg")->required();
+  cmd->add_option("-o,--output", a->out, "a new directory: a run per recipe, study.json, loss.svg, delta.svg (against fp32)")->required();
   cmd->add_option("--recipes", a->recipes,
                   "comma-separated recipe names (configs/precision/NAME.json) or .json paths (default: the whole "
                   "study, fp32 first)");
