@@ -159,6 +159,10 @@ TEST(ConformancePinned, NanIntoFp4IsPositiveZeroUnlikeMlDtypes) {
   EXPECT_EQ(codec.encode(-std::nan(""), {}), 0u);
   const auto want = expected_codes("float4_e2m1fn.rne.u8.bin", 1);
   const auto x = inputs();
+  // Without the reference files, a failure that says so, not a read past
+  // an empty vector.
+  ASSERT_GT(x.size(), 4u) << "conformance inputs missing at " << kDir;
+  ASSERT_GT(want.size(), 4u) << "conformance codes missing at " << kDir;
   ASSERT_TRUE(std::isnan(x[4]) && !std::signbit(x[4]));
   EXPECT_EQ(want[4], 0x8u) << "the reference changed: update docs/formats.md";
 }
