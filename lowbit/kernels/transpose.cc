@@ -68,6 +68,13 @@ HWY_AFTER_NAMESPACE();
 namespace lowbit {
 namespace kernels {
 HWY_EXPORT(TransposeTileSimd);
+
+// The dispatch names the kernel unqualified, from its own namespace: with
+// HWY_COMPILE_ONLY_STATIC (the fuzzing build) the macro prefixes the
+// target's namespace to whatever name it is given.
+void transpose_tile(const float* in, int64_t cols, float* out, int64_t rows) {
+  HWY_DYNAMIC_DISPATCH(TransposeTileSimd)(in, cols, out, rows);
+}
 }  // namespace kernels
 
 void transpose(const float* in, int64_t rows, int64_t cols, float* out, int threads) {
@@ -79,7 +86,7 @@ void transpose(const float* in, int64_t rows, int64_t cols, float* out, int thre
       for (int64_t c0 = 0; c0 < cols; c0 += kTransposeCols) {
         const int64_t nc = std::min(cols - c0, kTransposeCols);
         if (nr == kTransposeRows && nc == kTransposeCols) {
-          HWY_DYNAMIC_DISPATCH(kernels::TransposeTileSimd)(in + r0 * cols + c0, cols, out + c0 * rows + r0, rows);
+          kernels::transpose_tile(in + r0 * cols + c0, cols, out + c0 * rows + r0, rows);
           continue;
         }
         for (int64_t r = 0; r < nr; ++r) {
