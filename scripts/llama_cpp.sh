@@ -20,6 +20,9 @@ cd "$(dirname "$0")/.."
 
 version=0.94.0
 root=build-llama-cpp
+# The build's stamp names the version and the flags below that differ from
+# llama.cpp's defaults, so a build made with other flags is rebuilt whole.
+stamp="$root/.version-$version-noamx"
 bin="$root/build/bin"
 tools=(llama-quantize llama-perplexity llama-tokenize llama-imatrix llama-bench)
 
@@ -45,13 +48,13 @@ missing=()
 for t in "${tools[@]}"; do
   [ -x "$bin/$t" ] || missing+=("$t")
 done
-if [ "${#missing[@]}" -eq 0 ] && [ -f "$root/.version-$version" ]; then
+if [ "${#missing[@]}" -eq 0 ] && [ -f "$stamp" ]; then
   build_embed_driver
   echo "llama.cpp: tools present in $bin"
   exit 0
 fi
 # A build of another version is rebuilt whole.
-if [ ! -f "$root/.version-$version" ]; then
+if [ ! -f "$stamp" ]; then
   missing=("${tools[@]}")
   rm -rf "$root/build" "$root/src"
   rm -f "$root"/.version-*
@@ -69,7 +72,7 @@ fi
 # Re-extracting would touch every source file and force a full rebuild, so a
 # complete extraction (marked at its end) is reused; so is the source of an
 # earlier complete build of this version (made before the marker existed).
-if [ -f "$root/.version-$version" ] && [ -d "$root/src" ] && [ ! -f "$root/src/.extracted-$version" ]; then
+if [ -f "$stamp" ] && [ -d "$root/src" ] && [ ! -f "$root/src/.extracted-$version" ]; then
   touch "$root/src/.extracted-$version"
 fi
 if [ ! -f "$root/src/.extracted-$version" ]; then
@@ -95,13 +98,21 @@ PYEOF
 fi
 
 echo "llama.cpp: building ${missing[*]} (several minutes)"
+# -march=native turns on AMX where the CPU reports it (Sapphire Rapids and
+# later), and ggml then runs its AMX matrix kernels. Under the hypervisors
+# these machines run on, the tile instructions fault (SIGILL, SIGSEGV) even
+# though cpuid and /proc/cpuinfo list amx_tile: every llama-perplexity and
+# llama-imatrix run crashed. GCC's explicit -mno-* flags win over -march
+# whatever their order, so the build keeps every other native extension
+# (AVX-512, VNNI, BF16) and ggml takes its AVX-512 paths.
+no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 if [ ! -f "$root/build/build.ninja" ]; then
   cmake -S "$root/src" -B "$root/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
     -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-    -DLLAMA_BUILD_SERVER=OFF >"$root/configure.log" 2>&1 || { tail -30 "$root/configure.log"; exit 1; }
+    -DLLAMA_BUILD_SERVER=OFF -DCMAKE_C_FLAGS="$no_amx" -DCMAKE_CXX_FLAGS="$no_amx" >"$root/configure.log" 2>&1 || { tail -30 "$root/configure.log"; exit 1; }
 fi
 cmake --build "$root/build" --parallel "$(nproc)" --target "${missing[@]}" >"$root/build.log" 2>&1 ||
   { tail -40 "$root/build.log"; exit 1; }
-touch "$root/.version-$version"
+touch "$stamp"
 echo "llama.cpp: built ${missing[*]} in $bin"
 build_embed_driver
