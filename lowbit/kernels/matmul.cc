@@ -14,14 +14,14 @@
 #include "lowbit/core/thread_pool.h"
 
 namespace lowbit {
-namespace {
 
-// OpenBLAS's own threads stay off: lowbit's pool parallelizes over fixed
-// tiles (see the header). Set once, before the first call.
 void single_threaded_blas() {
   static std::once_flag once;
   std::call_once(once, [] { openblas_set_num_threads(1); });
 }
+
+namespace {
+
 
 // cblas takes int dimensions.
 int blas_int(int64_t v, const char* what) {

@@ -15,6 +15,11 @@
 
 namespace lowbit {
 
+// Turns OpenBLAS's own threads off, once (the calls here do it first):
+// lowbit's pool parallelizes over fixed tiles instead. Other callers of
+// OpenBLAS or its LAPACK (cholesky.h) call it before their first call.
+void single_threaded_blas();
+
 // Rows of x and of w per tile. Fixed: changing them changes results in the
 // last bits (a different sgemm shape may take a different kernel path).
 inline constexpr int64_t kMatmulRowTile = 256;  // rows of x (tokens)

@@ -170,4 +170,17 @@ void BlockCodec::quantize_run(const float* x, uint64_t n, const BlockParams& p, 
   });
 }
 
+void BlockCodec::quantize_elements(const float* x, uint64_t n, const kernels::BlockScale* params,
+                                   float* x_hat) const {
+  if (s_.round.mode == Rounding::kStochastic) {
+    fail_usage("quantizing elements of different blocks needs a deterministic rounding; " + s_.spec() +
+               " rounds stochastically");
+  }
+  kernels::ScaledOut out;
+  out.deq = x_hat;
+  // A group of 1: element i takes params[i]. The index only feeds
+  // stochastic rounding, refused above.
+  kernels::scaled_row(elem_, spec_, x, 0, n, 1, params, 0, out);
+}
+
 }  // namespace lowbit

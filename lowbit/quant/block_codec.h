@@ -88,6 +88,12 @@ class BlockCodec {
   void quantize_run(const float* x, uint64_t n, const BlockParams& p, uint64_t first_index, float* x_hat,
                     uint32_t* codes = nullptr) const;
 
+  // x_hat of n elements that each lie in a block of their own parameters
+  // (params[i] for x[i]): GPTQ's column of a row-major weight, one element
+  // per row. Deterministic element roundings only (kUsage for stochastic
+  // rounding, whose bits depend on each element's index).
+  void quantize_elements(const float* x, uint64_t n, const kernels::BlockScale* params, float* x_hat) const;
+
  private:
   BlockParams decode_params(uint32_t scale_code, uint32_t zero_code, float tensor_scale) const;
 
