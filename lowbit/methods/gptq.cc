@@ -10,6 +10,11 @@
 #include <algorithm>
 #include <bit>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string_view>
+#include <utility>
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -22,6 +27,7 @@
 #include "lowbit/kernels/cholesky.h"
 #include "lowbit/kernels/matmul.h"
 #include "lowbit/kernels/transpose.h"
+#include "lowbit/methods/method_registry.h"
 #include "lowbit/quant/block_codec.h"
 #include "lowbit/quant/block_grid.h"
 #include "lowbit/quant/quantizer.h"
@@ -341,6 +347,101 @@ QuantizedTensor gptq_quantize(const TensorView& w, const Scheme& scheme, std::sp
   }
   if (stats) *stats = st;
   return out;
+}
+
+namespace {
+
+// gptq as a registered method: the algorithm above, the output errors
+// measured for the report. "gptq" has the default options; a spec such as
+// "gptq:act_order,damp=0.05" a configured copy.
+class Gptq final : public Method {
+ public:
+  Gptq() = default;
+  Gptq(std::string spec, const GptqOptions& o) : spec_(std::move(spec)), opt_(o) {}
+  const char* name() const noexcept override { return spec_.c_str(); }
+  bool needs_calibration() const noexcept override { return true; }
+  void check(const Scheme& s) const override { check_gptq(s, opt_); }
+  std::unique_ptr<Method> configured(std::string_view options) const override {
+    GptqOptions o;
+    std::string canonical;
+    size_t pos = 0;
+    while (pos <= options.size()) {
+      const size_t comma = std::min(options.find(',', pos), options.size());
+      const std::string_view item = options.substr(pos, comma - pos);
+      pos = comma + 1;
+      const size_t eq = item.find('=');
+      const std::string_view key = item.substr(0, eq), value = eq == std::string_view::npos ? "" : item.substr(eq + 1);
+      const auto number = [&](double lo, double hi) {
+        char* end = nullptr;
+        const std::string v(value);
+        const double d = std::strtod(v.c_str(), &end);
+        if (v.empty() || *end != '\0' || !(d >= lo && d <= hi)) {
+          fail_usage("gptq option " + std::string(key) + " takes a number in [" + fmt_number(lo) + ", " +
+                     fmt_number(hi) + "], not '" + v + "'");
+        }
+        return d;
+      };
+      const auto flag = [&] {
+        if (eq == std::string_view::npos || value == "1") return true;
+        if (value == "0") return false;
+        fail_usage("gptq option " + std::string(key) + " takes 0 or 1, not '" + std::string(value) + "'");
+      };
+      if (key == "act_order") {
+        o.act_order = flag();
+      } else if (key == "static_groups") {
+        o.static_groups = flag();
+      } else if (key == "damp" && eq != std::string_view::npos) {
+        o.damp = number(1e-6, 1);
+      } else if (key == "block" && eq != std::string_view::npos) {
+        o.block = static_cast<int>(number(1, 1 << 20));
+        if (o.block != number(1, 1 << 20)) fail_usage("gptq option block takes a whole number of columns");
+      } else {
+        fail_usage("unknown gptq option '" + std::string(item) +
+                   "'; valid: act_order[=0|1] (default 1), static_groups[=0|1] (default 0), damp=<relative "
+                   "damping, default 0.01>, block=<columns per lazy batch, default 128> (e.g. "
+                   "gptq:act_order=0,damp=0.05)");
+      }
+    }
+    return std::make_unique<Gptq>("gptq:" + std::string(options), o);
+  }
+  using Method::quantize;
+  QuantizedTensor quantize(const TensorView& w, const Scheme& s, const CalibStats* calib, const QuantizeOptions& base,
+                           MethodReport* report) const override {
+    if (!calib || calib->gram.empty()) {
+      fail_usage("method gptq needs the Gram matrix of each weight's input: record it with `lowbit calibrate MODEL "
+                 "--text CALIB.txt --gram -o calib.gguf` and pass --calib calib.gguf");
+    }
+    GptqOptions o = opt_;
+    o.threads = base.threads;
+    o.measure_error = report != nullptr;
+    GptqStats st;
+    QuantizedTensor q = gptq_quantize(w, s, calib->gram, o, &st);
+    if (report) {
+      report->calib_error_rtn = st.rtn_error;
+      report->calib_error = st.gptq_error;
+      report->note = st.fallback;
+      if (st.fallback.empty() && st.damp_retries > 0) {
+        report->note = "the Hessian needed damping " + fmt_number(st.damp) + " to factor";
+      }
+    }
+    return q;
+  }
+
+ private:
+  static std::string fmt_number(double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", v);
+    return b;
+  }
+  std::string spec_ = "gptq";
+  GptqOptions opt_;
+};
+
+}  // namespace
+
+const Method& gptq_method() {
+  static const Gptq m;
+  return m;
 }
 
 }  // namespace lowbit

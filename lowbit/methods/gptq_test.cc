@@ -134,7 +134,8 @@ TEST(Gptq, AgreesWithTheAlgorithmWrittenOutInDouble) {
     const Problem p = make_problem(40, 64, 400, 1);
     const Scheme s = parse_scheme(spec);
     GptqOptions o;
-    o.block = 16;  // four lazy batches
+    o.act_order = false;  // the natural order, with dynamic groups, as written out above
+    o.block = 16;         // four lazy batches
     GptqStats st;
     const std::vector<float> q = dequantized(gptq_quantize({p.w.data(), {p.rows, p.cols}}, s, p.gram, o, &st));
     const std::vector<float> ref = reference_gptq(p, s, o.damp);
@@ -159,6 +160,7 @@ TEST(Gptq, LazyBatchSizeChangesOnlyRoundingOrder) {
   std::vector<double> errs;
   for (int block : {1, 7, 32, 96, 1000}) {
     GptqOptions o;
+    o.act_order = false;  // dynamic groups: the batch boundaries matter most
     o.block = block;
     GptqStats st;
     gptq_quantize({p.w.data(), {p.rows, p.cols}}, s, p.gram, o, &st);
@@ -217,6 +219,8 @@ TEST(Gptq, ActOrderKeepsTheOriginalWeightsGroupParameters) {
   EXPECT_EQ(q.zeros, rtn.zeros);
   EXPECT_NE(q.codes, rtn.codes);
   EXPECT_LT(st.gptq_error, 0.8 * st.rtn_error);
+  // The default is act-order.
+  EXPECT_EQ(gptq_quantize({p.w.data(), {32, 64}}, s, p.gram).codes, q.codes);
   // Static groups without act-order: the same parameters too.
   o.act_order = false;
   o.static_groups = true;

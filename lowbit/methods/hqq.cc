@@ -480,8 +480,9 @@ class Hqq final : public Method {
                  s.spec() + "'; use rtn or mse");
     }
   }
+  using Method::quantize;
   QuantizedTensor quantize(const TensorView& w, const Scheme& s, const CalibStats*,
-                           const QuantizeOptions& base) const override {
+                           const QuantizeOptions& base, MethodReport*) const override {
     check(s);
     HqqOptions o;
     o.threads = base.threads;

@@ -14,12 +14,15 @@ namespace lowbit {
 const Method& rtn_method();
 const Method& mse_method();
 const Method& hqq_method();
+const Method& gptq_method();
 
 // Every method, in documentation order.
 const std::vector<const Method*>& all_methods();
-// The method of that name; kUsage "unknown method 'x'; valid: rtn, mse, hqq".
-const Method& find_method(std::string_view name);
-// "rtn, mse, hqq".
+// The method a spec names: "gptq", or with options "gptq:act_order,damp=0.05"
+// (a copy configured so, kept for the program's life). kUsage "unknown
+// method 'x'; valid: rtn, mse, hqq, gptq", or naming a bad option.
+const Method& find_method(std::string_view spec);
+// "rtn, mse, hqq, gptq".
 std::string method_names();
 
 }  // namespace lowbit

@@ -17,8 +17,9 @@ class Mse final : public Method {
     out.name.clear();  // a preset with another rule is no longer the preset
     return out;
   }
+  using Method::quantize;
   QuantizedTensor quantize(const TensorView& w, const Scheme& s, const CalibStats* calib,
-                           const QuantizeOptions& base) const override {
+                           const QuantizeOptions& base, MethodReport*) const override {
     const bool weighted = calib && !calib->importance_per_column.empty();
     QuantizeOptions o = base;
     o.importance = nullptr;

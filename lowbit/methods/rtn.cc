@@ -9,8 +9,9 @@ class Rtn final : public Method {
  public:
   const char* name() const noexcept override { return "rtn"; }
   bool needs_calibration() const noexcept override { return false; }
+  using Method::quantize;
   QuantizedTensor quantize(const TensorView& w, const Scheme& s, const CalibStats*,
-                           const QuantizeOptions& base) const override {
+                           const QuantizeOptions& base, MethodReport*) const override {
     QuantizeOptions o = base;
     o.importance = nullptr;
     o.importance_count = 0;

@@ -98,22 +98,41 @@ std::string llama_output_name(LlamaNaming naming) {
   return naming == LlamaNaming::kGguf ? "output.weight" : "lm_head.weight";
 }
 
+namespace {
+struct RolePair {
+  std::string_view gguf, hf;
+};
+constexpr RolePair kHfRoles[] = {
+    {"attn_norm", "input_layernorm"},     {"attn_q", "self_attn.q_proj"},
+    {"attn_k", "self_attn.k_proj"},       {"attn_v", "self_attn.v_proj"},
+    {"attn_output", "self_attn.o_proj"},  {"ffn_norm", "post_attention_layernorm"},
+    {"ffn_gate", "mlp.gate_proj"},        {"ffn_up", "mlp.up_proj"},
+    {"ffn_down", "mlp.down_proj"},
+};
+}  // namespace
+
 std::string llama_layer_tensor_name(LlamaNaming naming, int64_t layer, std::string_view role) {
   if (naming == LlamaNaming::kGguf) return fmt::format("blk.{}.{}.weight", layer, role);
-  struct Pair {
-    std::string_view gguf, hf;
-  };
-  static constexpr Pair kHf[] = {
-      {"attn_norm", "input_layernorm"},     {"attn_q", "self_attn.q_proj"},
-      {"attn_k", "self_attn.k_proj"},       {"attn_v", "self_attn.v_proj"},
-      {"attn_output", "self_attn.o_proj"},  {"ffn_norm", "post_attention_layernorm"},
-      {"ffn_gate", "mlp.gate_proj"},        {"ffn_up", "mlp.up_proj"},
-      {"ffn_down", "mlp.down_proj"},
-  };
-  for (const Pair& p : kHf) {
+  for (const RolePair& p : kHfRoles) {
     if (p.gguf == role) return fmt::format("model.layers.{}.{}.weight", layer, p.hf);
   }
   fail_internal(fmt::format("no Llama tensor role '{}'", role));
+}
+
+std::string llama_gguf_layer_name(std::string_view hf_name) {
+  constexpr std::string_view kPrefix = "model.layers.", kSuffix = ".weight";
+  if (!hf_name.starts_with(kPrefix) || !hf_name.ends_with(kSuffix)) return {};
+  std::string_view rest = hf_name.substr(kPrefix.size(), hf_name.size() - kPrefix.size() - kSuffix.size());
+  const size_t dot = rest.find('.');
+  if (dot == 0 || dot == std::string_view::npos || dot > 9) return {};
+  const std::string_view layer = rest.substr(0, dot), role = rest.substr(dot + 1);
+  for (char c : layer) {
+    if (c < '0' || c > '9') return {};
+  }
+  for (const RolePair& p : kHfRoles) {
+    if (p.hf == role) return fmt::format("blk.{}.{}.weight", layer, p.gguf);
+  }
+  return {};
 }
 
 LlamaConfig llama_config_from_gguf(const GgufFile& f) {

@@ -56,6 +56,11 @@ std::string llama_output_name(LlamaNaming naming);
 // role: attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm,
 // ffn_gate, ffn_up, ffn_down (GGUF's names, mapped for Hugging Face).
 std::string llama_layer_tensor_name(LlamaNaming naming, int64_t layer, std::string_view role);
+// The inverse for a decoder layer's weight: "model.layers.3.mlp.up_proj.weight"
+// -> "blk.3.ffn_up.weight"; "" for any other name. Calibration files name
+// weights the GGUF way (as llama-imatrix does), whichever checkpoint the
+// model came from.
+std::string llama_gguf_layer_name(std::string_view hf_name);
 
 // From `llama.*` metadata. ErrorKind::kInput when general.architecture is
 // not "llama" (the message names it and what lowbit runs), or a key is

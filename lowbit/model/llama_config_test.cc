@@ -62,6 +62,15 @@ TEST(LlamaConfigTest, HuggingFaceRefusals) {
 TEST(LlamaConfigTest, Names) {
   EXPECT_EQ(llama_layer_tensor_name(LlamaNaming::kGguf, 3, "attn_q"), "blk.3.attn_q.weight");
   EXPECT_EQ(llama_layer_tensor_name(LlamaNaming::kHuggingFace, 3, "attn_q"), "model.layers.3.self_attn.q_proj.weight");
+  for (const char* role : {"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up",
+                           "ffn_down"}) {
+    EXPECT_EQ(llama_gguf_layer_name(llama_layer_tensor_name(LlamaNaming::kHuggingFace, 12, role)),
+              llama_layer_tensor_name(LlamaNaming::kGguf, 12, role));
+  }
+  for (const char* other : {"model.norm.weight", "lm_head.weight", "model.layers.x.mlp.up_proj.weight",
+                            "model.layers.3.mlp.up_proj.bias", "model.layers..mlp.up_proj.weight", "blk.3.ffn_up.weight"}) {
+    EXPECT_EQ(llama_gguf_layer_name(other), "") << other;
+  }
   EXPECT_EQ(llama_layer_tensor_name(LlamaNaming::kHuggingFace, 0, "ffn_norm"),
             "model.layers.0.post_attention_layernorm.weight");
   EXPECT_EQ(llama_output_name(LlamaNaming::kGguf), "output.weight");

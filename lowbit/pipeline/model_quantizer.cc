@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "lowbit/calib/imatrix_file.h"
+#include "lowbit/model/llama_config.h"
 #include "lowbit/core/error.h"
 #include "lowbit/io/safetensors.h"
 #include "lowbit/kernels/small_block_kernels.h"
@@ -45,13 +46,14 @@ uint64_t peak_rss_bytes() {
 
 namespace {
 
-// Per-column importance weights from the recipe's file, checked against
-// the tensor they weight: llama.cpp's importance matrix (GGUF, as
-// `lowbit calibrate` and llama-imatrix write it: the mean of x^2 per
-// column), or a safetensors file of one float32 vector per tensor.
-class ImportanceTable {
+// Calibration statistics from the recipe's file (--calib), checked against
+// the tensor they describe: per-column importance weights (llama.cpp's
+// importance matrix, GGUF, as `lowbit calibrate` and llama-imatrix write
+// it: the mean of x^2 per column; or a safetensors file of one float32
+// vector per tensor) and, in lowbit's GGUF, the Gram matrix of each input.
+class CalibTable {
  public:
-  explicit ImportanceTable(const std::string& path) : path_(path) {
+  explicit CalibTable(const std::string& path) : path_(path) {
     if (path.empty()) return;
     if (looks_like_gguf(path)) {
       imatrix_ = std::make_unique<Imatrix>(read_imatrix(path));
@@ -62,7 +64,7 @@ class ImportanceTable {
   // The weights for tensor t (one per column), or empty.
   std::vector<float> for_tensor(const CheckpointTensor& t) const {
     const uint64_t cols = t.shape.empty() ? 1 : t.shape.back();
-    if (imatrix_) return imatrix_->importance(t.name, static_cast<int64_t>(cols), path_);
+    if (imatrix_) return imatrix_->importance(entry_name(t.name), static_cast<int64_t>(cols), path_);
     if (!file_) return {};
     const TensorInfo* w = file_->find(t.name);
     if (!w) return {};
@@ -79,6 +81,33 @@ class ImportanceTable {
     }
     return v;
   }
+
+  // The Gram matrix of tensor t's input (cols x cols), or empty. kInput
+  // when it has another size: a file made for another model.
+  std::span<const float> gram(const CheckpointTensor& t) const {
+    if (!imatrix_) return {};
+    const auto it = imatrix_->entries.find(entry_name(t.name));
+    if (it == imatrix_->entries.end() || it->second.in_gram.empty()) return {};
+    const uint64_t cols = t.shape.empty() ? 1 : t.shape.back();
+    if (it->second.in_gram.size() != cols * cols) {
+      fail_input("calibration file '" + path_ + "': the Gram matrix of '" + t.name + "' has " +
+                 std::to_string(it->second.in_gram.size()) + " values, not " + std::to_string(cols) + " x " +
+                 std::to_string(cols) + ": the file was made for another model");
+    }
+    return it->second.in_gram;
+  }
+  bool empty() const { return !imatrix_ && !file_; }
+
+  // The file's name for tensor `name`: its own, or for a Hugging Face Llama
+  // weight the GGUF name calibration files use (lowbit calibrate and
+  // llama-imatrix name weights so, whichever checkpoint the model came
+  // from).
+  std::string entry_name(const std::string& name) const {
+    if (!imatrix_ || imatrix_->entries.count(name)) return name;
+    const std::string gguf = llama_gguf_layer_name(name);
+    return !gguf.empty() && imatrix_->entries.count(gguf) ? gguf : name;
+  }
+  const std::string& path() const { return path_; }
 
  private:
   std::string path_;
@@ -154,7 +183,23 @@ ModelReport quantize_model(const Checkpoint& in, ModelSink& sink, const ModelQua
     sink.plan(t, decisions.back());
     if (decisions.back().quantize) progress.work_total += t.numel * 4;
   }
-  const ImportanceTable importance(opt.recipe.importance_file);
+  const CalibTable calib(opt.recipe.importance_file);
+  // A method that needs calibration has it for every tensor it quantizes,
+  // checked before anything is written.
+  for (size_t i = 0; i < ts.size(); ++i) {
+    const TensorDecision& d = decisions[i];
+    if (!d.quantize || !d.method->needs_calibration()) continue;
+    if (calib.empty()) {
+      fail_usage(std::string("method ") + d.method->name() + " (for tensor '" + ts[i].name +
+                 "') needs calibration statistics: record them with `lowbit calibrate MODEL --text CALIB.txt --gram "
+                 "-o calib.gguf` and pass --calib calib.gguf");
+    }
+    if (calib.gram(ts[i]).empty()) {
+      fail_input("calibration file '" + calib.path() + "' has no Gram matrix for '" + ts[i].name + "', which method " +
+                 d.method->name() + " needs: record it with `lowbit calibrate ... --gram` (from this model: its " +
+                 "weights are named as here)");
+    }
+  }
   sink.begin();
   std::vector<float> x, x_hat;
   std::vector<std::byte> patched;  // a kept tensor with its NaN zeroed
@@ -191,9 +236,12 @@ ModelReport quantize_model(const Checkpoint& in, ModelSink& sink, const ModelQua
       if (tr.nonfinite && opt.nan == NanPolicy::kZero) {
         for (float& v : x) v = std::isfinite(v) ? v : 0.0f;
       }
-      const std::vector<float> w = importance.for_tensor(t);
+      const std::vector<float> w = calib.for_tensor(t);
+      CalibStats cs;
+      cs.importance_per_column = w;
+      cs.gram = calib.gram(t);
       x_hat.resize(t.numel);
-      st = sink.write(t, d, x.data(), in.raw_bytes(i), w.empty() ? nullptr : w.data(), x_hat.data(), opt.threads);
+      st = sink.write(t, d, x.data(), in.raw_bytes(i), &cs, x_hat.data(), opt.threads);
       const ErrorStats e = error_stats(x.data(), x_hat.data(), t.numel, opt.threads);
       tr.qsnr_db = e.qsnr_db();
       tr.relative_rmse = e.relative_rmse();
@@ -255,6 +303,9 @@ ModelReport quantize_model(const Checkpoint& in, ModelSink& sink, const ModelQua
     in.release(i);
     tr.scheme = st.stored_as;
     tr.fallback = st.fallback;
+    tr.calib_error_rtn = st.method.calib_error_rtn;
+    tr.calib_error = st.method.calib_error;
+    tr.method_note = st.method.note;
     tr.bytes_out = st.bytes;
     tr.bits_per_element = t.numel ? static_cast<double>(st.bits) / t.numel : 0;
     tr.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - ti).count();
@@ -283,6 +334,7 @@ ModelReport quantize_model(const Checkpoint& in, ModelSink& sink, const ModelQua
                             "' decode to NaN: they share a block with a NaN or inf kept by --nan keep, so its "
                             "QSNR is -inf");
     }
+    if (!tr.method_note.empty()) add_note(r.notes, "'" + tr.name + "' (" + tr.method + "): " + tr.method_note);
     if (tr.all_zero) {
       add_note(r.notes, "'" + tr.name + "' decodes to all zeros: every weight is below the scheme's smallest step");
     }
@@ -348,6 +400,15 @@ nlohmann::json ModelReport::to_json() const {
     }
     e["nonfinite"] = t.nonfinite;
     if (!t.fallback.empty()) e["fallback"] = t.fallback;
+    if (t.calib_error >= 0) {
+      // The output error of the Linear on the calibration data (the method
+      // measured it): the scheme's plain rounding, the method, their ratio.
+      e["calib_output_error"] = {{"rtn", t.calib_error_rtn},
+                                 {"method", t.calib_error},
+                                 {"ratio", t.calib_error_rtn > 0 ? finite_or_null(t.calib_error / t.calib_error_rtn)
+                                                                 : nlohmann::json(nullptr)}};
+    }
+    if (!t.method_note.empty()) e["method_note"] = t.method_note;
     e["seconds"] = t.seconds;
     arr.push_back(std::move(e));
   }

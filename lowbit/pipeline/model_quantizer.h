@@ -42,6 +42,8 @@ struct StoredTensor {
   // Why the stored type is not the one asked for ("Q8_0's float16 block
   // scale overflows: |w| reaches 1e+07"), or empty.
   std::string fallback;
+  // What the method measured (its output error on the calibration data).
+  MethodReport method;
 };
 
 // What the output sinks take besides the input and the output path.
@@ -82,13 +84,14 @@ class ModelSink {
   virtual bool kept_as_float32(size_t index) const = 0;
   // Writes tensor `t` (the i-th planned). For a quantized tensor `x` holds
   // its float32 values (NaN and inf only under NanPolicy::kKeep) and
-  // `x_hat` receives the values a reader of the output decodes;
-  // `importance` is its per-column weights or nullptr. A kept tensor gets
+  // `x_hat` receives the values a reader of the output decodes; `calib`
+  // holds what calibration recorded for it (per-column importance, the
+  // Gram matrix of its input; either may be empty) or is nullptr. A kept tensor gets
   // its bytes as they are to be stored in `raw`, and, when it is floating,
   // its values as float32 in `x` (for a sink that converts it); x_hat is
   // then nullptr.
   virtual StoredTensor write(const CheckpointTensor& t, const TensorDecision& d, const float* x,
-                             std::span<const std::byte> raw, const float* importance, float* x_hat,
+                             std::span<const std::byte> raw, const CalibStats* calib, float* x_hat,
                              int threads) = 0;
   // Makes the output visible (atomic renames) and returns its total size.
   virtual uint64_t commit() = 0;
@@ -115,6 +118,11 @@ struct TensorReport {
   uint64_t lost = 0;
   bool all_zero = false;  // a quantized tensor that is not all zero decodes to all zeros
   std::string fallback;   // StoredTensor::fallback
+  // The Linear's output error on the calibration data, tr((W - Q) H (W -
+  // Q)ᵀ), of the scheme's plain rounding and of the method (gptq measures
+  // them); negative when not measured. method_note: a fallback it took.
+  double calib_error_rtn = -1, calib_error = -1;
+  std::string method_note;
   double seconds = 0;
 };
 

@@ -11,7 +11,10 @@
 #include <limits>
 #include <random>
 
+#include "lowbit/calib/imatrix_file.h"
 #include "lowbit/core/test_support.h"
+#include "lowbit/methods/gptq.h"
+#include "lowbit/quant/quantizer.h"
 #include "lowbit/ggml/row_codec.h"
 #include "lowbit/io/checkpoint.h"
 #include "lowbit/io/gguf_reader.h"
@@ -47,8 +50,9 @@ class ModelQuantizerTest : public testing_support::TempDirTest {
     o.threads = 2;
     return quantize_model(in, *sink, o);
   }
-  std::vector<float> decoded(const std::string& gguf, const std::string& name) {
-    const Checkpoint c = Checkpoint::open(gguf);
+  // A weight as a reader of the output (GGUF, or compressed-tensors) decodes it.
+  std::vector<float> decoded(const std::string& out, const std::string& name) {
+    const Checkpoint c = Checkpoint::open(out);
     for (size_t i = 0; i < c.tensors().size(); ++i) {
       if (c.tensors()[i].name != name) continue;
       std::vector<float> v(c.tensors()[i].numel);
@@ -177,6 +181,110 @@ TEST_F(ModelQuantizerTest, AllZeroOutputIsFlagged) {
   // 1e-30 is below float16's smallest subnormal scale: the tensor is zero.
   EXPECT_TRUE(r.tensors[1].all_zero);
   EXPECT_EQ(r.tensors[1].qsnr_db, 0.0);
+}
+
+// The Gram matrix of correlated inputs of 256 channels of unequal size:
+// rho^|i-j| (the covariance of a first-order autoregression, positive
+// definite) between channels scaled by 1..7.
+std::vector<float> correlated_gram(float rho) {
+  std::vector<float> g(256 * 256);
+  for (int i = 0; i < 256; ++i) {
+    for (int j = 0; j < 256; ++j) {
+      g[i * 256 + j] = std::pow(rho, static_cast<float>(std::abs(i - j))) * (1 + i % 7) * (1 + j % 7);
+    }
+  }
+  return g;
+}
+
+TEST_F(ModelQuantizerTest, GptqTakesEachWeightsGramFromTheCalibrationFileAndReportsTheOutputError) {
+  const std::vector<float> w0 = normal(2048, 11), w1 = normal(2048, 12);
+  const std::string in = write_model(w0, w1, std::vector<float>(8, 0.f));
+  Imatrix m;
+  m.datasets = {"toy"};
+  m.chunk_count = 1;
+  m.chunk_size = 400;
+  std::vector<std::vector<float>> grams;
+  for (const char* name : {"l0.weight", "l1.weight"}) {
+    ImatrixEntry e;
+    e.cols = 256;
+    grams.push_back(correlated_gram(name[1] == '0' ? 0.95f : 0.9f));
+    e.in_gram = grams.back();
+    for (int c = 0; c < 256; ++c) e.in_sum2.push_back(e.in_gram[c * 256 + c]);
+    e.counts = {400.0f};
+    m.entries[name] = e;
+  }
+  write_imatrix(m, path("calib.gguf"));
+  const Checkpoint c = Checkpoint::open(in);
+  ModelQuantizeOptions o;
+  o.recipe = Recipe::from_scheme("int4/g64");
+  o.recipe.importance_file = path("calib.gguf");
+  o.method = &find_method("gptq");
+  o.threads = 2;
+  ModelReport r;
+  {
+    auto sink = make_compressed_tensors_model_sink(c, path("ct"));
+    r = quantize_model(c, *sink, o);
+  }
+  // Each weight is what gptq_quantize gives with its own Gram matrix, and
+  // its report holds the output errors of that quantization.
+  for (int k = 0; k < 2; ++k) {
+    const TensorReport& t = r.tensors[k];
+    SCOPED_TRACE(t.name);
+    GptqStats st;
+    const QuantizedTensor q = gptq_quantize({(k ? w1 : w0).data(), {8, 256}}, parse_scheme("int4/g64"), grams[k], {}, &st);
+    std::vector<float> want(2048);
+    dequantize(q, want.data(), 1);
+    EXPECT_EQ(decoded(path("ct"), t.name), want);
+    EXPECT_EQ(t.method, "gptq");
+    EXPECT_DOUBLE_EQ(t.calib_error, st.gptq_error);
+    EXPECT_DOUBLE_EQ(t.calib_error_rtn, st.rtn_error);
+    EXPECT_LT(t.calib_error, 0.9 * t.calib_error_rtn);
+    EXPECT_TRUE(t.method_note.empty());
+    EXPECT_TRUE(r.to_json()["tensors"][k].contains("calib_output_error"));
+  }
+  EXPECT_LT(r.tensors[2].calib_error, 0);  // the kept bias: nothing measured
+
+  // Without statistics, or without an entry for a weight, or with one made
+  // for another model: refused before any output.
+  fs::remove_all(path("ct"));
+  o.recipe.importance_file.clear();
+  {
+    auto sink = make_compressed_tensors_model_sink(c, path("ct"));
+    const Error e = catch_error([&] { quantize_model(c, *sink, o); });
+    EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+    EXPECT_NE(std::string(e.what()).find("needs calibration statistics"), std::string::npos) << e.what();
+  }
+  m.entries.erase("l1.weight");
+  write_imatrix(m, path("calib1.gguf"));
+  o.recipe.importance_file = path("calib1.gguf");
+  {
+    auto sink = make_compressed_tensors_model_sink(c, path("ct"));
+    const Error e = catch_error([&] { quantize_model(c, *sink, o); });
+    EXPECT_EQ(e.kind(), ErrorKind::kInput);
+    EXPECT_NE(std::string(e.what()).find("no Gram matrix for 'l1.weight'"), std::string::npos) << e.what();
+  }
+  ImatrixEntry narrow;  // a layer of 128 inputs
+  narrow.cols = 128;
+  narrow.in_sum2.assign(128, 1.0f);
+  narrow.counts = {1.0f};
+  narrow.in_gram.assign(128 * 128, 0.0f);
+  for (int i = 0; i < 128; ++i) narrow.in_gram[i * 129] = 1.0f;
+  m.entries["l1.weight"] = narrow;
+  write_imatrix(m, path("calib2.gguf"));
+  o.recipe.importance_file = path("calib2.gguf");
+  {
+    auto sink = make_compressed_tensors_model_sink(c, path("ct"));
+    const Error e = catch_error([&] { quantize_model(c, *sink, o); });
+    EXPECT_EQ(e.kind(), ErrorKind::kInput);
+  }
+  EXPECT_FALSE(fs::exists(path("ct")));
+  // GGUF block types cannot take it yet: said before any output.
+  auto gguf = make_gguf_model_sink(c, path("out.gguf"), {"toy", false, std::nullopt});
+  o.recipe = Recipe::from_scheme("q4_k");
+  o.recipe.importance_file = path("calib.gguf");
+  EXPECT_EQ(catch_error([&] { quantize_model(c, *gguf, o); }).kind(), ErrorKind::kUsage);
+  gguf.reset();
+  EXPECT_FALSE(fs::exists(path("out.gguf")));
 }
 
 }  // namespace

@@ -72,7 +72,7 @@ TEST(Recipe, BadRecipesNameTheProblem) {
   EXPECT_NE(msg(R"({"rules": [{"match": "a", "keep": true, "scheme": "w8"}]})").find("exactly one"), std::string::npos);
   EXPECT_NE(msg(R"({"rules": [{"match": "(", "keep": true}]})").find("not a valid regular expression"), std::string::npos);
   EXPECT_NE(msg(R"({"rules": [{"keep": true}]})").find("no \"match\""), std::string::npos);
-  EXPECT_NE(msg(R"({"method": "gptq"})").find("unknown method 'gptq'"), std::string::npos);
+  EXPECT_NE(msg(R"({"method": "awq"})").find("unknown method 'awq'"), std::string::npos);
   EXPECT_NE(msg(R"({"rules": [{"match": "a", "keep": true, "schema": 1}]})").find("unknown key \"schema\""), std::string::npos);
   EXPECT_EQ(catch_error([] { Recipe::parse("{", "r"); }).exit_code(), 2);
   // A runtime point's rule is checked as a plan's.

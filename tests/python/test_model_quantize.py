@@ -614,8 +614,11 @@ def test_refusals_leave_no_output(lowbit, tmp_path):
     finally:
         ro.chmod(0o700)
     # Usage errors exit 2.
-    r = lowbit.run("quantize", good, tmp_path / "o7", "--scheme", "int8/channel", "--method", "gptq", check=False)
+    r = lowbit.run("quantize", good, tmp_path / "o7", "--scheme", "int8/channel", "--method", "awq", check=False)
     assert r.returncode == 2 and "unknown method" in r.stderr
+    # A data-aware method without its statistics: said before any output.
+    r = lowbit.run("quantize", good, tmp_path / "o7", "--scheme", "int8/channel", "--method", "gptq", check=False)
+    assert r.returncode == 2 and "needs calibration statistics" in r.stderr and "--gram" in r.stderr, r.stderr
     assert os.listdir(tmp_path) and not any(p.name.startswith(("o1", "o3", "o4", "o5", "o6", "o7")) or
                                             ".lowbit-tmp" in p.name or ".tmp" in p.name
                                             for p in tmp_path.iterdir())

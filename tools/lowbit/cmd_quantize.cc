@@ -1,5 +1,5 @@
-// `lowbit quantize IN OUT (--scheme S | --recipe R.json) [--method rtn|mse|hqq]
-//   [--threads N] [--report R.json] [--to gguf|safetensors] [--nan refuse|zero|keep]
+// `lowbit quantize IN OUT (--scheme S | --recipe R.json) [--method rtn|mse|hqq|gptq]
+//   [--calib FILE] [--threads N] [--report R.json] [--to gguf|safetensors] [--nan refuse|zero|keep]
 //   [--overwrite] [--quiet]`
 //
 // Quantizes a whole checkpoint tensor by tensor (lowbit/pipeline/model_quantizer.h)
@@ -43,7 +43,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct QuantizeArgs {
-  std::string in, out, recipe, method = "rtn", report, to, nan = "refuse";
+  std::string in, out, recipe, method = "rtn", report, to, nan = "refuse", calib;
   std::vector<std::string> schemes;
   ThreadsFlag threads;
   bool quiet = false, overwrite = false, eval = false;
@@ -255,7 +255,14 @@ void run_quantize(const QuantizeArgs& a) {
   const Checkpoint in = Checkpoint::open(in_path);
   run.in = &in;
   run.sink.model_name = model_name(a.in, in);
-  const Recipe recipe = a.recipe.empty() ? Recipe::from_scheme(a.schemes[0]) : Recipe::load(a.recipe);
+  Recipe recipe = a.recipe.empty() ? Recipe::from_scheme(a.schemes[0]) : Recipe::load(a.recipe);
+  if (!a.calib.empty()) {
+    if (!recipe.importance_file.empty() && recipe.importance_file != a.calib) {
+      fail_usage("--calib '" + a.calib + "' and the recipe's importance file '" + recipe.importance_file +
+                 "' name two calibration files: give one");
+    }
+    recipe.importance_file = a.calib;
+  }
   if (recipe.has_runtime_points && !a.quiet) {
     std::fprintf(stderr,
                  "note: the recipe's inputs, attention and kv rules are runtime settings, not stored in %s; run "
@@ -268,7 +275,7 @@ void run_quantize(const QuantizeArgs& a) {
   for (const std::string& f : in.files()) inputs.push_back({"the input", f});
   inputs.push_back({"the input", in.path()});
   inputs.push_back({"the recipe", a.recipe});
-  inputs.push_back({"the recipe's importance file", recipe.importance_file});
+  inputs.push_back({a.calib.empty() ? "the recipe's importance file" : "--calib", recipe.importance_file});
   std::vector<NamedPath> outputs = {{"OUT", out}};
   if (!a.report.empty()) outputs.push_back({"--report", a.report});
   check_paths(inputs, outputs);
@@ -388,8 +395,13 @@ Action add_quantize_command(CLI::App& app) {
   cmd->add_option("--recipe", a->recipe,
                   "recipe JSON: ordered rules, each an RE2/Python-syntax regex over tensor names; a plan's inputs, "
                   "attention and kv keys are checked, not stored (docs/recipes.md)");
-  cmd->add_option("--method", a->method, "rtn (reference rounding), mse (clipping search), hqq (asymmetric int)")
+  cmd->add_option("--method", a->method,
+                  "rtn (reference rounding), mse (clipping search), hqq (asymmetric int), gptq (error feedback; "
+                  "needs --calib with Gram matrices)")
       ->capture_default_str();
+  cmd->add_option("--calib", a->calib,
+                  "calibration statistics from `lowbit calibrate` (or llama-imatrix): per-column importance for "
+                  "mse and the ggml types, and with calibrate --gram the Hessians gptq needs");
   a->threads.add_to(cmd);
   cmd->add_option("--report", a->report, "write the report as JSON to this file");
   cmd->add_option("--to", a->to, "container: gguf or safetensors (default: from OUT's extension)");
@@ -415,6 +427,8 @@ Action add_quantize_command(CLI::App& app) {
       "  lowbit quantize minilm out/ --scheme int4/g128/asym --method mse\n"
       "  lowbit quantize smollm2 smol-q4k.gguf --scheme q4_k\n"
       "  lowbit quantize minilm cmp/ --scheme int8/channel --scheme mxfp4 --scheme nvfp4\n"
+      "  lowbit calibrate smollm2 --text calib.txt --gram -o calib.gguf\n"
+      "  lowbit quantize smollm2 smol-gptq/ --scheme int4/g128 --method gptq --calib calib.gguf\n"
       "An existing OUT file is replaced once the new one is complete; an existing OUT directory only when it is\n"
       "empty or a previous lowbit output (see --overwrite). OUT may not be or hold the input.");
   return [a] { run_quantize(*a); };

@@ -160,7 +160,7 @@ class CompressedTensorsModelSink final : public ModelSink {
   }
 
   StoredTensor write(const CheckpointTensor& t, const TensorDecision& d, const float* x, std::span<const std::byte> raw,
-                     const float* importance, float* x_hat, int threads) override {
+                     const CalibStats* calib, float* x_hat, int threads) override {
     const size_t index = next_++;
     const Planned& p = planned_.at(index);
     StoredTensor st;
@@ -182,9 +182,7 @@ class CompressedTensorsModelSink final : public ModelSink {
     // NVFP4's tensor scale is stored as its reciprocal g, which vLLM inverts:
     // quantize with an s_t that 1.0f / g gives back exactly.
     o.reciprocal_tensor_scale = p.plan->format == CtFormat::kNvfp4PackQuantized && p.scheme.two_level();
-    CalibStats calib;
-    if (importance) calib.importance_per_column = {importance, static_cast<size_t>(t.shape.back())};
-    const QuantizedTensor q = d.method->quantize({x, t.shape}, p.scheme, &calib, o);
+    const QuantizedTensor q = d.method->quantize({x, t.shape}, p.scheme, calib, o, &st.method);
     // With importance weights, mse quantizes with scale=wmse, which plan()
     // could not know (the weights are read here). The scale rule changes no
     // stored layout, so the declared tensors stand; the encoder gets the plan

@@ -218,7 +218,7 @@ class GgufModelSink final : public ModelSink {
   }
 
   StoredTensor write(const CheckpointTensor& t, const TensorDecision& d, const float* x,
-                     std::span<const std::byte> raw, const float* importance, float* x_hat, int threads) override {
+                     std::span<const std::byte> raw, const CalibStats* calib, float* x_hat, int threads) override {
     Planned& p = planned_.at(next_);
     const size_t index = declared_index_.at(next_++);
     if (p.dropped) {
@@ -231,6 +231,8 @@ class GgufModelSink final : public ModelSink {
     const uint64_t rows = cols ? t.numel / cols : 0;
     StoredTensor st;
     if (d.quantize) {
+      const float* importance =
+          calib && !calib->importance_per_column.empty() ? calib->importance_per_column.data() : nullptr;
       const float* w = importance;
       std::vector<float> ones;
       if (d.method == &mse_method() && w == nullptr) {
@@ -318,6 +320,11 @@ class GgufModelSink final : public ModelSink {
     if (&method == &hqq_method()) {
       fail_usage("method hqq needs an asymmetric lowbit integer scheme (e.g. int4/g128/asym) in a "
                  "safetensors output; GGUF types take rtn or mse");
+    }
+    if (method.needs_calibration()) {
+      fail_usage(std::string("method ") + method.name() +
+                 " does not write ggml block types yet; it quantizes lowbit's schemes into a safetensors "
+                 "(compressed-tensors) output (e.g. --scheme int4/g128 --to safetensors)");
     }
     if (&method == &mse_method() && !has_weighted_search(info->type)) {
       fail_usage("method mse on GGUF runs llama.cpp's weighted search, which " + std::string(info->name) +
