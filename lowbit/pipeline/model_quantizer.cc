@@ -172,33 +172,48 @@ ModelReport quantize_model(const Checkpoint& in, ModelSink& sink, const ModelQua
   ModelProgress progress;
   progress.tensors_total = ts.size();
   std::vector<std::string> left_out(ts.size());  // the sink's reason, or empty
-  for (size_t i = 0; i < ts.size(); ++i) {
-    const CheckpointTensor& t = ts[i];
-    decisions.push_back(decide(opt.recipe, t, *opt.method));
-    left_out[i] = sink.leaves_out(t);
-    if (!left_out[i].empty()) {
-      decisions.back().quantize = false;
-      decisions.back().reason = left_out[i];
-    }
-    sink.plan(t, decisions.back());
-    if (decisions.back().quantize) progress.work_total += t.numel * 4;
-  }
   const CalibTable calib(opt.recipe.importance_file);
-  // A method that needs calibration has it for every tensor it quantizes,
-  // checked before anything is written.
+  // A method that needs calibration: refused without a file, or with one
+  // that has its statistics for none of the tensors it is to quantize (a
+  // file of another model, or calibrated without --gram). A tensor the
+  // calibration run never reached (BERT's pooler, unused by mean pooling)
+  // gets the scheme's plain rounding, and the report says so.
+  std::vector<std::string> method_fallback(ts.size());
+  size_t calibrated = 0, wanting = 0;
+  std::string first_missing;
   for (size_t i = 0; i < ts.size(); ++i) {
-    const TensorDecision& d = decisions[i];
+    decisions.push_back(decide(opt.recipe, ts[i], *opt.method));
+    TensorDecision& d = decisions.back();
+    left_out[i] = sink.leaves_out(ts[i]);
+    if (!left_out[i].empty()) {
+      d.quantize = false;
+      d.reason = left_out[i];
+    }
     if (!d.quantize || !d.method->needs_calibration()) continue;
     if (calib.empty()) {
       fail_usage(std::string("method ") + d.method->name() + " (for tensor '" + ts[i].name +
                  "') needs calibration statistics: record them with `lowbit calibrate MODEL --text CALIB.txt --gram "
                  "-o calib.gguf` and pass --calib calib.gguf");
     }
-    if (calib.gram(ts[i]).empty()) {
-      fail_input("calibration file '" + calib.path() + "' has no Gram matrix for '" + ts[i].name + "', which method " +
-                 d.method->name() + " needs: record it with `lowbit calibrate ... --gram` (from this model: its " +
-                 "weights are named as here)");
+    ++wanting;
+    if (!calib.gram(ts[i]).empty()) {
+      ++calibrated;
+      continue;
     }
+    if (first_missing.empty()) first_missing = ts[i].name;
+    method_fallback[i] = std::string("no calibration statistics for it in '") + calib.path() +
+                         "' (the calibration run never reached it): plain rounding instead of " + d.method->name();
+    d.method = &rtn_method();
+  }
+  if (wanting > 0 && calibrated == 0) {
+    fail_input("calibration file '" + calib.path() + "' has no Gram matrix for '" + first_missing +
+               "' nor for any other weight the data-aware method is to quantize: record them with `lowbit calibrate " +
+               "... --gram` from this model (its weights are named as here)");
+  }
+  for (size_t i = 0; i < ts.size(); ++i) {
+    const CheckpointTensor& t = ts[i];
+    sink.plan(t, decisions[i]);
+    if (decisions[i].quantize) progress.work_total += t.numel * 4;
   }
   sink.begin();
   std::vector<float> x, x_hat;
@@ -305,7 +320,7 @@ ModelReport quantize_model(const Checkpoint& in, ModelSink& sink, const ModelQua
     tr.fallback = st.fallback;
     tr.calib_error_rtn = st.method.calib_error_rtn;
     tr.calib_error = st.method.calib_error;
-    tr.method_note = st.method.note;
+    tr.method_note = !method_fallback[i].empty() ? method_fallback[i] : st.method.note;
     tr.bytes_out = st.bytes;
     tr.bits_per_element = t.numel ? static_cast<double>(st.bits) / t.numel : 0;
     tr.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - ti).count();

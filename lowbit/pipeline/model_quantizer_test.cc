@@ -254,14 +254,38 @@ TEST_F(ModelQuantizerTest, GptqTakesEachWeightsGramFromTheCalibrationFileAndRepo
     EXPECT_EQ(e.kind(), ErrorKind::kUsage);
     EXPECT_NE(std::string(e.what()).find("needs calibration statistics"), std::string::npos) << e.what();
   }
+  // A weight the calibration run never reached gets plain rounding, and the
+  // report says so.
   m.entries.erase("l1.weight");
   write_imatrix(m, path("calib1.gguf"));
   o.recipe.importance_file = path("calib1.gguf");
   {
     auto sink = make_compressed_tensors_model_sink(c, path("ct"));
+    const ModelReport part = quantize_model(c, *sink, o);
+    EXPECT_EQ(part.tensors[0].method, "gptq");
+    EXPECT_EQ(part.tensors[1].method, "rtn");
+    EXPECT_NE(part.tensors[1].method_note.find("no calibration statistics for it"), std::string::npos);
+    EXPECT_EQ(part.notes.size(), 1u);
+  }
+  std::vector<float> rtn1(2048);
+  dequantize(quantize({w1.data(), {8, 256}}, parse_scheme("int4/g64")), rtn1.data(), 1);
+  EXPECT_EQ(decoded(path("ct"), "l1.weight"), rtn1);
+  fs::remove_all(path("ct"));
+  // None of them: a file of another model, or calibrated without --gram.
+  m.entries.erase("l0.weight");
+  ImatrixEntry other;
+  other.cols = 64;
+  other.in_sum2.assign(64, 1.0f);
+  other.counts = {1.0f};
+  m.entries["blk.0.ffn_up.weight"] = other;
+  write_imatrix(m, path("calib0.gguf"));
+  o.recipe.importance_file = path("calib0.gguf");
+  {
+    auto sink = make_compressed_tensors_model_sink(c, path("ct"));
     const Error e = catch_error([&] { quantize_model(c, *sink, o); });
     EXPECT_EQ(e.kind(), ErrorKind::kInput);
-    EXPECT_NE(std::string(e.what()).find("no Gram matrix for 'l1.weight'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("no Gram matrix for 'l0.weight' nor for any other"), std::string::npos)
+        << e.what();
   }
   ImatrixEntry narrow;  // a layer of 128 inputs
   narrow.cols = 128;
