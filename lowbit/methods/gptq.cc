@@ -82,6 +82,7 @@ struct Sweep {
   float tensor_amax = 0;     // two-level schemes: the original weight's
   uint32_t tensor_scale_code = 0;  // its tensor scale, as stored
   float tensor_scale = 0;          // and as a value
+  bool reciprocal = false;         // GptqOptions::reciprocal_tensor_scale
 };
 
 // Dynamic groups: the parameters of group `c / group` of rows [r0, r1)
@@ -104,6 +105,7 @@ void refresh_group(const Sweep& S, uint64_t c, uint64_t r0, uint64_t r1, std::ve
   // Two-level schemes: the slab's tensor scale is the whole weight's unless
   // the sweep has grown a weight past the original amax.
   qo.min_tensor_amax = S.tensor_amax;
+  qo.reciprocal_tensor_scale = S.reciprocal;
   const std::vector<uint64_t> shape = {n, gl};
   const QuantizedTensor q = quantize({slab.data(), shape}, S.scheme, qo);
   BlockCodec slab_codec(S.scheme, shape);
@@ -237,6 +239,8 @@ QuantizedTensor gptq_quantize(const TensorView& w, const Scheme& scheme, std::sp
   // and the fallback.
   QuantizeOptions qo;
   qo.threads = threads;
+  qo.min_tensor_amax = opt.min_tensor_amax;
+  qo.reciprocal_tensor_scale = opt.reciprocal_tensor_scale;
   if (scheme.rule == ScaleRule::kWmse) {
     qo.importance = importance.data();
     qo.importance_count = cols;
@@ -300,11 +304,14 @@ QuantizedTensor gptq_quantize(const TensorView& w, const Scheme& scheme, std::sp
   Sweep S{codec, scheme, rows, cols, perm, u.data(), wt.data(), qt.data(), params, dynamic_groups(scheme, opt),
           scheme.rule == ScaleRule::kWmse ? importance.data() : nullptr};
   if (scheme.two_level()) {
-    S.tensor_amax = std::bit_cast<float>(kernels::max_abs_bits(w0.data(), numel));
+    S.tensor_amax = std::max(std::bit_cast<float>(kernels::max_abs_bits(w0.data(), numel)), opt.min_tensor_amax);
+    S.reciprocal = opt.reciprocal_tensor_scale;
     S.tensor_scale_code = rtn.tensor_scale;
     S.tensor_scale = ScaleCoder(*scheme.tensor_scale_format).decode(rtn.tensor_scale);
   }
-  const uint64_t B = static_cast<uint64_t>(opt.block);
+  uint64_t B = static_cast<uint64_t>(opt.block);
+  if (S.dynamic) B = std::max(scheme.gran.group, B / scheme.gran.group * scheme.gran.group);
+  B = std::min(B, std::max<uint64_t>(cols, 1));
   std::vector<float> et(B * rows);
   const uint64_t chunks = (rows + kRowChunk - 1) / kRowChunk;
   for (uint64_t i1 = 0; i1 < cols; i1 += B) {
@@ -413,6 +420,8 @@ class Gptq final : public Method {
     }
     GptqOptions o = opt_;
     o.threads = base.threads;
+    o.min_tensor_amax = base.min_tensor_amax;
+    o.reciprocal_tensor_scale = base.reciprocal_tensor_scale;
     o.measure_error = report != nullptr;
     GptqStats st;
     QuantizedTensor q = gptq_quantize(w, s, calib->gram, o, &st);

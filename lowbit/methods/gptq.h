@@ -52,13 +52,22 @@ namespace lowbit {
 
 struct GptqOptions {
   double damp = 0.01;     // relative damping (the reference's percdamp), > 0
-  int block = 128;        // columns per lazy batch (the reference's blocksize), >= 1
+  // Columns per lazy batch (the reference's blocksize), >= 1. With dynamic
+  // groups it is rounded down to whole groups (at least one), so that a
+  // group's parameters are always computed from fully updated weights.
+  int block = 128;
   // Columns by decreasing H_ii; implies static groups. On by default: on
   // lowbit-lm int4/g128 it halves RTN's KLD where the natural order takes
   // 0.63 of it (docs/gptq.md).
   bool act_order = true;
   bool static_groups = false;  // group parameters from the original weights
   int threads = 0;        // 0: default_thread_count()
+  // Two-level schemes (nvfp4): QuantizeOptions' min_tensor_amax (the
+  // shards a runtime fuses share one tensor scale) and
+  // reciprocal_tensor_scale (vLLM stores 1 / s_t), applied to the weight's
+  // tensor scale, which every group keeps through the sweep.
+  float min_tensor_amax = 0;
+  bool reciprocal_tensor_scale = false;
   // Fill GptqStats' rtn_error and gptq_error: two products of the weight's
   // size with the Hessian (as long as the lazy updates themselves).
   bool measure_error = true;

@@ -298,5 +298,31 @@ TEST(Gptq, BadInputIsRefusedWithAReason) {
   EXPECT_EQ(catch_error([&] { gptq_quantize(w, parse_scheme("int4/g8"), p.gram, o); }).kind(), ErrorKind::kUsage);
 }
 
+TEST(Gptq, TheSinksTwoLevelOptionsSetTheTensorScale) {
+  // Fused shards share one tensor scale (min_tensor_amax), and vLLM's
+  // NVFP4 stores its reciprocal: the tensor scale is quantize()'s with the
+  // same options, for every group of the sweep.
+  const Problem p = make_problem(32, 64, 200, 10);
+  const Scheme s = parse_scheme("nvfp4");
+  float amax = 0;
+  for (float v : p.w) amax = std::max(amax, std::fabs(v));
+  for (bool reciprocal : {false, true}) {
+    for (float shared : {0.0f, 3 * amax}) {
+      for (bool act_order : {false, true}) {
+        GptqOptions o;
+        o.act_order = act_order;
+        o.min_tensor_amax = shared;
+        o.reciprocal_tensor_scale = reciprocal;
+        QuantizeOptions qo;
+        qo.min_tensor_amax = shared;
+        qo.reciprocal_tensor_scale = reciprocal;
+        const QuantizedTensor q = gptq_quantize({p.w.data(), {32, 64}}, s, p.gram, o);
+        EXPECT_EQ(q.tensor_scale, quantize({p.w.data(), {32, 64}}, s, qo).tensor_scale)
+            << reciprocal << " " << shared << " " << act_order;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace lowbit

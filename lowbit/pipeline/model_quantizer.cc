@@ -89,12 +89,14 @@ class CalibTable {
     const auto it = imatrix_->entries.find(entry_name(t.name));
     if (it == imatrix_->entries.end() || it->second.in_gram.empty()) return {};
     const uint64_t cols = t.shape.empty() ? 1 : t.shape.back();
-    if (it->second.in_gram.size() != cols * cols) {
+    const std::vector<float>& g = it->second.in_gram;
+    if (g.size() != cols * cols) {
       fail_input("calibration file '" + path_ + "': the Gram matrix of '" + t.name + "' has " +
-                 std::to_string(it->second.in_gram.size()) + " values, not " + std::to_string(cols) + " x " +
-                 std::to_string(cols) + ": the file was made for another model");
+                 std::to_string(g.size()) + " values, not " + std::to_string(cols) + " x " + std::to_string(cols) +
+                 ": the file was made for another model");
     }
-    return it->second.in_gram;
+    // Finite: read_imatrix refuses a file holding NaN or inf.
+    return g;
   }
   bool empty() const { return !imatrix_ && !file_; }
 
@@ -104,7 +106,7 @@ class CalibTable {
   // from).
   std::string entry_name(const std::string& name) const {
     if (!imatrix_ || imatrix_->entries.count(name)) return name;
-    const std::string gguf = llama_gguf_layer_name(name);
+    const std::string gguf = name == "lm_head.weight" ? "output.weight" : llama_gguf_layer_name(name);
     return !gguf.empty() && imatrix_->entries.count(gguf) ? gguf : name;
   }
   const std::string& path() const { return path_; }
@@ -195,14 +197,20 @@ ModelReport quantize_model(const Checkpoint& in, ModelSink& sink, const ModelQua
                  "') needs calibration statistics: record them with `lowbit calibrate MODEL --text CALIB.txt --gram "
                  "-o calib.gguf` and pass --calib calib.gguf");
     }
+    if (opt.nan == NanPolicy::kKeep) {
+      fail_usage(std::string("method ") + d.method->name() +
+                 " spreads each weight's rounding error over the others, so a NaN kept by --nan keep would reach "
+                 "its whole row: use --nan refuse (the default) or --nan zero");
+    }
     ++wanting;
+    (void)calib.for_tensor(ts[i]);  // its importance entry is checked now too, not mid-way
     if (!calib.gram(ts[i]).empty()) {
       ++calibrated;
       continue;
     }
     if (first_missing.empty()) first_missing = ts[i].name;
-    method_fallback[i] = std::string("no calibration statistics for it in '") + calib.path() +
-                         "' (the calibration run never reached it): plain rounding instead of " + d.method->name();
+    method_fallback[i] = std::string("no Gram matrix under its name in '") + calib.path() +
+                         "' (the calibration run did not reach it): plain rounding instead of " + d.method->name();
     d.method = &rtn_method();
   }
   if (wanting > 0 && calibrated == 0) {
@@ -254,7 +262,7 @@ ModelReport quantize_model(const Checkpoint& in, ModelSink& sink, const ModelQua
       const std::vector<float> w = calib.for_tensor(t);
       CalibStats cs;
       cs.importance_per_column = w;
-      cs.gram = calib.gram(t);
+      if (d.method->needs_calibration()) cs.gram = calib.gram(t);
       x_hat.resize(t.numel);
       st = sink.write(t, d, x.data(), in.raw_bytes(i), &cs, x_hat.data(), opt.threads);
       const ErrorStats e = error_stats(x.data(), x_hat.data(), t.numel, opt.threads);

@@ -264,7 +264,7 @@ TEST_F(ModelQuantizerTest, GptqTakesEachWeightsGramFromTheCalibrationFileAndRepo
     const ModelReport part = quantize_model(c, *sink, o);
     EXPECT_EQ(part.tensors[0].method, "gptq");
     EXPECT_EQ(part.tensors[1].method, "rtn");
-    EXPECT_NE(part.tensors[1].method_note.find("no calibration statistics for it"), std::string::npos);
+    EXPECT_NE(part.tensors[1].method_note.find("no Gram matrix under its name"), std::string::npos);
     EXPECT_EQ(part.notes.size(), 1u);
   }
   std::vector<float> rtn1(2048);
@@ -301,6 +301,37 @@ TEST_F(ModelQuantizerTest, GptqTakesEachWeightsGramFromTheCalibrationFileAndRepo
     const Error e = catch_error([&] { quantize_model(c, *sink, o); });
     EXPECT_EQ(e.kind(), ErrorKind::kInput);
   }
+  EXPECT_FALSE(fs::exists(path("ct")));
+  // A NaN in a Gram matrix, and --nan keep (the feedback would carry a NaN
+  // along its row): refused before any output.
+  m = Imatrix{};
+  m.datasets = {"toy"};
+  m.chunk_count = 1;
+  m.chunk_size = 400;
+  for (const char* name : {"l0.weight", "l1.weight"}) {
+    ImatrixEntry e;
+    e.cols = 256;
+    e.in_gram = grams[0];
+    e.in_sum2.assign(256, 1.0f);
+    e.counts = {400.0f};
+    m.entries[name] = e;
+  }
+  m.entries["l1.weight"].in_gram[7] = std::numeric_limits<float>::infinity();
+  write_imatrix(m, path("calib3.gguf"));
+  o.recipe.importance_file = path("calib3.gguf");
+  {
+    auto sink = make_compressed_tensors_model_sink(c, path("ct"));
+    const Error e = catch_error([&] { quantize_model(c, *sink, o); });
+    EXPECT_EQ(e.kind(), ErrorKind::kInput);
+    EXPECT_NE(std::string(e.what()).find("'l1.weight.in_gram' holds inf"), std::string::npos) << e.what();
+  }
+  o.recipe.importance_file = path("calib.gguf");
+  o.nan = NanPolicy::kKeep;
+  {
+    auto sink = make_compressed_tensors_model_sink(c, path("ct"));
+    EXPECT_EQ(catch_error([&] { quantize_model(c, *sink, o); }).kind(), ErrorKind::kUsage);
+  }
+  o.nan = NanPolicy::kRefuse;
   EXPECT_FALSE(fs::exists(path("ct")));
   // GGUF block types cannot take it yet: said before any output.
   auto gguf = make_gguf_model_sink(c, path("out.gguf"), {"toy", false, std::nullopt});
