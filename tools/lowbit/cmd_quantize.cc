@@ -397,7 +397,8 @@ Action add_quantize_command(CLI::App& app) {
                   "attention and kv keys are checked, not stored (docs/recipes.md)");
   cmd->add_option("--method", a->method,
                   "rtn (reference rounding), mse (clipping search), hqq (asymmetric int), gptq (error feedback; "
-                  "needs --calib with Gram matrices)")
+                  "needs --calib with Gram matrices; options as gptq:act_order=0,static_groups,damp=0.01,block=128, "
+                  "act-order by default; docs/gptq.md)")
       ->capture_default_str();
   cmd->add_option("--calib", a->calib,
                   "calibration statistics from `lowbit calibrate` (or llama-imatrix): per-column importance for "
@@ -427,8 +428,8 @@ Action add_quantize_command(CLI::App& app) {
       "  lowbit quantize minilm out/ --scheme int4/g128/asym --method mse\n"
       "  lowbit quantize smollm2 smol-q4k.gguf --scheme q4_k\n"
       "  lowbit quantize minilm cmp/ --scheme int8/channel --scheme mxfp4 --scheme nvfp4\n"
-      "  lowbit calibrate smollm2 --text calib.txt --gram -o calib.gguf\n"
-      "  lowbit quantize smollm2 smol-gptq/ --scheme int4/g128 --method gptq --calib calib.gguf\n"
+      "  lowbit calibrate lowbit-lm --corpus linux-doc --chunks 16 --gram -o calib.gguf\n"
+      "  lowbit export lowbit-lm lm-hf/ && lowbit quantize lm-hf/ lm-gptq/ --scheme int4/g128 --method gptq --calib calib.gguf\n"
       "An existing OUT file is replaced once the new one is complete; an existing OUT directory only when it is\n"
       "empty or a previous lowbit output (see --overwrite). OUT may not be or hold the input.");
   return [a] { run_quantize(*a); };
